@@ -1,0 +1,66 @@
+/*
+ * Command-line parsing into a csm_config.
+ *
+ * Flags are named like kube-state-metrics' where the meaning is the same.
+ * Every string in csm_config is owned by it and released by
+ * csm_config_free().
+ */
+#ifndef CSM_FLAGS_H
+#define CSM_FLAGS_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+#include "csm/error.h"
+#include "log.h"
+
+/* One --resource GROUP/VERSION/KIND; group is "" for the core group. */
+typedef struct csm_gvk {
+    char *group;
+    char *version;
+    char *kind;
+} csm_gvk;
+
+typedef struct csm_strlist {
+    char **items;
+    size_t n;
+} csm_strlist;
+
+typedef struct csm_config {
+    csm_gvk *resources; /* in command-line order */
+    size_t nresources;
+    csm_strlist namespaces;        /* --namespaces; empty means all */
+    csm_strlist namespaces_deny;   /* --namespaces-denylist */
+    char *label_selector;          /* --label-selector, NULL if unset */
+    char *field_selector;          /* --field-selector, NULL if unset */
+    char *kubeconfig;              /* --kubeconfig, NULL if unset */
+    char *apiserver;               /* --apiserver, NULL if unset */
+    char *host;                    /* --host, default "::" */
+    int port;                      /* --port, default 8389 */
+    char *telemetry_host;          /* --telemetry-host, default "::" */
+    int telemetry_port;            /* --telemetry-port, default 8390 */
+    csm_log_level log_level;       /* --log-level, default info */
+    csm_log_format log_format;     /* --log-format, default text */
+    int show_help;                 /* --help given */
+    int show_version;              /* --version given */
+} csm_config;
+
+/*
+ * Parses argv (argv[0] is the program name) into *cfg, which the function
+ * initialises first. On CSM_ERR_USAGE, errbuf holds a one-line message that
+ * names the offending flag, and *cfg is freed. getopt state is reset, so it
+ * may be called repeatedly (tests do).
+ */
+csm_err csm_flags_parse(int argc, char **argv, csm_config *cfg, char *errbuf, size_t errlen);
+
+/* Parses "cache.example.com/v1/Memcached" or "v1/ConfigMap". */
+csm_err csm_gvk_parse(const char *s, csm_gvk *out);
+
+/* Writes the --help text. */
+csm_err csm_flags_usage(FILE *out, const char *prog);
+
+/* Frees everything the config owns and zeroes it; accepts a zeroed config. */
+void csm_config_free(csm_config *cfg);
+void csm_gvk_free(csm_gvk *g);
+
+#endif
