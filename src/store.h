@@ -1,0 +1,82 @@
+/*
+ * Rendered metric text per object.
+ *
+ * A csm_block is the immutable, reference-counted text of one object: for
+ * each family of its resource, the sample lines ("name{...} value\n") that
+ * the object contributes, back to back, with an offset table. It is rendered
+ * once per object change and then only referenced: a scrape appends slices
+ * of it to the response without copying, taking a reference that the HTTP
+ * layer drops when the bytes are on the wire. Replacing an object in the
+ * store never disturbs a scrape that still holds the old block.
+ *
+ * A csm_store maps object UID to its current block for one informer (one
+ * resource in one namespace or in all). Relists follow mark and sweep:
+ * csm_store_relist_begin(), upsert every listed object, then
+ * csm_store_relist_end() drops whatever was not listed. Objects are never
+ * removed before the new list is in, so no scrape sees a half-empty store.
+ *
+ * Not thread-safe: everything runs on the exporter's event loop.
+ */
+#ifndef CSM_STORE_H
+#define CSM_STORE_H
+
+#include <stddef.h>
+
+#include "csm/error.h"
+
+typedef struct csm_block csm_block;
+
+/*
+ * Builds a block from nfam texts (texts[i] has lens[i] bytes; NULL allowed
+ * when the length is 0). Returns a block with one reference, or NULL on
+ * allocation failure. One allocation holds the header, offsets and text.
+ */
+csm_block *csm_block_new(size_t nfam, const char *const *texts, const size_t *lens);
+csm_block *csm_block_ref(csm_block *b);
+/* Drops a reference; frees on the last. Accepts NULL. */
+void csm_block_unref(csm_block *b);
+/* Same as csm_block_unref(), with the signature the csm_sink release
+ * callback needs. */
+void csm_block_release(void *b);
+size_t csm_block_families(const csm_block *b);
+/* The text for family i (borrowed, *len bytes, not NUL-terminated);
+ * len 0 if i is out of range. */
+const char *csm_block_slice(const csm_block *b, size_t i, size_t *len);
+/* Total bytes of text, for memory accounting. */
+size_t csm_block_size(const csm_block *b);
+
+typedef struct csm_store csm_store;
+
+/* Returns NULL on allocation failure. Free with csm_store_free(). */
+csm_store *csm_store_new(void);
+void csm_store_free(csm_store *s);
+
+/* Inserts or replaces the block for uid. The store takes over the caller's
+ * reference to blk (also on failure, when it is dropped). */
+csm_err csm_store_upsert(csm_store *s, const char *uid, csm_block *blk);
+
+/* Removes uid; CSM_ERR_NOT_FOUND if it is not there. */
+csm_err csm_store_delete(csm_store *s, const char *uid);
+
+/* The block for uid (borrowed), or NULL. */
+csm_block *csm_store_get(const csm_store *s, const char *uid);
+
+size_t csm_store_count(const csm_store *s);
+/* Bytes of rendered text held. */
+size_t csm_store_bytes(const csm_store *s);
+
+/* Starts a relist: marks every current entry as unconfirmed. */
+void csm_store_relist_begin(csm_store *s);
+/* Ends a relist: removes every entry not upserted since relist_begin and
+ * returns how many it removed. */
+size_t csm_store_relist_end(csm_store *s);
+
+/* Removes everything (e.g. the resource's CRD was deleted). */
+void csm_store_clear(csm_store *s);
+
+/* Calls fn for every block, in a stable but unspecified order; stops at and
+ * returns the first error. fn must not modify the store. */
+typedef csm_err (*csm_store_visit_fn)(void *ctx, csm_block *blk);
+csm_err csm_store_foreach(const csm_store *s, csm_store_visit_fn fn, void *ctx);
+
+#endif
