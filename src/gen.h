@@ -1,0 +1,75 @@
+/*
+ * The exporter side of the generator ABI (include/csm/generator.h): the
+ * set of generator instances that serve one resource, the families they
+ * declared, and rendering one object into an immutable csm_block.
+ *
+ * Objects are cJSON trees; csm_object and csm_value are views onto them, so
+ * plugins never depend on cJSON's layout.
+ */
+#ifndef CSM_GEN_H
+#define CSM_GEN_H
+
+#include <cjson/cJSON.h>
+#include <stddef.h>
+
+#include "csm/generator.h"
+#include "store.h"
+
+typedef struct csm_gen_family {
+    char *name;
+    char *help;
+    csm_metric_type type;
+} csm_gen_family;
+
+/* A built-in generator by name ("info"), or NULL. Static storage. */
+const csm_generator *csm_gen_builtin(const char *name);
+
+/* Decides whether a family name is generated at all (the metric
+ * allow/deny lists); NULL admits everything. */
+typedef int (*csm_gen_family_filter)(void *ctx, const char *name);
+
+typedef struct csm_genset csm_genset;
+
+/*
+ * A set for one resource; res and its strings are copied. filter (may be
+ * NULL) is consulted once per declared family: rejected families are never
+ * rendered and cost nothing per object. Free with csm_genset_free().
+ */
+csm_err csm_genset_new(const csm_resource_desc *res, csm_gen_family_filter filter, void *filter_ctx,
+                       csm_genset **out);
+void csm_genset_free(csm_genset *gs);
+
+/* The resource description the set was made for (borrowed). */
+const csm_resource_desc *csm_genset_resource(const csm_genset *gs);
+
+/*
+ * Instantiates g for the set's resource and appends its families. On
+ * failure errbuf says which generator failed and why, and the set is
+ * unchanged. g must outlive the set.
+ */
+csm_err csm_genset_add(csm_genset *gs, const csm_generator *g, const char *arg, char *errbuf,
+                       size_t errlen);
+
+/* Number of enabled families, and family i (borrowed). Families are in
+ * generator order, then declaration order. */
+size_t csm_genset_families(const csm_genset *gs);
+const csm_gen_family *csm_genset_family(const csm_genset *gs, size_t i);
+
+/*
+ * Runs every generator on obj and renders the samples into a new block
+ * (one reference, for the caller). A generator that fails or emits an
+ * invalid sample loses only that sample or the rest of its own output;
+ * *failures (may be NULL) counts such failures so callers can log and count
+ * them. Returns an error only when no block could be built at all.
+ */
+csm_err csm_genset_render(csm_genset *gs, const cJSON *obj, csm_block **out, size_t *failures);
+
+/* Sanitized metric-name stem for a kind: "Memcached" -> "memcached".
+ * Writes into out[0..outlen). */
+csm_err csm_gen_stem(const char *kind, char *out, size_t outlen);
+
+/* Parses RFC 3339 ("2024-01-02T03:04:05Z", "...05.25+02:00") into seconds
+ * since the epoch. */
+csm_err csm_gen_parse_rfc3339(const char *s, double *out);
+
+#endif

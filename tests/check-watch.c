@@ -1,0 +1,215 @@
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "buf.h"
+#include "watch.h"
+
+/* Records what the decoder delivered, as "TYPE name rv;" per event. */
+typedef struct rec {
+    csm_buf log;
+    int events;
+    int malformed;
+} rec;
+
+static csm_err on_event(void *ctx, csm_watch_type type, const cJSON *obj)
+{
+    rec *r = ctx;
+    const cJSON *meta = cJSON_GetObjectItemCaseSensitive(obj, "metadata");
+    const cJSON *name = cJSON_GetObjectItemCaseSensitive(meta, "name");
+    const cJSON *rv = cJSON_GetObjectItemCaseSensitive(meta, "resourceVersion");
+    r->events++;
+    return csm_buf_printf(&r->log, "%s %s %s;", csm_watch_type_name(type),
+                          cJSON_IsString(name) ? name->valuestring : "-",
+                          cJSON_IsString(rv) ? rv->valuestring : "-");
+}
+
+static void on_malformed(void *ctx, const char *why)
+{
+    rec *r = ctx;
+    ck_assert_ptr_nonnull(why);
+    r->malformed++;
+}
+
+static csm_watch *mkwatch(rec *r, size_t max)
+{
+    csm_watch_cbs cbs = {on_event, on_malformed, r};
+    memset(r, 0, sizeof(*r));
+    csm_buf_init(&r->log, 1 << 20);
+    return csm_watch_new(max, &cbs);
+}
+
+static const char stream[] =
+    "{\"type\":\"ADDED\",\"object\":{\"metadata\":{\"name\":\"a\",\"resourceVersion\":\"1\"}}}\n"
+    "{\"type\":\"MODIFIED\",\"object\":{\"metadata\":{\"name\":\"a\",\"resourceVersion\":\"2\"}}}"
+    "\r\n"
+    "{\"type\":\"BOOKMARK\",\"object\":{\"metadata\":{\"resourceVersion\":\"3\"}}}\n"
+    "\n"
+    "{\"type\":\"DELETED\",\"object\":{\"metadata\":{\"name\":\"a\",\"resourceVersion\":\"4\"}}}\n";
+
+static const char expected[] = "ADDED a 1;MODIFIED a 2;BOOKMARK - 3;DELETED a 4;";
+
+START_TEST(test_whole_stream)
+{
+    rec r;
+    csm_watch *w = mkwatch(&r, 4096);
+    ck_assert_int_eq(csm_watch_feed(w, stream, strlen(stream)), CSM_OK);
+    ck_assert_str_eq(csm_buf_str(&r.log), expected);
+    ck_assert_int_eq(r.malformed, 0);
+    ck_assert_uint_eq(csm_watch_pending(w), 0);
+    csm_watch_free(w);
+    csm_buf_free(&r.log);
+}
+END_TEST
+
+/* Every split position of the whole stream into two chunks, and the
+ * stream fed one byte at a time, give the same events. */
+START_TEST(test_split_at_every_byte)
+{
+    size_t n = strlen(stream);
+    for (size_t cut = 0; cut <= n; cut++) {
+        rec r;
+        csm_watch *w = mkwatch(&r, 4096);
+        ck_assert_int_eq(csm_watch_feed(w, stream, cut), CSM_OK);
+        ck_assert_int_eq(csm_watch_feed(w, stream + cut, n - cut), CSM_OK);
+        ck_assert_msg(strcmp(csm_buf_str(&r.log), expected) == 0, "cut at %zu: %s", cut,
+                      csm_buf_str(&r.log));
+        csm_watch_free(w);
+        csm_buf_free(&r.log);
+    }
+    rec r;
+    csm_watch *w = mkwatch(&r, 4096);
+    for (size_t i = 0; i < n; i++)
+        ck_assert_int_eq(csm_watch_feed(w, stream + i, 1), CSM_OK);
+    ck_assert_str_eq(csm_buf_str(&r.log), expected);
+    csm_watch_free(w);
+    csm_buf_free(&r.log);
+}
+END_TEST
+
+START_TEST(test_malformed_line_skipped)
+{
+    static const char s[] =
+        "{\"type\":\"ADDED\",\"object\":{\"metadata\":{\"name\":\"a\",\"resourceVersion\":\"1\"}}}"
+        "\n"
+        "{\"type\":\"ADDED\",\"object\":{\"metadata\":{\"name\":\n" /* truncated JSON */
+        "[1,2,3]\n"                                                 /* not an event */
+        "{\"type\":\"SURPRISE\",\"object\":{}}\n"                   /* unknown type */
+        "{\"type\":\"ADDED\"}\n"                                    /* no object */
+        "{\"type\":\"ADDED\",\"object\":{\"metadata\":{\"name\":\"b\",\"resourceVersion\":\"2\"}}}"
+        "\n";
+    rec r;
+    csm_watch *w = mkwatch(&r, 4096);
+    ck_assert_int_eq(csm_watch_feed(w, s, strlen(s)), CSM_OK);
+    ck_assert_str_eq(csm_buf_str(&r.log), "ADDED a 1;ADDED b 2;");
+    ck_assert_int_eq(r.malformed, 4);
+    csm_watch_free(w);
+    csm_buf_free(&r.log);
+}
+END_TEST
+
+static char *big_event(const char *name, size_t payload)
+{
+    csm_buf b;
+    char *pad = malloc(payload + 1);
+    memset(pad, 'x', payload);
+    pad[payload] = '\0';
+    csm_buf_init(&b, payload + 4096);
+    csm_buf_printf(&b,
+                   "{\"type\":\"ADDED\",\"object\":{\"metadata\":{\"name\":\"%s\","
+                   "\"resourceVersion\":\"9\"},\"spec\":{\"blob\":\"%s\"}}}\n",
+                   name, pad);
+    free(pad);
+    return csm_buf_steal(&b, NULL);
+}
+
+START_TEST(test_one_mib_objects_in_odd_chunks)
+{
+    char *e1 = big_event("big1", 1 << 20);
+    char *e2 = big_event("big2", 1 << 20);
+    size_t l1 = strlen(e1), l2 = strlen(e2);
+    char *all = malloc(l1 + l2);
+    rec r;
+    csm_watch *w = mkwatch(&r, 4u << 20);
+
+    memcpy(all, e1, l1);
+    memcpy(all + l1, e2, l2);
+    /* 16 KiB is libcurl's usual write size; 7 makes boundaries wander. */
+    for (size_t off = 0; off < l1 + l2; off += 16384 + 7) {
+        size_t n = l1 + l2 - off < 16384 + 7 ? l1 + l2 - off : 16384 + 7;
+        ck_assert_int_eq(csm_watch_feed(w, all + off, n), CSM_OK);
+    }
+    ck_assert_str_eq(csm_buf_str(&r.log), "ADDED big1 9;ADDED big2 9;");
+    ck_assert_int_eq(r.malformed, 0);
+    csm_watch_free(w);
+    csm_buf_free(&r.log);
+    free(all);
+    free(e1);
+    free(e2);
+}
+END_TEST
+
+START_TEST(test_oversized_line_dropped_stream_continues)
+{
+    char *e1 = big_event("huge", 200000);
+    static const char next[] = "{\"type\":\"DELETED\",\"object\":{\"metadata\":{\"name\":\"n\","
+                               "\"resourceVersion\":\"5\"}}}\n";
+    rec r;
+    csm_watch *w = mkwatch(&r, 100000);
+    size_t l1 = strlen(e1);
+
+    /* Split so that both the in-place path and the buffered path meet the
+     * oversized line. */
+    ck_assert_int_eq(csm_watch_feed(w, e1, 1000), CSM_OK);
+    ck_assert_int_eq(csm_watch_feed(w, e1 + 1000, l1 - 1000), CSM_OK);
+    ck_assert_int_eq(csm_watch_feed(w, next, strlen(next)), CSM_OK);
+    ck_assert_int_eq(csm_watch_feed(w, e1, l1), CSM_OK);
+    ck_assert_int_eq(csm_watch_feed(w, next, strlen(next)), CSM_OK);
+    ck_assert_str_eq(csm_buf_str(&r.log), "DELETED n 5;DELETED n 5;");
+    ck_assert_int_eq(r.malformed, 2);
+    ck_assert_uint_eq(csm_watch_pending(w), 0);
+    csm_watch_free(w);
+    csm_buf_free(&r.log);
+    free(e1);
+}
+END_TEST
+
+static csm_err fail_event(void *ctx, csm_watch_type type, const cJSON *obj)
+{
+    (void)ctx;
+    (void)type;
+    (void)obj;
+    return CSM_ERR_NOMEM;
+}
+
+START_TEST(test_callback_error_propagates)
+{
+    csm_watch_cbs cbs = {fail_event, NULL, NULL};
+    csm_watch *w = csm_watch_new(4096, &cbs);
+    ck_assert_int_eq(csm_watch_feed(w, stream, strlen(stream)), CSM_ERR_NOMEM);
+    csm_watch_free(w);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("watch");
+    TCase *tc = tcase_create("core");
+    SRunner *sr;
+    int failed;
+
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, test_whole_stream);
+    tcase_add_test(tc, test_split_at_every_byte);
+    tcase_add_test(tc, test_malformed_line_skipped);
+    tcase_add_test(tc, test_one_mib_objects_in_odd_chunks);
+    tcase_add_test(tc, test_oversized_line_dropped_stream_continues);
+    tcase_add_test(tc, test_callback_error_propagates);
+    suite_add_tcase(s, tc);
+    sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
