@@ -1,0 +1,294 @@
+#include "exporter.h"
+
+#include <event2/event.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "buf.h"
+#include "csm_version.h"
+#include "gen.h"
+#include "httpd.h"
+#include "informer.h"
+#include "kclient.h"
+#include "kubeconfig.h"
+#include "resource.h"
+#include "telemetry.h"
+
+typedef struct exporter {
+    const csm_config *cfg;
+    csm_log *log;
+    struct event_base *base;
+    csm_kauth *auth;
+    csm_kclient *kc;
+    csm_telemetry *tel;
+    csm_tel_family *objects;
+    csm_informer_env env;
+    csm_resource **res;
+    size_t nres;
+    csm_httpd *metrics_srv;
+    csm_httpd *tel_srv;
+    struct event *sigterm;
+    struct event *sigint;
+    int stopping;
+    int pending_shutdowns;
+} exporter;
+
+static csm_err make_genset(void *ctx, const csm_resource_desc *desc, csm_genset **out,
+                           char *errbuf, size_t errlen)
+{
+    csm_genset *gs = NULL;
+    csm_err err;
+
+    (void)ctx;
+    err = csm_genset_new(desc, NULL, NULL, &gs);
+    if (err)
+        return err;
+    err = csm_genset_add(gs, csm_gen_builtin("info"), NULL, errbuf, errlen);
+    if (err) {
+        csm_genset_free(gs);
+        return err;
+    }
+    *out = gs;
+    return CSM_OK;
+}
+
+static csm_err write_metrics(void *ctx, csm_expo_format fmt, csm_sink *sink)
+{
+    exporter *x = ctx;
+    for (size_t i = 0; i < x->nres; i++) {
+        csm_err err = csm_resource_write(x->res[i], fmt, sink);
+        if (err)
+            return err;
+    }
+    return CSM_OK;
+}
+
+static int ready(void *ctx, csm_buf *why)
+{
+    exporter *x = ctx;
+    int all = 1;
+    for (size_t i = 0; i < x->nres; i++)
+        all &= csm_resource_ready(x->res[i], why);
+    return all;
+}
+
+static csm_err write_telemetry(void *ctx, csm_expo_format fmt, csm_sink *sink)
+{
+    exporter *x = ctx;
+    for (size_t i = 0; i < x->nres; i++) {
+        const char *v[1] = {csm_resource_label(x->res[i])};
+        csm_tel_set(x->objects, v, (double)csm_resource_objects(x->res[i]));
+    }
+    return csm_tel_write(x->tel, fmt, sink);
+}
+
+static void shutdown_done(void *arg)
+{
+    exporter *x = arg;
+    if (--x->pending_shutdowns == 0)
+        event_base_loopexit(x->base, NULL);
+}
+
+static void on_signal(evutil_socket_t sig, short what, void *arg)
+{
+    exporter *x = arg;
+    (void)what;
+    if (x->stopping) {
+        csm_logf(x->log, CSM_LOG_WARN, "second signal %d: exiting now", (int)sig);
+        event_base_loopbreak(x->base);
+        return;
+    }
+    x->stopping = 1;
+    csm_logf(x->log, CSM_LOG_INFO, "signal %d: shutting down after in-flight responses",
+             (int)sig);
+    for (size_t i = 0; i < x->nres; i++)
+        csm_resource_stop(x->res[i]);
+    x->pending_shutdowns = 2;
+    csm_httpd_shutdown(x->metrics_srv, shutdown_done, x);
+    csm_httpd_shutdown(x->tel_srv, shutdown_done, x);
+}
+
+static csm_err register_telemetry(exporter *x)
+{
+    static const char *const res_result[] = {"resource", "result"};
+    static const char *const res_type[] = {"resource", "type"};
+    static const char *const res_reason[] = {"resource", "reason"};
+    static const char *const res_only[] = {"resource"};
+    static const char *const version[] = {"version"};
+    const char *vv[1] = {CSM_VERSION};
+    csm_tel_family *build = NULL;
+    csm_err err;
+
+    err = csm_tel_family_add(x->tel, "crd_state_metrics_build_info",
+                             "Build information of the exporter.", CSM_METRIC_GAUGE, 1, version,
+                             &build);
+    if (!err)
+        err = csm_tel_set(build, vv, 1);
+    if (!err)
+        err = csm_tel_family_add(x->tel, "crd_state_metrics_list_total",
+                                 "LIST requests by resource and result.", CSM_METRIC_COUNTER, 2,
+                                 res_result, &x->env.list_total);
+    if (!err)
+        err = csm_tel_family_add(x->tel, "crd_state_metrics_watch_total",
+                                 "WATCH requests ended, by resource and result.",
+                                 CSM_METRIC_COUNTER, 2, res_result, &x->env.watch_total);
+    if (!err)
+        err = csm_tel_family_add(x->tel, "crd_state_metrics_watch_events_total",
+                                 "Watch events by resource and type; MALFORMED counts events "
+                                 "that could not be decoded.",
+                                 CSM_METRIC_COUNTER, 2, res_type, &x->env.events_total);
+    if (!err)
+        err = csm_tel_family_add(x->tel, "crd_state_metrics_relists_total",
+                                 "Relists after the first LIST, by resource and reason.",
+                                 CSM_METRIC_COUNTER, 2, res_reason, &x->env.relists_total);
+    if (!err)
+        err = csm_tel_family_add(x->tel, "crd_state_metrics_last_sync_timestamp_seconds",
+                                 "Unix time of the last completed LIST per resource.",
+                                 CSM_METRIC_GAUGE, 1, res_only, &x->env.last_sync);
+    if (!err)
+        err = csm_tel_family_add(x->tel, "crd_state_metrics_objects",
+                                 "Objects in the store per resource.", CSM_METRIC_GAUGE, 1,
+                                 res_only, &x->objects);
+    return err;
+}
+
+static void log_config(const exporter *x)
+{
+    const csm_config *c = x->cfg;
+    csm_buf b;
+
+    csm_buf_init(&b, 64 * 1024);
+    for (size_t i = 0; i < c->nresources; i++)
+        csm_buf_printf(&b, "%s%s%s%s/%s", i ? "," : "", c->resources[i].group,
+                       c->resources[i].group[0] ? "/" : "", c->resources[i].version,
+                       c->resources[i].kind);
+    csm_logf(x->log, CSM_LOG_INFO,
+             "crd-state-metrics %s starting: resources=%s server=%s namespaces=%zu "
+             "denied-namespaces=%zu metrics=[%s]:%d telemetry=[%s]:%d auth=%s",
+             CSM_VERSION, csm_buf_str(&b), x->auth->server, c->namespaces.n,
+             c->namespaces_deny.n, c->host, c->port, c->telemetry_host, c->telemetry_port,
+             x->auth->token || x->auth->token_file ? "bearer token"
+             : x->auth->cert_file || x->auth->cert_data ? "client certificate"
+                                                         : "none");
+    csm_buf_free(&b);
+}
+
+static csm_err start(exporter *x)
+{
+    char errbuf[1024] = "";
+    csm_httpd_handlers mh = {write_metrics, ready, x, "crd-state-metrics"};
+    csm_httpd_handlers th = {write_telemetry, NULL, x, "crd-state-metrics telemetry"};
+    csm_err err;
+
+    err = csm_kauth_load(x->cfg->kubeconfig, x->cfg->apiserver, &x->auth, errbuf,
+                         sizeof(errbuf));
+    if (err) {
+        csm_logf(x->log, CSM_LOG_ERROR, "API configuration: %s",
+                 errbuf[0] ? errbuf : csm_strerror(err));
+        return err;
+    }
+    log_config(x);
+    err = csm_kclient_new(x->base, x->auth, x->log, &x->kc);
+    if (err)
+        return err;
+    x->tel = csm_telemetry_new();
+    if (!x->tel)
+        return CSM_ERR_NOMEM;
+    err = register_telemetry(x);
+    if (err)
+        return err;
+    x->env.base = x->base;
+    x->env.kc = x->kc;
+    x->env.log = x->log;
+    x->env.page_size = 500;
+    x->env.watch_timeout_s = 300;
+
+    x->res = calloc(x->cfg->nresources, sizeof(*x->res));
+    if (!x->res)
+        return CSM_ERR_NOMEM;
+    for (size_t i = 0; i < x->cfg->nresources; i++) {
+        csm_resource_opts o;
+        memset(&o, 0, sizeof(o));
+        o.env = &x->env;
+        o.gvk = &x->cfg->resources[i];
+        o.namespaces = &x->cfg->namespaces;
+        o.namespaces_deny = &x->cfg->namespaces_deny;
+        o.label_selector = x->cfg->label_selector;
+        o.field_selector = x->cfg->field_selector;
+        o.make_genset = make_genset;
+        o.genset_ctx = x;
+        err = csm_resource_new(&o, &x->res[i]);
+        if (err)
+            return err;
+        x->nres++;
+    }
+
+    err = csm_httpd_new(x->base, x->cfg->host, x->cfg->port, &mh, x->log, x->tel,
+                        &x->metrics_srv);
+    if (err) {
+        csm_logf(x->log, CSM_LOG_ERROR, "cannot serve metrics on [%s]:%d: %s", x->cfg->host,
+                 x->cfg->port, csm_strerror(err));
+        return err;
+    }
+    err = csm_httpd_new(x->base, x->cfg->telemetry_host, x->cfg->telemetry_port, &th, x->log,
+                        NULL, &x->tel_srv);
+    if (err) {
+        csm_logf(x->log, CSM_LOG_ERROR, "cannot serve telemetry on [%s]:%d: %s",
+                 x->cfg->telemetry_host, x->cfg->telemetry_port, csm_strerror(err));
+        return err;
+    }
+    csm_logf(x->log, CSM_LOG_INFO, "serving metrics on port %d and telemetry on port %d",
+             csm_httpd_port(x->metrics_srv), csm_httpd_port(x->tel_srv));
+
+    x->sigterm = evsignal_new(x->base, SIGTERM, on_signal, x);
+    x->sigint = evsignal_new(x->base, SIGINT, on_signal, x);
+    if (!x->sigterm || !x->sigint || evsignal_add(x->sigterm, NULL) ||
+        evsignal_add(x->sigint, NULL))
+        return CSM_ERR_IO;
+    for (size_t i = 0; i < x->nres; i++)
+        csm_resource_start(x->res[i]);
+    return CSM_OK;
+}
+
+static void teardown(exporter *x)
+{
+    for (size_t i = 0; i < x->nres; i++)
+        csm_resource_free(x->res[i]);
+    free(x->res);
+    csm_httpd_free(x->metrics_srv);
+    csm_httpd_free(x->tel_srv);
+    if (x->sigterm)
+        event_free(x->sigterm);
+    if (x->sigint)
+        event_free(x->sigint);
+    csm_kclient_free(x->kc);
+    csm_telemetry_free(x->tel);
+    csm_kauth_free(x->auth);
+    if (x->base)
+        event_base_free(x->base);
+}
+
+int csm_exporter_run(const csm_config *cfg, csm_log *log)
+{
+    exporter x;
+    int rc = 1;
+
+    memset(&x, 0, sizeof(x));
+    x.cfg = cfg;
+    x.log = log;
+    /* A scraper that hangs up mid-response must not kill the process. */
+    signal(SIGPIPE, SIG_IGN);
+    x.base = event_base_new();
+    if (!x.base)
+        goto out;
+    if (start(&x) != CSM_OK)
+        goto out;
+    event_base_dispatch(x.base);
+    csm_logf(log, CSM_LOG_INFO, "stopped");
+    rc = 0;
+out:
+    teardown(&x);
+    return rc;
+}

@@ -1,0 +1,604 @@
+#include "informer.h"
+
+#include <curl/curl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "backoff.h"
+#include "buf.h"
+#include "watch.h"
+
+/* A watch that ends cleanly this soon without delivering anything is
+ * treated as a failure, so a proxy that closes at once cannot make us spin. */
+#define INF_MIN_HEALTHY_WATCH_S 1.0
+
+typedef enum inf_phase {
+    INF_IDLE = 0,
+    INF_LISTING,
+    INF_WATCHING,
+    INF_WAITING, /* backoff timer armed */
+    INF_GONE,
+} inf_phase;
+
+/* What a LIST asks for in resourceVersion. */
+typedef enum inf_rv_mode {
+    INF_RV_CONSISTENT = 0, /* resourceVersion unset: a quorum read */
+    INF_RV_LAST,           /* resourceVersion=<last seen>, not older than */
+} inf_rv_mode;
+
+/* What to do when the backoff timer fires. */
+typedef enum inf_next {
+    INF_NEXT_LIST = 0,
+    INF_NEXT_WATCH,
+} inf_next;
+
+struct csm_informer {
+    csm_informer_env env;
+    csm_informer_hooks hooks;
+    char *label;
+    char *path;
+    char *query;
+    csm_store *store;
+    csm_watch *watch;
+    csm_backoff backoff;
+    struct event *timer;
+    csm_kreq *req;
+    inf_phase phase;
+    inf_next next;
+    inf_rv_mode rv_mode;
+    int synced;
+    char rv[128];       /* last resourceVersion seen */
+    char cont[4096];    /* continue token of the page being fetched */
+    csm_buf page;       /* body of the LIST page being fetched */
+    size_t listed;      /* objects seen in the current LIST */
+    double list_started;
+    double watch_started;
+    size_t watch_events;
+    int watch_expired;  /* an ERROR 410 event arrived on this watch */
+    char state[256];
+    uint64_t seq;
+};
+
+static double now_mono(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void tel_inc2(csm_tel_family *f, const char *a, const char *b)
+{
+    const char *v[2] = {a, b};
+    if (f)
+        csm_tel_inc(f, v, 1);
+}
+
+static void set_state(csm_informer *inf, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void set_state(csm_informer *inf, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(inf->state, sizeof(inf->state), fmt, ap);
+    va_end(ap);
+}
+
+static void start_list(csm_informer *inf, inf_rv_mode mode);
+static void start_watch(csm_informer *inf);
+
+static void on_timer(evutil_socket_t fd, short what, void *arg)
+{
+    csm_informer *inf = arg;
+    (void)fd;
+    (void)what;
+    if (inf->next == INF_NEXT_WATCH)
+        start_watch(inf);
+    else
+        start_list(inf, inf->rv_mode);
+}
+
+/* Arms the backoff timer; retry_after (seconds, <0 none) is a floor. */
+static void schedule_retry(csm_informer *inf, inf_next next, double retry_after,
+                           const char *why)
+{
+    double d = csm_backoff_next(&inf->backoff, now_mono());
+    struct timeval tv;
+
+    if (retry_after > d)
+        d = retry_after;
+    inf->next = next;
+    inf->phase = INF_WAITING;
+    set_state(inf, "backing off %.1fs after %s", d, why);
+    csm_logf(inf->env.log, CSM_LOG_DEBUG, "%s: retrying %s in %.2fs (%s)", inf->label,
+             next == INF_NEXT_WATCH ? "watch" : "list", d, why);
+    tv.tv_sec = (time_t)d;
+    tv.tv_usec = (suseconds_t)((d - (double)tv.tv_sec) * 1e6);
+    evtimer_add(inf->timer, &tv);
+}
+
+/* The "reason" and "message" of a Kubernetes Status body, for logs. */
+static void status_text(const char *body, size_t len, char *out, size_t outlen, long *code)
+{
+    cJSON *st = body ? cJSON_ParseWithLength(body, len) : NULL;
+    const cJSON *reason = cJSON_GetObjectItemCaseSensitive(st, "reason");
+    const cJSON *msg = cJSON_GetObjectItemCaseSensitive(st, "message");
+    const cJSON *c = cJSON_GetObjectItemCaseSensitive(st, "code");
+
+    snprintf(out, outlen, "%s%s%s", cJSON_IsString(reason) ? reason->valuestring : "",
+             cJSON_IsString(reason) && cJSON_IsString(msg) ? ": " : "",
+             cJSON_IsString(msg) ? msg->valuestring : "");
+    if (code && cJSON_IsNumber(c))
+        *code = (long)c->valuedouble;
+    cJSON_Delete(st);
+}
+
+/* Describes a failed response in `why` and reports whether it was a 410. */
+static void describe_failure(const csm_kresp *resp, char *why, size_t len)
+{
+    char detail[256] = "";
+    if (resp->transport_error) {
+        snprintf(why, len, "connection error: %s", resp->error ? resp->error : "unknown");
+        return;
+    }
+    status_text(resp->body, resp->body_len, detail, sizeof(detail), NULL);
+    snprintf(why, len, "HTTP %ld%s%s", resp->status, detail[0] ? " " : "", detail);
+}
+
+static void update_rv(csm_informer *inf, const cJSON *obj)
+{
+    const cJSON *meta = cJSON_GetObjectItemCaseSensitive(obj, "metadata");
+    const cJSON *rv = cJSON_GetObjectItemCaseSensitive(meta, "resourceVersion");
+    if (cJSON_IsString(rv) && rv->valuestring[0] &&
+        strlen(rv->valuestring) < sizeof(inf->rv))
+        strcpy(inf->rv, rv->valuestring);
+}
+
+static csm_err upsert_object(csm_informer *inf, const cJSON *obj)
+{
+    const cJSON *meta = cJSON_GetObjectItemCaseSensitive(obj, "metadata");
+    const cJSON *uid = cJSON_GetObjectItemCaseSensitive(meta, "uid");
+    csm_block *blk = NULL;
+    csm_err err;
+
+    if (!cJSON_IsString(uid)) {
+        csm_logf(inf->env.log, CSM_LOG_WARN, "%s: object without metadata.uid skipped",
+                 inf->label);
+        tel_inc2(inf->env.events_total, inf->label, "MALFORMED");
+        return CSM_OK;
+    }
+    err = inf->hooks.render(inf->hooks.ctx, obj, &blk);
+    if (err) {
+        csm_logf(inf->env.log, CSM_LOG_ERROR, "%s: rendering %s failed: %s", inf->label,
+                 uid->valuestring, csm_strerror(err));
+        return err == CSM_ERR_NOMEM ? err : CSM_OK;
+    }
+    return csm_store_upsert(inf->store, uid->valuestring, blk);
+}
+
+/* ---- LIST ------------------------------------------------------------ */
+
+static csm_err list_data(void *ctx, const char *p, size_t n)
+{
+    csm_informer *inf = ctx;
+    return csm_buf_append(&inf->page, p, n);
+}
+
+static void list_done(void *ctx, const csm_kresp *resp);
+
+static void request_page(csm_informer *inf)
+{
+    csm_buf url;
+    char *esc = NULL;
+    csm_kreq_cbs cbs = {list_data, list_done, inf};
+    csm_err err;
+
+    csm_buf_init(&url, 16 * 1024);
+    csm_buf_reset(&inf->page);
+    err = csm_buf_printf(&url, "%s?limit=%zu", inf->path, inf->env.page_size);
+    if (!err && inf->query)
+        err = csm_buf_printf(&url, "&%s", inf->query);
+    if (!err && inf->cont[0]) {
+        esc = curl_easy_escape(NULL, inf->cont, 0);
+        err = esc ? csm_buf_printf(&url, "&continue=%s", esc) : CSM_ERR_NOMEM;
+    } else if (!err && inf->rv_mode == INF_RV_LAST && inf->rv[0]) {
+        esc = curl_easy_escape(NULL, inf->rv, 0);
+        err = esc ? csm_buf_printf(&url, "&resourceVersion=%s&resourceVersionMatch=NotOlderThan",
+                                   esc)
+                  : CSM_ERR_NOMEM;
+    }
+    if (!err)
+        err = csm_kclient_request(inf->env.kc, "GET", url.ptr, NULL, 0, 300, &cbs, &inf->req);
+    curl_free(esc);
+    csm_buf_free(&url);
+    if (err) {
+        inf->req = NULL;
+        schedule_retry(inf, INF_NEXT_LIST, -1, csm_strerror(err));
+    }
+}
+
+static void start_list(csm_informer *inf, inf_rv_mode mode)
+{
+    inf->rv_mode = mode;
+    inf->phase = INF_LISTING;
+    inf->cont[0] = '\0';
+    inf->listed = 0;
+    inf->list_started = now_mono();
+    set_state(inf, "listing");
+    /* Mark first, sweep after the last page: old objects stay visible. */
+    csm_store_relist_begin(inf->store);
+    request_page(inf);
+}
+
+/* Handles one complete 200 page; returns non-zero if it was malformed. */
+static int apply_page(csm_informer *inf, char *why, size_t whylen)
+{
+    cJSON *doc = cJSON_ParseWithLength(inf->page.ptr ? inf->page.ptr : "", inf->page.len);
+    const cJSON *meta = cJSON_GetObjectItemCaseSensitive(doc, "metadata");
+    const cJSON *items = cJSON_GetObjectItemCaseSensitive(doc, "items");
+    const cJSON *rv = cJSON_GetObjectItemCaseSensitive(meta, "resourceVersion");
+    const cJSON *cont = cJSON_GetObjectItemCaseSensitive(meta, "continue");
+    const cJSON *item;
+    int bad = 0;
+
+    csm_buf_free(&inf->page);
+    if (!doc || (!cJSON_IsArray(items) && !cJSON_IsNull(items) && items)) {
+        snprintf(why, whylen, "malformed LIST response");
+        bad = 1;
+        goto out;
+    }
+    cJSON_ArrayForEach(item, items)
+    {
+        if (upsert_object(inf, item) == CSM_ERR_NOMEM) {
+            snprintf(why, whylen, "out of memory");
+            bad = 1;
+            goto out;
+        }
+        inf->listed++;
+    }
+    if (cJSON_IsString(rv) && strlen(rv->valuestring) < sizeof(inf->rv))
+        strcpy(inf->rv, rv->valuestring);
+    if (cJSON_IsString(cont) && cont->valuestring[0]) {
+        if (strlen(cont->valuestring) >= sizeof(inf->cont)) {
+            snprintf(why, whylen, "continue token too long");
+            bad = 1;
+            goto out;
+        }
+        strcpy(inf->cont, cont->valuestring);
+    } else {
+        inf->cont[0] = '\0';
+    }
+out:
+    cJSON_Delete(doc);
+    return bad;
+}
+
+static void list_done(void *ctx, const csm_kresp *resp)
+{
+    csm_informer *inf = ctx;
+    char why[512];
+    int was_continued = inf->cont[0] != '\0';
+
+    inf->req = NULL;
+    if (resp->status == 200 && !resp->transport_error && !resp->aborted) {
+        if (apply_page(inf, why, sizeof(why))) {
+            tel_inc2(inf->env.list_total, inf->label, "error");
+            schedule_retry(inf, INF_NEXT_LIST, -1, why);
+            return;
+        }
+        if (inf->cont[0]) {
+            request_page(inf);
+            return;
+        }
+        size_t removed = csm_store_relist_end(inf->store);
+        tel_inc2(inf->env.list_total, inf->label, "success");
+        csm_logf(inf->env.log, CSM_LOG_INFO,
+                 "%s: listed %zu objects at resourceVersion %s in %.3fs (%zu removed)",
+                 inf->label, inf->listed, inf->rv, now_mono() - inf->list_started, removed);
+        inf->synced = 1;
+        if (inf->env.last_sync) {
+            const char *v[1] = {inf->label};
+            csm_tel_set(inf->env.last_sync, v, (double)time(NULL));
+        }
+        if (inf->hooks.synced)
+            inf->hooks.synced(inf->hooks.ctx);
+        start_watch(inf);
+        return;
+    }
+
+    csm_buf_free(&inf->page);
+    tel_inc2(inf->env.list_total, inf->label, "error");
+    if (resp->aborted) {
+        snprintf(why, sizeof(why), "LIST page larger than %zu bytes", inf->env.max_page_bytes);
+        csm_logf(inf->env.log, CSM_LOG_ERROR, "%s: %s", inf->label, why);
+        schedule_retry(inf, INF_NEXT_LIST, -1, why);
+        return;
+    }
+    describe_failure(resp, why, sizeof(why));
+    if (resp->status == 410) {
+        if (was_continued) {
+            /* The continue token outlived etcd's compaction window: the
+             * pages so far are from a snapshot that is gone. Start over
+             * with a fresh consistent list (and a fresh mark). */
+            csm_logf(inf->env.log, CSM_LOG_INFO,
+                     "%s: continue token expired after %zu objects; restarting the list",
+                     inf->label, inf->listed);
+            tel_inc2(inf->env.relists_total, inf->label, "continue_expired");
+            start_list(inf, INF_RV_CONSISTENT);
+            return;
+        }
+        if (inf->rv_mode == INF_RV_LAST) {
+            csm_logf(inf->env.log, CSM_LOG_INFO,
+                     "%s: resourceVersion %s expired; relisting with a consistent read",
+                     inf->label, inf->rv);
+            tel_inc2(inf->env.relists_total, inf->label, "list_expired");
+            start_list(inf, INF_RV_CONSISTENT);
+            return;
+        }
+    }
+    if (resp->status == 404) {
+        csm_logf(inf->env.log, CSM_LOG_WARN, "%s: LIST says the resource is not served (%s)",
+                 inf->label, why);
+        inf->phase = INF_GONE;
+        set_state(inf, "not served");
+        if (inf->hooks.gone)
+            inf->hooks.gone(inf->hooks.ctx);
+        return;
+    }
+    csm_logf(inf->env.log, resp->status == 429 ? CSM_LOG_INFO : CSM_LOG_WARN, "%s: LIST failed: %s",
+             inf->label, why);
+    schedule_retry(inf, INF_NEXT_LIST, resp->retry_after, why);
+}
+
+/* ---- WATCH ----------------------------------------------------------- */
+
+static csm_err watch_event(void *ctx, csm_watch_type type, const cJSON *obj)
+{
+    csm_informer *inf = ctx;
+    const cJSON *meta;
+    const cJSON *uid;
+    long code = 0;
+    char why[512];
+    const cJSON *c;
+
+    inf->watch_events++;
+    tel_inc2(inf->env.events_total, inf->label, csm_watch_type_name(type));
+    switch (type) {
+    case CSM_WATCH_ADDED:
+    case CSM_WATCH_MODIFIED:
+        update_rv(inf, obj);
+        return upsert_object(inf, obj);
+    case CSM_WATCH_DELETED:
+        update_rv(inf, obj);
+        meta = cJSON_GetObjectItemCaseSensitive(obj, "metadata");
+        uid = cJSON_GetObjectItemCaseSensitive(meta, "uid");
+        if (cJSON_IsString(uid))
+            csm_store_delete(inf->store, uid->valuestring);
+        return CSM_OK;
+    case CSM_WATCH_BOOKMARK:
+        update_rv(inf, obj);
+        return CSM_OK;
+    case CSM_WATCH_ERROR:
+        c = cJSON_GetObjectItemCaseSensitive(obj, "code");
+        code = cJSON_IsNumber(c) ? (long)c->valuedouble : 0;
+        {
+            char *s = cJSON_PrintUnformatted(obj);
+            status_text(s, s ? strlen(s) : 0, why, sizeof(why), NULL);
+            cJSON_free(s);
+        }
+        if (code == 410) {
+            inf->watch_expired = 1;
+            csm_logf(inf->env.log, CSM_LOG_INFO, "%s: watch expired (%s)", inf->label, why);
+        } else {
+            csm_logf(inf->env.log, CSM_LOG_WARN, "%s: watch error %ld: %s", inf->label, code,
+                     why);
+        }
+        /* End this watch; done() decides between relist and re-watch. */
+        return CSM_ERR_HTTP;
+    }
+    return CSM_OK;
+}
+
+static void watch_malformed(void *ctx, const char *why)
+{
+    csm_informer *inf = ctx;
+    tel_inc2(inf->env.events_total, inf->label, "MALFORMED");
+    csm_logf(inf->env.log, CSM_LOG_WARN, "%s: skipped a malformed watch event: %s", inf->label,
+             why);
+}
+
+static csm_err watch_data(void *ctx, const char *p, size_t n)
+{
+    csm_informer *inf = ctx;
+    return csm_watch_feed(inf->watch, p, n);
+}
+
+static void watch_done(void *ctx, const csm_kresp *resp)
+{
+    csm_informer *inf = ctx;
+    char why[512];
+    double ran = now_mono() - inf->watch_started;
+
+    inf->req = NULL;
+    if (inf->watch_expired || resp->status == 410) {
+        tel_inc2(inf->env.watch_total, inf->label, "expired");
+        tel_inc2(inf->env.relists_total, inf->label, "watch_expired");
+        csm_logf(inf->env.log, CSM_LOG_INFO,
+                 "%s: resourceVersion %s too old for a watch; relisting at it", inf->label,
+                 inf->rv);
+        start_list(inf, INF_RV_LAST);
+        return;
+    }
+    if (resp->status == 200 && !resp->transport_error && !resp->aborted) {
+        tel_inc2(inf->env.watch_total, inf->label, "success");
+        if (ran < INF_MIN_HEALTHY_WATCH_S && inf->watch_events == 0) {
+            schedule_retry(inf, INF_NEXT_WATCH, -1, "watch closed immediately");
+            return;
+        }
+        csm_logf(inf->env.log, CSM_LOG_DEBUG, "%s: watch ended after %.1fs; re-watching from %s",
+                 inf->label, ran, inf->rv);
+        start_watch(inf);
+        return;
+    }
+    tel_inc2(inf->env.watch_total, inf->label, "error");
+    if (resp->aborted && resp->status == 200) {
+        snprintf(why, sizeof(why), "watch stream error event");
+    } else {
+        describe_failure(resp, why, sizeof(why));
+    }
+    if (resp->status == 404) {
+        csm_logf(inf->env.log, CSM_LOG_WARN, "%s: WATCH says the resource is not served (%s)",
+                 inf->label, why);
+        inf->phase = INF_GONE;
+        set_state(inf, "not served");
+        if (inf->hooks.gone)
+            inf->hooks.gone(inf->hooks.ctx);
+        return;
+    }
+    csm_logf(inf->env.log, CSM_LOG_WARN, "%s: watch failed after %.1fs: %s", inf->label, ran, why);
+    schedule_retry(inf, INF_NEXT_WATCH, resp->retry_after, why);
+}
+
+static void start_watch(csm_informer *inf)
+{
+    csm_buf url;
+    char *esc = NULL;
+    csm_kreq_cbs cbs = {watch_data, watch_done, inf};
+    long timeout;
+    csm_err err;
+
+    /* Spread re-watches of many informers over [T, 2T) as client-go does. */
+    inf->seq = inf->seq * 6364136223846793005ull + 1442695040888963407ull;
+    timeout = inf->env.watch_timeout_s + (long)((inf->seq >> 33) % (uint64_t)inf->env.watch_timeout_s);
+    csm_buf_init(&url, 16 * 1024);
+    csm_watch_reset(inf->watch);
+    inf->watch_expired = 0;
+    inf->watch_events = 0;
+    esc = curl_easy_escape(NULL, inf->rv, 0);
+    err = esc ? csm_buf_printf(&url,
+                               "%s?watch=1&allowWatchBookmarks=true&resourceVersion=%s"
+                               "&timeoutSeconds=%ld",
+                               inf->path, esc, timeout)
+              : CSM_ERR_NOMEM;
+    if (!err && inf->query)
+        err = csm_buf_printf(&url, "&%s", inf->query);
+    /* The client-side limit only catches a server that forgot to end it. */
+    if (!err)
+        err = csm_kclient_request(inf->env.kc, "GET", url.ptr, NULL, 0, timeout + 60, &cbs,
+                                  &inf->req);
+    curl_free(esc);
+    csm_buf_free(&url);
+    if (err) {
+        inf->req = NULL;
+        schedule_retry(inf, INF_NEXT_WATCH, -1, csm_strerror(err));
+        return;
+    }
+    inf->phase = INF_WATCHING;
+    inf->watch_started = now_mono();
+    set_state(inf, "watching from resourceVersion %s", inf->rv);
+}
+
+/* ---- life cycle ------------------------------------------------------ */
+
+static char *dup_opt(const char *s)
+{
+    return s ? strdup(s) : NULL;
+}
+
+csm_err csm_informer_new(const csm_informer_env *env, const char *resource_label,
+                         const char *path, const char *query, const csm_informer_hooks *hooks,
+                         csm_informer **out)
+{
+    csm_informer *inf = calloc(1, sizeof(*inf));
+    csm_watch_cbs wcbs;
+
+    if (!inf)
+        return CSM_ERR_NOMEM;
+    inf->env = *env;
+    if (inf->env.page_size == 0)
+        inf->env.page_size = 500;
+    if (inf->env.watch_timeout_s <= 0)
+        inf->env.watch_timeout_s = 300;
+    if (inf->env.max_event_bytes == 0)
+        inf->env.max_event_bytes = 64u << 20;
+    if (inf->env.max_page_bytes == 0)
+        inf->env.max_page_bytes = 512u << 20;
+    inf->hooks = *hooks;
+    inf->label = strdup(resource_label);
+    inf->path = strdup(path);
+    inf->query = dup_opt(query);
+    inf->store = csm_store_new();
+    wcbs.event = watch_event;
+    wcbs.malformed = watch_malformed;
+    wcbs.ctx = inf;
+    inf->watch = csm_watch_new(inf->env.max_event_bytes, &wcbs);
+    inf->timer = evtimer_new(env->base, on_timer, inf);
+    csm_buf_init(&inf->page, inf->env.max_page_bytes);
+    inf->seq = (uint64_t)(uintptr_t)inf ^ (uint64_t)time(NULL);
+    csm_backoff_init(&inf->backoff, inf->seq);
+    set_state(inf, "not started");
+    if (!inf->label || !inf->path || (query && !inf->query) || !inf->store || !inf->watch ||
+        !inf->timer) {
+        csm_informer_free(inf);
+        return CSM_ERR_NOMEM;
+    }
+    *out = inf;
+    return CSM_OK;
+}
+
+csm_err csm_informer_start(csm_informer *inf)
+{
+    start_list(inf, INF_RV_CONSISTENT);
+    return CSM_OK;
+}
+
+void csm_informer_stop(csm_informer *inf)
+{
+    if (inf->req) {
+        csm_kreq_cancel(inf->req);
+        inf->req = NULL;
+    }
+    evtimer_del(inf->timer);
+    inf->phase = INF_IDLE;
+    set_state(inf, "stopped");
+}
+
+void csm_informer_free(csm_informer *inf)
+{
+    if (!inf)
+        return;
+    if (inf->timer)
+        csm_informer_stop(inf);
+    if (inf->timer)
+        event_free(inf->timer);
+    csm_watch_free(inf->watch);
+    csm_store_free(inf->store);
+    csm_buf_free(&inf->page);
+    free(inf->label);
+    free(inf->path);
+    free(inf->query);
+    free(inf);
+}
+
+csm_store *csm_informer_store(const csm_informer *inf)
+{
+    return inf->store;
+}
+
+int csm_informer_synced(const csm_informer *inf)
+{
+    return inf->synced;
+}
+
+const char *csm_informer_state(const csm_informer *inf)
+{
+    return inf->state;
+}
+
+const char *csm_informer_resource_version(const csm_informer *inf)
+{
+    return inf->rv;
+}

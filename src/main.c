@@ -1,0 +1,42 @@
+/* Thin entry point: flags, logger, libcurl's global init, the exporter. */
+#include <curl/curl.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "csm_version.h"
+#include "exporter.h"
+#include "flags.h"
+#include "log.h"
+
+int main(int argc, char **argv)
+{
+    csm_config cfg;
+    char err[1024];
+    csm_log *log = NULL;
+    int rc = 0;
+
+    if (csm_flags_parse(argc, argv, &cfg, err, sizeof(err)) != CSM_OK) {
+        fprintf(stderr, "crd-state-metrics: %s\nTry '%s --help'.\n", err, argv[0]);
+        return 2;
+    }
+    if (cfg.show_help) {
+        csm_flags_usage(stdout, argv[0]);
+        goto out;
+    }
+    if (cfg.show_version) {
+        printf("crd-state-metrics %s\n", CSM_VERSION);
+        goto out;
+    }
+    log = csm_log_new(stderr, cfg.log_level, cfg.log_format);
+    if (!log || curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+        fprintf(stderr, "crd-state-metrics: initialisation failed\n");
+        rc = 1;
+        goto out;
+    }
+    rc = csm_exporter_run(&cfg, log);
+    curl_global_cleanup();
+out:
+    csm_log_free(log);
+    csm_config_free(&cfg);
+    return rc;
+}

@@ -1,0 +1,473 @@
+#include "resource.h"
+
+#include <curl/curl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "backoff.h"
+
+/* How often an unserved Kind is looked up again. Discovery is one small
+ * GET, and a CRD installed after start should show up within seconds. */
+#define RES_UNSERVED_POLL_S 3.0
+
+typedef enum res_phase {
+    RES_DISCOVERING = 0,
+    RES_UNSERVED, /* discovery answered: no such Kind (yet) */
+    RES_FAILING,  /* discovery itself fails (network, RBAC, ...) */
+    RES_SERVED,
+} res_phase;
+
+struct csm_resource {
+    const csm_informer_env *env;
+    csm_gvk gvk;
+    char label[512];
+    csm_strlist namespaces;
+    char *query; /* labelSelector/fieldSelector parameters, or NULL */
+    csm_resource_genset_fn make_genset;
+    void *genset_ctx;
+
+    res_phase phase;
+    char phase_why[256];
+    csm_kreq *req;
+    csm_buf body;
+    struct event *timer; /* discovery retries and deferred teardown */
+    int teardown;        /* the timer tears the informers down first */
+    csm_backoff backoff;
+
+    char plural[256];
+    int namespaced;
+    char stem[256];
+    csm_genset *genset;
+    csm_informer **inf;
+    size_t ninf;
+};
+
+static double now_mono(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void discover(csm_resource *r);
+
+static void arm_timer(csm_resource *r, double seconds)
+{
+    struct timeval tv;
+    tv.tv_sec = (time_t)seconds;
+    tv.tv_usec = (suseconds_t)((seconds - (double)tv.tv_sec) * 1e6);
+    evtimer_add(r->timer, &tv);
+}
+
+static void drop_informers(csm_resource *r)
+{
+    for (size_t i = 0; i < r->ninf; i++)
+        csm_informer_free(r->inf[i]);
+    free(r->inf);
+    r->inf = NULL;
+    r->ninf = 0;
+    csm_genset_free(r->genset);
+    r->genset = NULL;
+}
+
+static void on_timer(evutil_socket_t fd, short what, void *arg)
+{
+    csm_resource *r = arg;
+    (void)fd;
+    (void)what;
+    if (r->teardown) {
+        r->teardown = 0;
+        drop_informers(r);
+        csm_logf(r->env->log, CSM_LOG_WARN,
+                 "%s: no longer served; its series are removed until it is back", r->label);
+    }
+    discover(r);
+}
+
+/* ---- informer hooks ------------------------------------------------- */
+
+static csm_err render(void *ctx, const cJSON *obj, csm_block **out)
+{
+    csm_resource *r = ctx;
+    size_t failures = 0;
+    csm_err err = csm_genset_render(r->genset, obj, out, &failures);
+    if (!err && failures) {
+        const char *name = csm_object_name((const csm_object *)obj);
+        csm_logf(r->env->log, CSM_LOG_WARN,
+                 "%s: %zu generator(s) could not fully read %s; partial families kept",
+                 r->label, failures, name ? name : "(unnamed)");
+    }
+    return err;
+}
+
+static void gone(void *ctx)
+{
+    csm_resource *r = ctx;
+    /* Called from inside an informer's callback: tear down on the next loop
+     * iteration, not under its feet. */
+    r->phase = RES_DISCOVERING;
+    r->teardown = 1;
+    arm_timer(r, 0);
+}
+
+/* ---- discovery ------------------------------------------------------ */
+
+static csm_err start_informers(csm_resource *r)
+{
+    csm_informer_hooks hooks = {render, gone, NULL, r};
+    csm_resource_desc desc;
+    char errbuf[512] = "";
+    char path[2048];
+    size_t want;
+    csm_err err;
+
+    desc.group = r->gvk.group;
+    desc.version = r->gvk.version;
+    desc.kind = r->gvk.kind;
+    desc.plural = r->plural;
+    desc.namespaced = r->namespaced;
+    desc.stem = r->stem;
+    err = r->make_genset(r->genset_ctx, &desc, &r->genset, errbuf, sizeof(errbuf));
+    if (err) {
+        csm_logf(r->env->log, CSM_LOG_ERROR, "%s: %s", r->label,
+                 errbuf[0] ? errbuf : csm_strerror(err));
+        return err;
+    }
+    want = r->namespaced && r->namespaces.n ? r->namespaces.n : 1;
+    r->inf = calloc(want, sizeof(*r->inf));
+    if (!r->inf)
+        return CSM_ERR_NOMEM;
+    for (size_t i = 0; i < want; i++) {
+        const char *prefix = r->gvk.group[0] ? "/apis/" : "/api";
+        const char *slash = r->gvk.group[0] ? "/" : "";
+        if (r->namespaced && r->namespaces.n)
+            snprintf(path, sizeof(path), "%s%s%s/%s/namespaces/%s/%s", prefix, r->gvk.group,
+                     slash, r->gvk.version, r->namespaces.items[i], r->plural);
+        else
+            snprintf(path, sizeof(path), "%s%s%s/%s/%s", prefix, r->gvk.group, slash,
+                     r->gvk.version, r->plural);
+        err = csm_informer_new(r->env, r->label, path, r->query, &hooks, &r->inf[i]);
+        if (err)
+            return err;
+        r->ninf++;
+    }
+    for (size_t i = 0; i < r->ninf; i++)
+        csm_informer_start(r->inf[i]);
+    return CSM_OK;
+}
+
+static csm_err discovery_data(void *ctx, const char *p, size_t n)
+{
+    csm_resource *r = ctx;
+    return csm_buf_append(&r->body, p, n);
+}
+
+/* Finds the Kind in an APIResourceList; 1 if found. */
+static int find_kind(csm_resource *r, const cJSON *list)
+{
+    const cJSON *res = cJSON_GetObjectItemCaseSensitive(list, "resources");
+    const cJSON *it;
+
+    cJSON_ArrayForEach(it, res)
+    {
+        const cJSON *name = cJSON_GetObjectItemCaseSensitive(it, "name");
+        const cJSON *kind = cJSON_GetObjectItemCaseSensitive(it, "kind");
+        const cJSON *ns = cJSON_GetObjectItemCaseSensitive(it, "namespaced");
+        if (!cJSON_IsString(name) || !cJSON_IsString(kind))
+            continue;
+        /* "memcacheds/status" is a subresource with the same kind. */
+        if (strchr(name->valuestring, '/') || strcmp(kind->valuestring, r->gvk.kind) != 0)
+            continue;
+        if (strlen(name->valuestring) >= sizeof(r->plural))
+            continue;
+        strcpy(r->plural, name->valuestring);
+        r->namespaced = cJSON_IsTrue(ns);
+        return 1;
+    }
+    return 0;
+}
+
+static void discovery_done(void *ctx, const csm_kresp *resp)
+{
+    csm_resource *r = ctx;
+    cJSON *doc = NULL;
+    res_phase before = r->phase;
+
+    r->req = NULL;
+    if (resp->status == 200 && !resp->transport_error && !resp->aborted) {
+        doc = cJSON_ParseWithLength(r->body.ptr ? r->body.ptr : "", r->body.len);
+        if (doc && find_kind(r, doc)) {
+            csm_logf(r->env->log, CSM_LOG_INFO, "%s: served as %s (%s)", r->label, r->plural,
+                     r->namespaced ? "namespaced" : "cluster-scoped");
+            r->phase = RES_SERVED;
+            csm_backoff_reset(&r->backoff);
+            if (start_informers(r) != CSM_OK) {
+                drop_informers(r);
+                r->phase = RES_FAILING;
+                snprintf(r->phase_why, sizeof(r->phase_why), "could not start informers");
+                arm_timer(r, csm_backoff_next(&r->backoff, now_mono()));
+            }
+            goto out;
+        }
+        r->phase = doc ? RES_UNSERVED : RES_FAILING;
+        snprintf(r->phase_why, sizeof(r->phase_why), "%s",
+                 doc ? "kind not in the group version's discovery document"
+                     : "malformed discovery document");
+    } else if (resp->status == 404) {
+        r->phase = RES_UNSERVED;
+        snprintf(r->phase_why, sizeof(r->phase_why), "group version not served");
+    } else {
+        r->phase = RES_FAILING;
+        if (resp->transport_error)
+            snprintf(r->phase_why, sizeof(r->phase_why), "discovery failed: %s",
+                     resp->error ? resp->error : "connection error");
+        else
+            snprintf(r->phase_why, sizeof(r->phase_why), "discovery failed: HTTP %ld",
+                     resp->status);
+    }
+    if (r->phase != before || r->phase == RES_FAILING)
+        csm_logf(r->env->log, r->phase == RES_UNSERVED ? CSM_LOG_INFO : CSM_LOG_WARN,
+                 "%s: waiting: %s", r->label, r->phase_why);
+    if (r->phase == RES_UNSERVED) {
+        arm_timer(r, RES_UNSERVED_POLL_S);
+    } else {
+        double d = csm_backoff_next(&r->backoff, now_mono());
+        if (resp->retry_after > d)
+            d = resp->retry_after;
+        arm_timer(r, d);
+    }
+out:
+    cJSON_Delete(doc);
+    csm_buf_free(&r->body);
+}
+
+static void discover(csm_resource *r)
+{
+    char path[1024];
+    csm_kreq_cbs cbs = {discovery_data, discovery_done, r};
+    csm_err err;
+
+    if (r->gvk.group[0])
+        snprintf(path, sizeof(path), "/apis/%s/%s", r->gvk.group, r->gvk.version);
+    else
+        snprintf(path, sizeof(path), "/api/%s", r->gvk.version);
+    csm_buf_free(&r->body);
+    err = csm_kclient_request(r->env->kc, "GET", path, NULL, 0, 30, &cbs, &r->req);
+    if (err) {
+        r->req = NULL;
+        arm_timer(r, csm_backoff_next(&r->backoff, now_mono()));
+    }
+}
+
+/* ---- life cycle ----------------------------------------------------- */
+
+/* Appends "key=value" URL-encoded to *q, separated by '&'. */
+static csm_err query_add(csm_buf *q, const char *key, const char *value)
+{
+    char *esc = curl_easy_escape(NULL, value, 0);
+    csm_err err;
+    if (!esc)
+        return CSM_ERR_NOMEM;
+    err = csm_buf_printf(q, "%s%s=%s", q->len ? "&" : "", key, esc);
+    curl_free(esc);
+    return err;
+}
+
+static csm_err build_query(csm_resource *r, const csm_resource_opts *o)
+{
+    csm_buf fs;
+    csm_buf q;
+    csm_err err = CSM_OK;
+
+    csm_buf_init(&fs, 64 * 1024);
+    csm_buf_init(&q, 128 * 1024);
+    if (o->field_selector && o->field_selector[0])
+        err = csm_buf_puts(&fs, o->field_selector);
+    /* A deny list is a server-side filter, as kube-state-metrics does it. */
+    for (size_t i = 0; !err && o->namespaces_deny && i < o->namespaces_deny->n; i++)
+        err = csm_buf_printf(&fs, "%smetadata.namespace!=%s", fs.len ? "," : "",
+                             o->namespaces_deny->items[i]);
+    if (!err && o->label_selector && o->label_selector[0])
+        err = query_add(&q, "labelSelector", o->label_selector);
+    if (!err && fs.len)
+        err = query_add(&q, "fieldSelector", fs.ptr);
+    if (!err && q.len) {
+        r->query = strdup(q.ptr);
+        if (!r->query)
+            err = CSM_ERR_NOMEM;
+    }
+    csm_buf_free(&fs);
+    csm_buf_free(&q);
+    return err;
+}
+
+csm_err csm_resource_new(const csm_resource_opts *o, csm_resource **out)
+{
+    csm_resource *r = calloc(1, sizeof(*r));
+    csm_err err = CSM_ERR_NOMEM;
+
+    if (!r)
+        return CSM_ERR_NOMEM;
+    r->env = o->env;
+    r->make_genset = o->make_genset;
+    r->genset_ctx = o->genset_ctx;
+    csm_buf_init(&r->body, 16u << 20);
+    r->gvk.group = strdup(o->gvk->group);
+    r->gvk.version = strdup(o->gvk->version);
+    r->gvk.kind = strdup(o->gvk->kind);
+    if (!r->gvk.group || !r->gvk.version || !r->gvk.kind)
+        goto fail;
+    if (r->gvk.group[0])
+        snprintf(r->label, sizeof(r->label), "%s/%s/%s", r->gvk.group, r->gvk.version,
+                 r->gvk.kind);
+    else
+        snprintf(r->label, sizeof(r->label), "%s/%s", r->gvk.version, r->gvk.kind);
+    err = csm_gen_stem(r->gvk.kind, r->stem, sizeof(r->stem));
+    if (err)
+        goto fail;
+    err = CSM_ERR_NOMEM;
+    if (o->namespaces && o->namespaces->n) {
+        r->namespaces.items = calloc(o->namespaces->n, sizeof(char *));
+        if (!r->namespaces.items)
+            goto fail;
+        for (size_t i = 0; i < o->namespaces->n; i++) {
+            r->namespaces.items[i] = strdup(o->namespaces->items[i]);
+            if (!r->namespaces.items[i])
+                goto fail;
+            r->namespaces.n++;
+        }
+    }
+    err = build_query(r, o);
+    if (err)
+        goto fail;
+    r->timer = evtimer_new(o->env->base, on_timer, r);
+    if (!r->timer) {
+        err = CSM_ERR_NOMEM;
+        goto fail;
+    }
+    csm_backoff_init(&r->backoff, (uint64_t)(uintptr_t)r);
+    snprintf(r->phase_why, sizeof(r->phase_why), "discovery pending");
+    *out = r;
+    return CSM_OK;
+fail:
+    csm_resource_free(r);
+    return err;
+}
+
+void csm_resource_stop(csm_resource *r)
+{
+    if (r->req) {
+        csm_kreq_cancel(r->req);
+        r->req = NULL;
+    }
+    if (r->timer)
+        evtimer_del(r->timer);
+    for (size_t i = 0; i < r->ninf; i++)
+        csm_informer_stop(r->inf[i]);
+}
+
+void csm_resource_free(csm_resource *r)
+{
+    if (!r)
+        return;
+    csm_resource_stop(r);
+    drop_informers(r);
+    if (r->timer)
+        event_free(r->timer);
+    for (size_t i = 0; i < r->namespaces.n; i++)
+        free(r->namespaces.items[i]);
+    free(r->namespaces.items);
+    free(r->query);
+    csm_buf_free(&r->body);
+    csm_gvk_free(&r->gvk);
+    free(r);
+}
+
+csm_err csm_resource_start(csm_resource *r)
+{
+    r->phase = RES_DISCOVERING;
+    discover(r);
+    return CSM_OK;
+}
+
+const char *csm_resource_label(const csm_resource *r)
+{
+    return r->label;
+}
+
+int csm_resource_ready(const csm_resource *r, csm_buf *why)
+{
+    size_t synced = 0;
+
+    switch (r->phase) {
+    case RES_UNSERVED:
+        csm_buf_printf(why, "%s: not served (%s); counted as ready with no objects\n", r->label,
+                       r->phase_why);
+        return 1;
+    case RES_DISCOVERING:
+    case RES_FAILING:
+        csm_buf_printf(why, "%s: not ready: %s\n", r->label, r->phase_why);
+        return 0;
+    case RES_SERVED:
+        break;
+    }
+    for (size_t i = 0; i < r->ninf; i++)
+        synced += (size_t)csm_informer_synced(r->inf[i]);
+    if (r->ninf && synced == r->ninf) {
+        csm_buf_printf(why, "%s: synced, %zu objects\n", r->label, csm_resource_objects(r));
+        return 1;
+    }
+    csm_buf_printf(why, "%s: not ready: %zu of %zu informers synced (%s)\n", r->label, synced,
+                   r->ninf, r->ninf ? csm_informer_state(r->inf[0]) : "no informers");
+    return 0;
+}
+
+size_t csm_resource_objects(const csm_resource *r)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < r->ninf; i++)
+        n += csm_store_count(csm_informer_store(r->inf[i]));
+    return n;
+}
+
+typedef struct write_ctx {
+    csm_sink *sink;
+    size_t family;
+} write_ctx;
+
+static csm_err write_block(void *ctx, csm_block *blk)
+{
+    write_ctx *w = ctx;
+    size_t len;
+    const char *p = csm_block_slice(blk, w->family, &len);
+    if (!len)
+        return CSM_OK;
+    return w->sink->ref(w->sink, p, len, csm_block_release, csm_block_ref(blk));
+}
+
+csm_err csm_resource_write(const csm_resource *r, csm_expo_format fmt, csm_sink *sink)
+{
+    csm_buf hdr;
+    write_ctx w;
+    csm_err err = CSM_OK;
+
+    if (r->phase != RES_SERVED || !r->genset)
+        return CSM_OK;
+    csm_buf_init(&hdr, 64 * 1024);
+    w.sink = sink;
+    for (size_t f = 0; !err && f < csm_genset_families(r->genset); f++) {
+        const csm_gen_family *fam = csm_genset_family(r->genset, f);
+        csm_buf_reset(&hdr);
+        err = csm_expo_family_header(&hdr, fmt, fam->name, fam->help, fam->type);
+        if (!err)
+            err = sink->text(sink, hdr.ptr, hdr.len);
+        w.family = f;
+        for (size_t i = 0; !err && i < r->ninf; i++)
+            err = csm_store_foreach(csm_informer_store(r->inf[i]), write_block, &w);
+    }
+    csm_buf_free(&hdr);
+    return err;
+}

@@ -1,0 +1,65 @@
+/*
+ * One configured GROUP/VERSION/KIND: discovery (Kind -> plural and scope),
+ * its generator set, and the informers (one for all namespaces, or one per
+ * allowed namespace) whose stores hold its rendered objects.
+ *
+ * A Kind the API server does not serve (its CRD is not installed yet, or was
+ * deleted) is polled through discovery every few seconds; once served, the
+ * informers start. When a LIST or WATCH answers 404 the informers and their
+ * series are dropped and discovery starts over, so a CRD deleted and
+ * re-created comes back without a restart.
+ */
+#ifndef CSM_RESOURCE_H
+#define CSM_RESOURCE_H
+
+#include "buf.h"
+#include "csm/error.h"
+#include "expo.h"
+#include "flags.h"
+#include "gen.h"
+#include "informer.h"
+
+typedef struct csm_resource csm_resource;
+
+/* Builds the generator set once discovery has described the resource. */
+typedef csm_err (*csm_resource_genset_fn)(void *ctx, const csm_resource_desc *desc,
+                                          csm_genset **out, char *errbuf, size_t errlen);
+
+typedef struct csm_resource_opts {
+    const csm_informer_env *env; /* borrowed; must outlive the resource */
+    const csm_gvk *gvk;
+    const csm_strlist *namespaces;      /* empty: all */
+    const csm_strlist *namespaces_deny; /* applied as a field selector */
+    const char *label_selector;         /* may be NULL */
+    const char *field_selector;         /* may be NULL */
+    csm_resource_genset_fn make_genset;
+    void *genset_ctx;
+} csm_resource_opts;
+
+/* Copies what it needs from opts. Free with csm_resource_free(). */
+csm_err csm_resource_new(const csm_resource_opts *opts, csm_resource **out);
+void csm_resource_free(csm_resource *r);
+
+/* Starts discovery (and then the informers). */
+csm_err csm_resource_start(csm_resource *r);
+/* Stops every request and timer; series stay. */
+void csm_resource_stop(csm_resource *r);
+
+/* "cache.example.com/v1/Memcached" (borrowed). */
+const char *csm_resource_label(const csm_resource *r);
+
+/*
+ * 1 when every informer completed a LIST, or discovery answered that the
+ * Kind is not served (an absent CRD is a known, empty truth). Appends a
+ * one-line state to why either way.
+ */
+int csm_resource_ready(const csm_resource *r, csm_buf *why);
+
+/* Objects held across the resource's informers. */
+size_t csm_resource_objects(const csm_resource *r);
+
+/* Writes every family of the resource: header, then each object's slice
+ * by reference. Nothing while the Kind is not served. */
+csm_err csm_resource_write(const csm_resource *r, csm_expo_format fmt, csm_sink *sink);
+
+#endif
