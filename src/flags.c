@@ -1,0 +1,750 @@
+#include "flags.h"
+
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/*
+ * Adding a flag: give it an id below, a row in flag_specs[] and a case in
+ * flag_apply(). Defaults live only in the table: flag_apply() applies them
+ * before argv is read, so --help can never disagree with the behaviour.
+ */
+enum flag_id {
+    /* Above any short-option character, so getopt's optopt tells them apart. */
+    FLAG_RESOURCE = 256,
+    FLAG_NAMESPACES,
+    FLAG_NAMESPACES_DENYLIST,
+    FLAG_LABEL_SELECTOR,
+    FLAG_FIELD_SELECTOR,
+    FLAG_KUBECONFIG,
+    FLAG_APISERVER,
+    FLAG_HOST,
+    FLAG_PORT,
+    FLAG_TELEMETRY_HOST,
+    FLAG_TELEMETRY_PORT,
+    FLAG_LOG_LEVEL,
+    FLAG_LOG_FORMAT,
+    FLAG_HELP,
+    FLAG_VERSION,
+};
+
+typedef struct flag_spec {
+    const char *name;
+    int id;
+    char short_name;     /* '\0' for none */
+    int has_arg;         /* getopt's no_argument or required_argument */
+    const char *metavar; /* NULL for switches */
+    const char *defval;  /* applied before parsing and shown by --help, or NULL */
+    const char *help;
+} flag_spec;
+
+static const flag_spec flag_specs[] = {
+    {"resource", FLAG_RESOURCE, 0, required_argument, "GROUP/VERSION/KIND", NULL,
+     "Resource to export; repeatable or comma-separated. VERSION/KIND means the core\n"
+     "group (v1/ConfigMap). At least one is required."},
+    {"namespaces", FLAG_NAMESPACES, 0, required_argument, "NS[,NS...]", NULL,
+     "Only watch these namespaces (default: all namespaces)."},
+    {"namespaces-denylist", FLAG_NAMESPACES_DENYLIST, 0, required_argument, "NS[,NS...]", NULL,
+     "Watch all namespaces except these; excludes --namespaces."},
+    {"label-selector", FLAG_LABEL_SELECTOR, 0, required_argument, "SELECTOR", NULL,
+     "Only export objects matching this label selector (default: none)."},
+    {"field-selector", FLAG_FIELD_SELECTOR, 0, required_argument, "SELECTOR", NULL,
+     "Only export objects matching this field selector (default: none)."},
+    {"kubeconfig", FLAG_KUBECONFIG, 0, required_argument, "PATH", NULL,
+     "Kubeconfig file (default: $KUBECONFIG, else in-cluster, else ~/.kube/config)."},
+    {"apiserver", FLAG_APISERVER, 0, required_argument, "URL", NULL,
+     "API server URL; overrides the server from the kubeconfig."},
+    {"host", FLAG_HOST, 0, required_argument, "ADDR",
+     "::", "Address the /metrics listener binds to."},
+    {"port", FLAG_PORT, 0, required_argument, "PORT", "8389", "Port of the /metrics listener."},
+    {"telemetry-host", FLAG_TELEMETRY_HOST, 0, required_argument, "ADDR",
+     "::", "Address the exporter's own telemetry listener binds to."},
+    {"telemetry-port", FLAG_TELEMETRY_PORT, 0, required_argument, "PORT", "8390",
+     "Port of the telemetry listener."},
+    {"log-level", FLAG_LOG_LEVEL, 0, required_argument, "LEVEL", "info",
+     "One of debug, info, warn, error."},
+    {"log-format", FLAG_LOG_FORMAT, 0, required_argument, "FORMAT", "text", "text or json."},
+    {"help", FLAG_HELP, 'h', no_argument, NULL, NULL, "Print this help and exit."},
+    {"version", FLAG_VERSION, 0, no_argument, NULL, NULL, "Print the version and exit."},
+};
+
+#define NFLAGS (sizeof(flag_specs) / sizeof(flag_specs[0]))
+
+/* Longest user value quoted verbatim in a message; longer ones are cut. */
+#define QUOTE_MAX 80
+
+static csm_err usage_err(char *errbuf, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static csm_err usage_err(char *errbuf, size_t errlen, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (errbuf && errlen) {
+        va_start(ap, fmt);
+        vsnprintf(errbuf, errlen, fmt, ap);
+        va_end(ap);
+    }
+    return CSM_ERR_USAGE;
+}
+
+/*
+ * Copies `s` (n bytes) into out[outlen] for quoting in a one-line message:
+ * control bytes become \xNN and long values are cut with "...", so that a
+ * hostile argv cannot forge extra log lines.
+ */
+static const char *quote(const char *s, size_t n, char *out, size_t outlen)
+{
+    size_t o = 0;
+
+    for (size_t i = 0; i < n && o + 8 < outlen; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (i == QUOTE_MAX) {
+            memcpy(out + o, "...", 3);
+            o += 3;
+            break;
+        }
+        if (c < 0x20 || c == 0x7f || c == '"' || c == '\\')
+            o += (size_t)snprintf(out + o, outlen - o, "\\x%02x", c);
+        else
+            out[o++] = (char)c;
+    }
+    out[o] = '\0';
+    return out;
+}
+
+static const flag_spec *flag_by_id(int id)
+{
+    for (size_t i = 0; i < NFLAGS; i++) {
+        if (flag_specs[i].id == id)
+            return &flag_specs[i];
+    }
+    return NULL;
+}
+
+static const flag_spec *flag_by_short(int c)
+{
+    for (size_t i = 0; i < NFLAGS; i++) {
+        if (flag_specs[i].short_name && flag_specs[i].short_name == c)
+            return &flag_specs[i];
+    }
+    return NULL;
+}
+
+static int is_lower_alnum(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+}
+
+static int is_alpha(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+
+/* RFC 1123 label: what Kubernetes accepts as a namespace name. */
+static int is_dns_label(const char *s, size_t n)
+{
+    if (n == 0 || n > 63 || !is_lower_alnum(s[0]) || !is_lower_alnum(s[n - 1]))
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!is_lower_alnum(s[i]) && s[i] != '-')
+            return 0;
+    }
+    return 1;
+}
+
+/* RFC 1123 subdomain: dot-separated labels, 253 bytes at most. */
+static int is_dns_subdomain(const char *s, size_t n)
+{
+    size_t start = 0;
+
+    if (n == 0 || n > 253)
+        return 0;
+    for (size_t i = 0; i <= n; i++) {
+        if (i == n || s[i] == '.') {
+            if (!is_dns_label(s + start, i - start))
+                return 0;
+            start = i + 1;
+        }
+    }
+    return 1;
+}
+
+/*
+ * Splits and validates a GVK. On failure returns CSM_ERR_INVALID with the
+ * reason in why[] (when given) and leaves *out zeroed.
+ */
+static csm_err gvk_parse(const char *s, csm_gvk *out, char *why, size_t whylen)
+{
+    const char *part[3];
+    size_t len[3];
+    size_t nparts = 0;
+    const char *p = s;
+    const char *slash;
+    const char *group = "";
+    const char *version;
+    const char *kind;
+    size_t glen = 0;
+    size_t vlen;
+    size_t klen;
+    csm_err err = CSM_OK;
+    char q[QUOTE_MAX * 4 + 8];
+
+    memset(out, 0, sizeof(*out));
+    if (why && whylen)
+        why[0] = '\0';
+    for (;;) {
+        if (nparts == 3) {
+            nparts++;
+            break;
+        }
+        slash = strchr(p, '/');
+        part[nparts] = p;
+        len[nparts] = slash ? (size_t)(slash - p) : strlen(p);
+        nparts++;
+        if (!slash)
+            break;
+        p = slash + 1;
+    }
+    if (nparts < 2 || nparts > 3) {
+        if (why)
+            snprintf(why, whylen, "expected GROUP/VERSION/KIND or VERSION/KIND");
+        return CSM_ERR_INVALID;
+    }
+    if (nparts == 3) {
+        group = part[0];
+        glen = len[0];
+    }
+    version = part[nparts - 2];
+    vlen = len[nparts - 2];
+    kind = part[nparts - 1];
+    klen = len[nparts - 1];
+
+    if (nparts == 3 && !is_dns_subdomain(group, glen)) {
+        if (why && glen == 0)
+            snprintf(why, whylen, "empty group; use VERSION/KIND for the core group");
+        else if (why)
+            snprintf(why, whylen, "group \"%s\" is not a DNS subdomain",
+                     quote(group, glen, q, sizeof(q)));
+        return CSM_ERR_INVALID;
+    }
+    if (vlen == 0 || vlen > 63) {
+        if (why)
+            snprintf(why, whylen, "version must be 1 to 63 characters of [a-z0-9]");
+        return CSM_ERR_INVALID;
+    }
+    for (size_t i = 0; i < vlen; i++) {
+        if (!is_lower_alnum(version[i])) {
+            if (why)
+                snprintf(why, whylen, "version \"%s\" must match [a-z0-9]+",
+                         quote(version, vlen, q, sizeof(q)));
+            return CSM_ERR_INVALID;
+        }
+    }
+    if (klen == 0 || !is_alpha(kind[0])) {
+        if (why)
+            snprintf(why, whylen, "kind \"%s\" must match [A-Za-z][A-Za-z0-9]*",
+                     quote(kind, klen, q, sizeof(q)));
+        return CSM_ERR_INVALID;
+    }
+    for (size_t i = 0; i < klen; i++) {
+        if (!is_alpha(kind[i]) && !(kind[i] >= '0' && kind[i] <= '9')) {
+            if (why)
+                snprintf(why, whylen, "kind \"%s\" must match [A-Za-z][A-Za-z0-9]*",
+                         quote(kind, klen, q, sizeof(q)));
+            return CSM_ERR_INVALID;
+        }
+    }
+
+    out->group = strndup(group, glen);
+    out->version = strndup(version, vlen);
+    out->kind = strndup(kind, klen);
+    if (!out->group || !out->version || !out->kind) {
+        err = CSM_ERR_NOMEM;
+        csm_gvk_free(out);
+    }
+    return err;
+}
+
+csm_err csm_gvk_parse(const char *s, csm_gvk *out)
+{
+    if (!s || !out)
+        return CSM_ERR_INVALID;
+    return gvk_parse(s, out, NULL, 0);
+}
+
+void csm_gvk_free(csm_gvk *g)
+{
+    if (!g)
+        return;
+    free(g->group);
+    free(g->version);
+    free(g->kind);
+    memset(g, 0, sizeof(*g));
+}
+
+static void strlist_free(csm_strlist *l)
+{
+    for (size_t i = 0; i < l->n; i++)
+        free(l->items[i]);
+    free(l->items);
+    l->items = NULL;
+    l->n = 0;
+}
+
+static csm_err strlist_push(csm_strlist *l, const char *s, size_t n)
+{
+    char **items;
+    char *copy = strndup(s, n);
+
+    if (!copy)
+        return CSM_ERR_NOMEM;
+    items = realloc(l->items, (l->n + 1) * sizeof(*items));
+    if (!items) {
+        free(copy);
+        return CSM_ERR_NOMEM;
+    }
+    items[l->n++] = copy;
+    l->items = items;
+    return CSM_OK;
+}
+
+/*
+ * Comma-list iteration: *pos starts at the value; each call yields the next
+ * item (possibly empty) and returns 0 once the value is exhausted.
+ */
+static int next_item(const char **pos, const char **item, size_t *len)
+{
+    const char *comma;
+
+    if (!*pos)
+        return 0;
+    comma = strchr(*pos, ',');
+    *item = *pos;
+    *len = comma ? (size_t)(comma - *pos) : strlen(*pos);
+    *pos = comma ? comma + 1 : NULL;
+    return 1;
+}
+
+static int gvk_same_resource(const csm_gvk *a, const csm_gvk *b)
+{
+    /* Versions of one group/kind serve the same objects, and kinds that
+     * differ only in case map to the same metric name: either way every
+     * series would be exported twice. */
+    return strcmp(a->group, b->group) == 0 && strcasecmp(a->kind, b->kind) == 0;
+}
+
+static csm_err add_resources(csm_config *cfg, const flag_spec *f, const char *val, char *errbuf,
+                             size_t errlen)
+{
+    const char *pos = val;
+    const char *item;
+    size_t len;
+    char *one = NULL;
+    char why[256];
+    char q[QUOTE_MAX * 4 + 8];
+    char q2[QUOTE_MAX * 4 + 8];
+    csm_gvk g = {0};
+    csm_gvk *res;
+    csm_err err = CSM_OK;
+
+    while (next_item(&pos, &item, &len)) {
+        if (len == 0) {
+            err = usage_err(errbuf, errlen, "--%s \"%s\": empty item in comma-separated list",
+                            f->name, quote(val, strlen(val), q, sizeof(q)));
+            goto out;
+        }
+        one = strndup(item, len);
+        if (!one) {
+            err = CSM_ERR_NOMEM;
+            goto out;
+        }
+        err = gvk_parse(one, &g, why, sizeof(why));
+        if (err == CSM_ERR_INVALID) {
+            err = usage_err(errbuf, errlen, "--%s \"%s\": %s", f->name,
+                            quote(item, len, q, sizeof(q)), why);
+            goto out;
+        }
+        if (err)
+            goto out;
+        for (size_t i = 0; i < cfg->nresources; i++) {
+            const csm_gvk *o = &cfg->resources[i];
+            if (gvk_same_resource(o, &g)) {
+                snprintf(why, sizeof(why), "%s%s%s/%s", o->group, *o->group ? "/" : "", o->version,
+                         o->kind);
+                err = usage_err(errbuf, errlen, "--%s \"%s\": duplicates \"%s\"", f->name,
+                                quote(item, len, q, sizeof(q)),
+                                quote(why, strlen(why), q2, sizeof(q2)));
+                goto out;
+            }
+        }
+        res = realloc(cfg->resources, (cfg->nresources + 1) * sizeof(*res));
+        if (!res) {
+            err = CSM_ERR_NOMEM;
+            goto out;
+        }
+        cfg->resources = res;
+        cfg->resources[cfg->nresources++] = g;
+        memset(&g, 0, sizeof(g));
+        free(one);
+        one = NULL;
+    }
+out:
+    free(one);
+    csm_gvk_free(&g);
+    return err;
+}
+
+static csm_err add_namespaces(csm_strlist *l, const flag_spec *f, const char *val, char *errbuf,
+                              size_t errlen)
+{
+    const char *pos = val;
+    const char *item;
+    size_t len;
+    char q[QUOTE_MAX * 4 + 8];
+    csm_err err;
+
+    while (next_item(&pos, &item, &len)) {
+        if (len == 0)
+            return usage_err(errbuf, errlen, "--%s \"%s\": empty item in comma-separated list",
+                             f->name, quote(val, strlen(val), q, sizeof(q)));
+        if (!is_dns_label(item, len))
+            return usage_err(errbuf, errlen,
+                             "--%s \"%s\": not a valid namespace name (RFC 1123 label)", f->name,
+                             quote(item, len, q, sizeof(q)));
+        for (size_t i = 0; i < l->n; i++) {
+            if (strlen(l->items[i]) == len && memcmp(l->items[i], item, len) == 0)
+                return usage_err(errbuf, errlen, "--%s \"%s\": namespace listed twice", f->name,
+                                 quote(item, len, q, sizeof(q)));
+        }
+        err = strlist_push(l, item, len);
+        if (err)
+            return err;
+    }
+    return CSM_OK;
+}
+
+/* Replaces *dst; a repeated scalar flag means the last one wins. */
+static csm_err set_string(char **dst, const char *val)
+{
+    char *copy = strdup(val);
+
+    if (!copy)
+        return CSM_ERR_NOMEM;
+    free(*dst);
+    *dst = copy;
+    return CSM_OK;
+}
+
+static csm_err set_nonempty(char **dst, const flag_spec *f, const char *val, char *errbuf,
+                            size_t errlen)
+{
+    if (!*val)
+        return usage_err(errbuf, errlen, "invalid value \"\" for --%s: must not be empty", f->name);
+    return set_string(dst, val);
+}
+
+/* An empty selector selects everything, which is what unset means too. */
+static csm_err set_selector(char **dst, const char *val)
+{
+    if (!*val) {
+        free(*dst);
+        *dst = NULL;
+        return CSM_OK;
+    }
+    return set_string(dst, val);
+}
+
+static csm_err set_port(int *dst, const flag_spec *f, const char *val, char *errbuf, size_t errlen)
+{
+    long v = 0;
+    size_t n = strlen(val);
+    char q[QUOTE_MAX * 4 + 8];
+
+    /* Digits only: strtol would take "+1", " 1" and "0x10". Six digits is
+     * enough for 65535 with leading zeros and cannot overflow. */
+    for (size_t i = 0; i < n; i++) {
+        if (val[i] < '0' || val[i] > '9' || i >= 6) {
+            v = -1;
+            break;
+        }
+        v = v * 10 + (val[i] - '0');
+    }
+    if (n == 0 || v < 0 || v > 65535)
+        return usage_err(errbuf, errlen,
+                         "invalid value \"%s\" for --%s: must be an integer in 0..65535",
+                         quote(val, n, q, sizeof(q)), f->name);
+    *dst = (int)v;
+    return CSM_OK;
+}
+
+static csm_err flag_apply(csm_config *cfg, const flag_spec *f, const char *val, char *errbuf,
+                          size_t errlen)
+{
+    char q[QUOTE_MAX * 4 + 8];
+
+    switch (f->id) {
+    case FLAG_RESOURCE:
+        return add_resources(cfg, f, val, errbuf, errlen);
+    case FLAG_NAMESPACES:
+        return add_namespaces(&cfg->namespaces, f, val, errbuf, errlen);
+    case FLAG_NAMESPACES_DENYLIST:
+        return add_namespaces(&cfg->namespaces_deny, f, val, errbuf, errlen);
+    case FLAG_LABEL_SELECTOR:
+        return set_selector(&cfg->label_selector, val);
+    case FLAG_FIELD_SELECTOR:
+        return set_selector(&cfg->field_selector, val);
+    case FLAG_KUBECONFIG:
+        return set_nonempty(&cfg->kubeconfig, f, val, errbuf, errlen);
+    case FLAG_APISERVER:
+        return set_nonempty(&cfg->apiserver, f, val, errbuf, errlen);
+    case FLAG_HOST:
+        return set_nonempty(&cfg->host, f, val, errbuf, errlen);
+    case FLAG_PORT:
+        return set_port(&cfg->port, f, val, errbuf, errlen);
+    case FLAG_TELEMETRY_HOST:
+        return set_nonempty(&cfg->telemetry_host, f, val, errbuf, errlen);
+    case FLAG_TELEMETRY_PORT:
+        return set_port(&cfg->telemetry_port, f, val, errbuf, errlen);
+    case FLAG_LOG_LEVEL:
+        /* csm_log_level_parse also takes "warning" and any case. */
+        if (csm_log_level_parse(val, &cfg->log_level) != CSM_OK)
+            return usage_err(errbuf, errlen,
+                             "invalid value \"%s\" for --%s: must be one of debug, info, "
+                             "warn, error",
+                             quote(val, strlen(val), q, sizeof(q)), f->name);
+        return CSM_OK;
+    case FLAG_LOG_FORMAT:
+        if (csm_log_format_parse(val, &cfg->log_format) != CSM_OK)
+            return usage_err(errbuf, errlen, "invalid value \"%s\" for --%s: must be text or json",
+                             quote(val, strlen(val), q, sizeof(q)), f->name);
+        return CSM_OK;
+    case FLAG_HELP:
+        cfg->show_help = 1;
+        return CSM_OK;
+    case FLAG_VERSION:
+        cfg->show_version = 1;
+        return CSM_OK;
+    }
+    return CSM_ERR_INTERNAL;
+}
+
+/* Checks that involve more than one flag, once argv is consumed. */
+static csm_err check_config(const csm_config *cfg, char *errbuf, size_t errlen)
+{
+    if (cfg->namespaces.n && cfg->namespaces_deny.n)
+        return usage_err(errbuf, errlen,
+                         "--namespaces and --namespaces-denylist are mutually exclusive");
+    if (cfg->port != 0 && cfg->port == cfg->telemetry_port &&
+        strcmp(cfg->host, cfg->telemetry_host) == 0)
+        return usage_err(errbuf, errlen, "--port and --telemetry-port are both %d on the same host",
+                         cfg->port);
+    if (cfg->nresources == 0 && !cfg->show_help && !cfg->show_version)
+        return usage_err(errbuf, errlen, "missing --resource: name at least one resource");
+    return CSM_OK;
+}
+
+/*
+ * Names the option text getopt just consumed: "--name" without any
+ * "=value". `sep` is set when the value came as the next argv element.
+ */
+static const char *consumed_flag(char **argv, int sep, size_t *len)
+{
+    const char *text = argv[optind - 1 - sep];
+    const char *eq = strchr(text, '=');
+
+    *len = eq ? (size_t)(eq - text) : strlen(text);
+    return text;
+}
+
+/* Message for getopt's '?' (unknown flag, or a value given to a switch). */
+static csm_err bad_flag(char **argv, char *errbuf, size_t errlen)
+{
+    const flag_spec *f;
+    const char *text;
+    size_t len;
+    char q[QUOTE_MAX * 4 + 8];
+    char c;
+
+    if (optopt >= FLAG_RESOURCE) {
+        f = flag_by_id(optopt);
+        return usage_err(errbuf, errlen, "flag --%s does not take a value", f ? f->name : "?");
+    }
+    if (optopt != 0) {
+        c = (char)optopt;
+        return usage_err(errbuf, errlen, "unknown flag -%s", quote(&c, 1, q, sizeof(q)));
+    }
+    text = consumed_flag(argv, 0, &len);
+    return usage_err(errbuf, errlen, "unknown flag %s", quote(text, len, q, sizeof(q)));
+}
+
+/*
+ * Rejects what getopt_long would otherwise accept: abbreviations (a later
+ * flag could make them ambiguous and break deployed command lines) and a
+ * separate value that is itself a flag ("--kubeconfig --port 1").
+ */
+static csm_err check_long_form(char **argv, const flag_spec *f, char *errbuf, size_t errlen)
+{
+    int sep = f->has_arg == required_argument && optarg == argv[optind - 1];
+    size_t len;
+    const char *text = consumed_flag(argv, sep, &len);
+    size_t nlen = strlen(f->name);
+    char q[QUOTE_MAX * 4 + 8];
+
+    if (len != nlen + 2 || strncmp(text, "--", 2) != 0 || memcmp(text + 2, f->name, nlen) != 0)
+        return usage_err(errbuf, errlen, "unknown flag %s (did you mean --%s?)",
+                         quote(text, len, q, sizeof(q)), f->name);
+    if (sep && strncmp(optarg, "--", 2) == 0 && optarg[2] != '\0')
+        return usage_err(errbuf, errlen,
+                         "flag --%s needs a value, got flag %s (use --%s=VALUE for a value "
+                         "starting with --)",
+                         f->name, quote(optarg, strlen(optarg), q, sizeof(q)), f->name);
+    return CSM_OK;
+}
+
+csm_err csm_flags_parse(int argc, char **argv, csm_config *cfg, char *errbuf, size_t errlen)
+{
+    struct option longopts[NFLAGS + 1];
+    char optstring[2 * NFLAGS + 3];
+    size_t o = 0;
+    const flag_spec *f;
+    int c;
+    int longindex;
+    char q[QUOTE_MAX * 4 + 8];
+    csm_err err = CSM_OK;
+
+    if (errbuf && errlen)
+        errbuf[0] = '\0';
+    if (!cfg)
+        return CSM_ERR_INVALID;
+    memset(cfg, 0, sizeof(*cfg));
+    if (argc < 1 || !argv) {
+        err = CSM_ERR_INVALID;
+        goto out;
+    }
+
+    /* '+': stop at the first positional, so argv is never permuted;
+     * ':': report a missing value as ':' rather than '?'. */
+    optstring[o++] = '+';
+    optstring[o++] = ':';
+    for (size_t i = 0; i < NFLAGS; i++) {
+        f = &flag_specs[i];
+        longopts[i] = (struct option){f->name, f->has_arg, NULL, f->id};
+        if (f->short_name) {
+            optstring[o++] = f->short_name;
+            if (f->has_arg == required_argument)
+                optstring[o++] = ':';
+        }
+        if (f->defval) {
+            err = flag_apply(cfg, f, f->defval, errbuf, errlen);
+            if (err)
+                goto out;
+        }
+    }
+    longopts[NFLAGS] = (struct option){NULL, 0, NULL, 0};
+    optstring[o] = '\0';
+
+    optind = 0; /* glibc: 0 re-initialises getopt completely */
+    opterr = 0;
+    for (;;) {
+        longindex = -1;
+        c = getopt_long(argc, argv, optstring, longopts, &longindex);
+        if (c == -1)
+            break;
+        if (c == '?') {
+            err = bad_flag(argv, errbuf, errlen);
+            goto out;
+        }
+        if (c == ':') {
+            f = optopt >= FLAG_RESOURCE ? flag_by_id(optopt) : flag_by_short(optopt);
+            err = usage_err(errbuf, errlen, "flag --%s needs a value", f ? f->name : "?");
+            goto out;
+        }
+        f = c >= FLAG_RESOURCE ? flag_by_id(c) : flag_by_short(c);
+        if (!f) {
+            err = CSM_ERR_INTERNAL;
+            goto out;
+        }
+        if (longindex >= 0) {
+            err = check_long_form(argv, f, errbuf, errlen);
+            if (err)
+                goto out;
+        }
+        err = flag_apply(cfg, f, f->has_arg == required_argument ? optarg : NULL, errbuf, errlen);
+        if (err)
+            goto out;
+    }
+
+    if (optind < argc) {
+        size_t used;
+        if (errbuf && errlen) {
+            used = (size_t)snprintf(errbuf, errlen,
+                                    "unexpected argument%s:", argc - optind > 1 ? "s" : "");
+            for (int i = optind; i < argc && used < errlen; i++)
+                used += (size_t)snprintf(errbuf + used, errlen - used, " \"%s\"",
+                                         quote(argv[i], strlen(argv[i]), q, sizeof(q)));
+        }
+        err = CSM_ERR_USAGE;
+        goto out;
+    }
+    err = check_config(cfg, errbuf, errlen);
+out:
+    if (err)
+        csm_config_free(cfg);
+    return err;
+}
+
+csm_err csm_flags_usage(FILE *out, const char *prog)
+{
+    const flag_spec *f;
+    int rc;
+
+    if (!out)
+        return CSM_ERR_INVALID;
+    rc = fprintf(out,
+                 "Usage: %s --resource GROUP/VERSION/KIND [flags]\n\n"
+                 "Exports Prometheus metrics about Kubernetes custom resources.\n\n"
+                 "Flags (--flag VALUE or --flag=VALUE):\n",
+                 prog ? prog : "crd-state-metrics");
+    for (size_t i = 0; i < NFLAGS && rc >= 0; i++) {
+        f = &flag_specs[i];
+        if (f->short_name)
+            rc = fprintf(out, "  -%c, --%s", f->short_name, f->name);
+        else
+            rc = fprintf(out, "      --%s", f->name);
+        if (rc >= 0)
+            rc = fprintf(out, "%s%s\n", f->metavar ? " " : "", f->metavar ? f->metavar : "");
+        /* Help text may span lines; indent each one. */
+        for (const char *p = f->help; rc >= 0 && *p;) {
+            const char *nl = strchr(p, '\n');
+            int n = nl ? (int)(nl - p) : (int)strlen(p);
+            rc = fprintf(out, "        %.*s\n", n, p);
+            p += n + (nl ? 1 : 0);
+        }
+        if (rc >= 0 && f->defval)
+            rc = fprintf(out, "        (default %s)\n", f->defval);
+    }
+    if (rc < 0 || fflush(out) != 0 || ferror(out))
+        return CSM_ERR_IO;
+    return CSM_OK;
+}
+
+void csm_config_free(csm_config *cfg)
+{
+    if (!cfg)
+        return;
+    for (size_t i = 0; i < cfg->nresources; i++)
+        csm_gvk_free(&cfg->resources[i]);
+    free(cfg->resources);
+    strlist_free(&cfg->namespaces);
+    strlist_free(&cfg->namespaces_deny);
+    free(cfg->label_selector);
+    free(cfg->field_selector);
+    free(cfg->kubeconfig);
+    free(cfg->apiserver);
+    free(cfg->host);
+    free(cfg->telemetry_host);
+    memset(cfg, 0, sizeof(*cfg));
+}

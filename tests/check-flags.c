@@ -1,0 +1,641 @@
+#include <check.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "flags.h"
+
+#define MAXARGS 32
+
+/*
+ * Runs csm_flags_parse on "prog" followed by the NULL-terminated strings.
+ * getopt never writes to argv strings and the parser does not permute, so
+ * literals are safe to pass.
+ */
+static csm_err parse(csm_config *cfg, char *err, size_t errlen, ...)
+{
+    char *argv[MAXARGS + 2];
+    int argc = 0;
+    const char *a;
+    va_list ap;
+
+    argv[argc++] = "prog";
+    va_start(ap, errlen);
+    for (;;) {
+        a = va_arg(ap, const char *);
+        if (!a)
+            break;
+        ck_assert_int_lt(argc, MAXARGS);
+        argv[argc++] = (char *)a;
+    }
+    va_end(ap);
+    argv[argc] = NULL;
+    return csm_flags_parse(argc, argv, cfg, err, errlen);
+}
+
+static void assert_zeroed(const csm_config *cfg)
+{
+    ck_assert_ptr_null(cfg->resources);
+    ck_assert_uint_eq(cfg->nresources, 0);
+    ck_assert_ptr_null(cfg->host);
+    ck_assert_ptr_null(cfg->telemetry_host);
+    ck_assert_ptr_null(cfg->namespaces.items);
+    ck_assert_int_eq(cfg->port, 0);
+}
+
+/* Expects CSM_ERR_USAGE with exactly `msg`, and a freed config. */
+static void expect_msg(const char *msg, ...)
+{
+    char *argv[MAXARGS + 2];
+    int argc = 0;
+    const char *a;
+    char err[512];
+    csm_config cfg;
+    va_list ap;
+
+    argv[argc++] = "prog";
+    va_start(ap, msg);
+    for (;;) {
+        a = va_arg(ap, const char *);
+        if (!a)
+            break;
+        ck_assert_int_lt(argc, MAXARGS);
+        argv[argc++] = (char *)a;
+    }
+    va_end(ap);
+    argv[argc] = NULL;
+    ck_assert_int_eq(csm_flags_parse(argc, argv, &cfg, err, sizeof(err)), CSM_ERR_USAGE);
+    ck_assert_str_eq(err, msg);
+    assert_zeroed(&cfg);
+}
+
+START_TEST(test_defaults)
+{
+    csm_config cfg;
+    char err[256];
+
+    ck_assert_int_eq(parse(&cfg, err, sizeof(err), "--resource", "example.com/v1/Foo", NULL),
+                     CSM_OK);
+    ck_assert_str_eq(err, "");
+    ck_assert_uint_eq(cfg.nresources, 1);
+    ck_assert_uint_eq(cfg.namespaces.n, 0);
+    ck_assert_uint_eq(cfg.namespaces_deny.n, 0);
+    ck_assert_ptr_null(cfg.label_selector);
+    ck_assert_ptr_null(cfg.field_selector);
+    ck_assert_ptr_null(cfg.kubeconfig);
+    ck_assert_ptr_null(cfg.apiserver);
+    ck_assert_str_eq(cfg.host, "::");
+    ck_assert_int_eq(cfg.port, 8389);
+    ck_assert_str_eq(cfg.telemetry_host, "::");
+    ck_assert_int_eq(cfg.telemetry_port, 8390);
+    ck_assert_int_eq(cfg.log_level, CSM_LOG_INFO);
+    ck_assert_int_eq(cfg.log_format, CSM_LOG_TEXT);
+    ck_assert_int_eq(cfg.show_help, 0);
+    ck_assert_int_eq(cfg.show_version, 0);
+    csm_config_free(&cfg);
+    assert_zeroed(&cfg);
+}
+END_TEST
+
+START_TEST(test_every_flag_separate_form)
+{
+    csm_config cfg;
+    char err[256];
+
+    ck_assert_int_eq(parse(&cfg, err, sizeof(err), "--resource",
+                           "cache.example.com/v1alpha1/Memcached", "--namespaces", "a,b",
+                           "--label-selector", "app=x,tier!=db", "--field-selector",
+                           "metadata.name=m", "--kubeconfig", "/k/config", "--apiserver",
+                           "https://k:6443", "--host", "127.0.0.1", "--port", "9000",
+                           "--telemetry-host", "0.0.0.0", "--telemetry-port", "9001", "--log-level",
+                           "debug", "--log-format", "json", "--help", "--version", NULL),
+                     CSM_OK);
+    ck_assert_str_eq(cfg.resources[0].group, "cache.example.com");
+    ck_assert_str_eq(cfg.resources[0].version, "v1alpha1");
+    ck_assert_str_eq(cfg.resources[0].kind, "Memcached");
+    ck_assert_uint_eq(cfg.namespaces.n, 2);
+    ck_assert_str_eq(cfg.namespaces.items[0], "a");
+    ck_assert_str_eq(cfg.namespaces.items[1], "b");
+    /* Selectors contain commas and must not be split like lists. */
+    ck_assert_str_eq(cfg.label_selector, "app=x,tier!=db");
+    ck_assert_str_eq(cfg.field_selector, "metadata.name=m");
+    ck_assert_str_eq(cfg.kubeconfig, "/k/config");
+    ck_assert_str_eq(cfg.apiserver, "https://k:6443");
+    ck_assert_str_eq(cfg.host, "127.0.0.1");
+    ck_assert_int_eq(cfg.port, 9000);
+    ck_assert_str_eq(cfg.telemetry_host, "0.0.0.0");
+    ck_assert_int_eq(cfg.telemetry_port, 9001);
+    ck_assert_int_eq(cfg.log_level, CSM_LOG_DEBUG);
+    ck_assert_int_eq(cfg.log_format, CSM_LOG_JSON);
+    ck_assert_int_eq(cfg.show_help, 1);
+    ck_assert_int_eq(cfg.show_version, 1);
+    csm_config_free(&cfg);
+}
+END_TEST
+
+START_TEST(test_every_flag_equals_form)
+{
+    csm_config cfg;
+    char err[256];
+
+    ck_assert_int_eq(parse(&cfg, err, sizeof(err), "--resource=v1/ConfigMap",
+                           "--namespaces-denylist=kube-system", "--label-selector=a=b",
+                           "--field-selector=x=y", "--kubeconfig=kc", "--apiserver=h:1",
+                           "--host=::1", "--port=0", "--telemetry-host=localhost",
+                           "--telemetry-port=65535", "--log-level=warn", "--log-format=text", NULL),
+                     CSM_OK);
+    ck_assert_str_eq(cfg.resources[0].group, "");
+    ck_assert_str_eq(cfg.resources[0].version, "v1");
+    ck_assert_str_eq(cfg.resources[0].kind, "ConfigMap");
+    ck_assert_uint_eq(cfg.namespaces.n, 0);
+    ck_assert_uint_eq(cfg.namespaces_deny.n, 1);
+    ck_assert_str_eq(cfg.namespaces_deny.items[0], "kube-system");
+    /* Only the first '=' separates the flag from its value. */
+    ck_assert_str_eq(cfg.label_selector, "a=b");
+    ck_assert_str_eq(cfg.field_selector, "x=y");
+    ck_assert_str_eq(cfg.kubeconfig, "kc");
+    ck_assert_str_eq(cfg.apiserver, "h:1");
+    ck_assert_str_eq(cfg.host, "::1");
+    ck_assert_int_eq(cfg.port, 0);
+    ck_assert_str_eq(cfg.telemetry_host, "localhost");
+    ck_assert_int_eq(cfg.telemetry_port, 65535);
+    ck_assert_int_eq(cfg.log_level, CSM_LOG_WARN);
+    ck_assert_int_eq(cfg.log_format, CSM_LOG_TEXT);
+    ck_assert_int_eq(cfg.show_help, 0);
+    csm_config_free(&cfg);
+}
+END_TEST
+
+START_TEST(test_resources_repeated_and_comma)
+{
+    csm_config cfg;
+    char err[256];
+
+    ck_assert_int_eq(parse(&cfg, err, sizeof(err), "--resource", "a.io/v1/A,v1/Pod",
+                           "--resource=b.io/v2beta1/B", "--resource", "apps/v1/Deployment", NULL),
+                     CSM_OK);
+    ck_assert_uint_eq(cfg.nresources, 4);
+    ck_assert_str_eq(cfg.resources[0].group, "a.io");
+    ck_assert_str_eq(cfg.resources[0].kind, "A");
+    ck_assert_str_eq(cfg.resources[1].group, "");
+    ck_assert_str_eq(cfg.resources[1].kind, "Pod");
+    ck_assert_str_eq(cfg.resources[2].group, "b.io");
+    ck_assert_str_eq(cfg.resources[2].version, "v2beta1");
+    ck_assert_str_eq(cfg.resources[3].group, "apps");
+    ck_assert_str_eq(cfg.resources[3].kind, "Deployment");
+    csm_config_free(&cfg);
+}
+END_TEST
+
+START_TEST(test_resource_errors)
+{
+    expect_msg("--resource \"foo\": expected GROUP/VERSION/KIND or VERSION/KIND", "--resource",
+               "foo", NULL);
+    expect_msg("--resource \"a/b/c/D\": expected GROUP/VERSION/KIND or VERSION/KIND", "--resource",
+               "a/b/c/D", NULL);
+    expect_msg("--resource \"x.io/v1/Foo/\": expected GROUP/VERSION/KIND or VERSION/KIND",
+               "--resource=x.io/v1/Foo/", NULL);
+    expect_msg("--resource \"x.io/v1/9lives\": kind \"9lives\" must match [A-Za-z][A-Za-z0-9]*",
+               "--resource", "x.io/v1/9lives", NULL);
+    expect_msg("--resource \"x.io/v1/Foo-Bar\": kind \"Foo-Bar\" must match [A-Za-z][A-Za-z0-9]*",
+               "--resource", "x.io/v1/Foo-Bar", NULL);
+    expect_msg("--resource \"x.io/v1/\": kind \"\" must match [A-Za-z][A-Za-z0-9]*", "--resource",
+               "x.io/v1/", NULL);
+    expect_msg("--resource \"x.io/V1/Foo\": version \"V1\" must match [a-z0-9]+", "--resource",
+               "x.io/V1/Foo", NULL);
+    expect_msg("--resource \"example.com/Foo\": version \"example.com\" must match [a-z0-9]+",
+               "--resource", "example.com/Foo", NULL);
+    expect_msg("--resource \"X_Y.io/v1/Foo\": group \"X_Y.io\" is not a DNS subdomain",
+               "--resource", "X_Y.io/v1/Foo", NULL);
+    expect_msg("--resource \"a..b/v1/Foo\": group \"a..b\" is not a DNS subdomain", "--resource",
+               "a..b/v1/Foo", NULL);
+    expect_msg("--resource \"/v1/Foo\": empty group; use VERSION/KIND for the core group",
+               "--resource", "/v1/Foo", NULL);
+    expect_msg("--resource \"v1/Pod,\": empty item in comma-separated list", "--resource",
+               "v1/Pod,", NULL);
+    expect_msg("--resource \"\": empty item in comma-separated list", "--resource=", NULL);
+    expect_msg("--resource \"v1/Pod\": duplicates \"v1/Pod\"", "--resource", "v1/Pod", "--resource",
+               "v1/Pod", NULL);
+    expect_msg("--resource \"a.io/v2/Foo\": duplicates \"a.io/v1/Foo\"", "--resource",
+               "a.io/v1/Foo,a.io/v2/Foo", NULL);
+}
+END_TEST
+
+START_TEST(test_same_kind_other_group_is_not_duplicate)
+{
+    csm_config cfg;
+    char err[256];
+
+    ck_assert_int_eq(parse(&cfg, err, sizeof(err), "--resource", "a.io/v1/Foo,b.io/v1/Foo", NULL),
+                     CSM_OK);
+    ck_assert_uint_eq(cfg.nresources, 2);
+    csm_config_free(&cfg);
+}
+END_TEST
+
+static const struct {
+    const char *in;
+    const char *group, *version, *kind; /* NULL group: must fail */
+} gvk_cases[] = {
+    {"cache.example.com/v1/Memcached", "cache.example.com", "v1", "Memcached"},
+    {"v1/ConfigMap", "", "v1", "ConfigMap"},
+    {"apps/v1/Deployment", "apps", "v1", "Deployment"},
+    {"x-y.z9/v2beta3/K8s", "x-y.z9", "v2beta3", "K8s"},
+    {"", NULL, NULL, NULL},
+    {"Memcached", NULL, NULL, NULL},
+    {"v1/", NULL, NULL, NULL},
+    {"/ConfigMap", NULL, NULL, NULL},
+    {"-a.io/v1/Foo", NULL, NULL, NULL},
+    {"a-.io/v1/Foo", NULL, NULL, NULL},
+    {"a.io/v-1/Foo", NULL, NULL, NULL},
+    {"a.io/v1/Foo Bar", NULL, NULL, NULL},
+    {"a.io//Foo", NULL, NULL, NULL},
+};
+
+START_TEST(test_gvk_parse)
+{
+    csm_gvk g;
+    csm_err err = csm_gvk_parse(gvk_cases[_i].in, &g);
+
+    if (!gvk_cases[_i].group) {
+        ck_assert_msg(err == CSM_ERR_INVALID, "\"%s\" should be rejected", gvk_cases[_i].in);
+        ck_assert_ptr_null(g.group);
+        ck_assert_ptr_null(g.kind);
+        return;
+    }
+    ck_assert_int_eq(err, CSM_OK);
+    ck_assert_str_eq(g.group, gvk_cases[_i].group);
+    ck_assert_str_eq(g.version, gvk_cases[_i].version);
+    ck_assert_str_eq(g.kind, gvk_cases[_i].kind);
+    csm_gvk_free(&g);
+    ck_assert_ptr_null(g.group);
+    csm_gvk_free(&g);
+    csm_gvk_free(NULL);
+}
+END_TEST
+
+START_TEST(test_gvk_long_group)
+{
+    char s[400];
+    csm_gvk g;
+
+    /* 63-byte labels are the limit; 64 is one too many. */
+    memset(s, 'a', 63);
+    strcpy(s + 63, ".io/v1/Foo");
+    ck_assert_int_eq(csm_gvk_parse(s, &g), CSM_OK);
+    csm_gvk_free(&g);
+    memset(s, 'a', 64);
+    strcpy(s + 64, ".io/v1/Foo");
+    ck_assert_int_eq(csm_gvk_parse(s, &g), CSM_ERR_INVALID);
+    /* 254 bytes of group overall: too long even with short labels. */
+    for (int i = 0; i < 127; i++) {
+        s[2 * i] = 'a';
+        s[2 * i + 1] = '.';
+    }
+    strcpy(s + 253, "a/v1/Foo");
+    ck_assert_int_eq(csm_gvk_parse(s, &g), CSM_ERR_INVALID);
+    s[251] = '\0';
+    strcat(s, "/v1/Foo");
+    ck_assert_int_eq(csm_gvk_parse(s, &g), CSM_OK);
+    csm_gvk_free(&g);
+}
+END_TEST
+
+START_TEST(test_port_errors)
+{
+    expect_msg("invalid value \"abc\" for --port: must be an integer in 0..65535", "--resource",
+               "v1/Pod", "--port", "abc", NULL);
+    expect_msg("invalid value \"65536\" for --port: must be an integer in 0..65535", "--resource",
+               "v1/Pod", "--port=65536", NULL);
+    expect_msg("invalid value \"-1\" for --port: must be an integer in 0..65535", "--resource",
+               "v1/Pod", "--port=-1", NULL);
+    expect_msg("invalid value \"+80\" for --port: must be an integer in 0..65535", "--resource",
+               "v1/Pod", "--port=+80", NULL);
+    expect_msg("invalid value \" 80\" for --port: must be an integer in 0..65535", "--resource",
+               "v1/Pod", "--port", " 80", NULL);
+    expect_msg("invalid value \"0x50\" for --port: must be an integer in 0..65535", "--resource",
+               "v1/Pod", "--port", "0x50", NULL);
+    expect_msg("invalid value \"99999999999999999999\" for --port: must be an integer in "
+               "0..65535",
+               "--resource", "v1/Pod", "--port", "99999999999999999999", NULL);
+    expect_msg("invalid value \"\" for --port: must be an integer in 0..65535", "--resource",
+               "v1/Pod", "--port=", NULL);
+    expect_msg("invalid value \"8o\" for --telemetry-port: must be an integer in 0..65535",
+               "--resource", "v1/Pod", "--telemetry-port", "8o", NULL);
+}
+END_TEST
+
+START_TEST(test_port_leading_zeros)
+{
+    csm_config cfg;
+    char err[256];
+
+    ck_assert_int_eq(parse(&cfg, err, sizeof(err), "--resource", "v1/Pod", "--port", "00080", NULL),
+                     CSM_OK);
+    ck_assert_int_eq(cfg.port, 80);
+    csm_config_free(&cfg);
+}
+END_TEST
+
+START_TEST(test_log_flags)
+{
+    static const struct {
+        const char *s;
+        csm_log_level l;
+    } levels[] = {{"debug", CSM_LOG_DEBUG},
+                  {"info", CSM_LOG_INFO},
+                  {"warn", CSM_LOG_WARN},
+                  {"error", CSM_LOG_ERROR}};
+    csm_config cfg;
+    char err[256];
+
+    for (size_t i = 0; i < sizeof(levels) / sizeof(levels[0]); i++) {
+        ck_assert_int_eq(
+            parse(&cfg, err, sizeof(err), "--resource", "v1/Pod", "--log-level", levels[i].s, NULL),
+            CSM_OK);
+        ck_assert_int_eq(cfg.log_level, levels[i].l);
+        csm_config_free(&cfg);
+    }
+    expect_msg("invalid value \"loud\" for --log-level: must be one of debug, info, warn, error",
+               "--resource", "v1/Pod", "--log-level", "loud", NULL);
+    expect_msg("invalid value \"yaml\" for --log-format: must be text or json", "--resource",
+               "v1/Pod", "--log-format=yaml", NULL);
+}
+END_TEST
+
+START_TEST(test_unknown_and_malformed_flags)
+{
+    expect_msg("unknown flag --bogus", "--resource", "v1/Pod", "--bogus", NULL);
+    expect_msg("unknown flag --bogus", "--bogus=1", "--resource", "v1/Pod", NULL);
+    expect_msg("unknown flag -x", "-x", NULL);
+    /* getopt_long alone would take the prefix as --resource. */
+    expect_msg("unknown flag --res (did you mean --resource?)", "--res", "v1/Pod", NULL);
+    expect_msg("unknown flag --po (did you mean --port?)", "--resource", "v1/Pod", "--po=1", NULL);
+    expect_msg("flag --help does not take a value", "--help=yes", NULL);
+    expect_msg("flag --port needs a value", "--resource", "v1/Pod", "--port", NULL);
+    expect_msg("flag --kubeconfig needs a value, got flag --port (use --kubeconfig=VALUE for a "
+               "value starting with --)",
+               "--resource", "v1/Pod", "--kubeconfig", "--port", "1", NULL);
+    expect_msg("invalid value \"\" for --kubeconfig: must not be empty", "--resource", "v1/Pod",
+               "--kubeconfig=", NULL);
+    expect_msg("invalid value \"\" for --apiserver: must not be empty", "--resource", "v1/Pod",
+               "--apiserver", "", NULL);
+    expect_msg("invalid value \"\" for --host: must not be empty", "--resource", "v1/Pod",
+               "--host=", NULL);
+    expect_msg("invalid value \"\" for --telemetry-host: must not be empty", "--resource", "v1/Pod",
+               "--telemetry-host=", NULL);
+}
+END_TEST
+
+START_TEST(test_positional_arguments)
+{
+    expect_msg("unexpected argument: \"stray\"", "--resource", "v1/Pod", "stray", NULL);
+    /* Parsing stops at the first positional, so what follows is named too. */
+    expect_msg("unexpected arguments: \"a\" \"--port\" \"1\"", "--resource", "v1/Pod", "a",
+               "--port", "1", NULL);
+    expect_msg("unexpected argument: \"x\"", "--resource", "v1/Pod", "--", "x", NULL);
+    expect_msg("unexpected argument: \"-\"", "--resource", "v1/Pod", "-", NULL);
+}
+END_TEST
+
+START_TEST(test_resource_required_unless_help_or_version)
+{
+    csm_config cfg;
+    char err[256];
+
+    expect_msg("missing --resource: name at least one resource", NULL);
+    expect_msg("missing --resource: name at least one resource", "--port", "1", NULL);
+    ck_assert_int_eq(parse(&cfg, err, sizeof(err), "--help", NULL), CSM_OK);
+    ck_assert_int_eq(cfg.show_help, 1);
+    csm_config_free(&cfg);
+    ck_assert_int_eq(parse(&cfg, err, sizeof(err), "-h", NULL), CSM_OK);
+    ck_assert_int_eq(cfg.show_help, 1);
+    csm_config_free(&cfg);
+    ck_assert_int_eq(parse(&cfg, err, sizeof(err), "--version", NULL), CSM_OK);
+    ck_assert_int_eq(cfg.show_version, 1);
+    ck_assert_int_eq(cfg.show_help, 0);
+    csm_config_free(&cfg);
+    /* --help does not excuse a malformed flag. */
+    expect_msg("unknown flag --bogus", "--help", "--bogus", NULL);
+}
+END_TEST
+
+START_TEST(test_namespaces)
+{
+    csm_config cfg;
+    char err[256];
+
+    ck_assert_int_eq(parse(&cfg, err, sizeof(err), "--resource", "v1/Pod", "--namespaces",
+                           "default,team-a", "--namespaces=b", NULL),
+                     CSM_OK);
+    ck_assert_uint_eq(cfg.namespaces.n, 3);
+    ck_assert_str_eq(cfg.namespaces.items[0], "default");
+    ck_assert_str_eq(cfg.namespaces.items[1], "team-a");
+    ck_assert_str_eq(cfg.namespaces.items[2], "b");
+    csm_config_free(&cfg);
+
+    expect_msg("--namespaces \"a,,b\": empty item in comma-separated list", "--resource", "v1/Pod",
+               "--namespaces", "a,,b", NULL);
+    expect_msg("--namespaces \"\": empty item in comma-separated list", "--resource", "v1/Pod",
+               "--namespaces=", NULL);
+    expect_msg("--namespaces-denylist \",a\": empty item in comma-separated list", "--resource",
+               "v1/Pod", "--namespaces-denylist", ",a", NULL);
+    expect_msg("--namespaces \"Team\": not a valid namespace name (RFC 1123 label)", "--resource",
+               "v1/Pod", "--namespaces", "ok,Team", NULL);
+    expect_msg("--namespaces-denylist \"-x\": not a valid namespace name (RFC 1123 label)",
+               "--resource", "v1/Pod", "--namespaces-denylist", "-x", NULL);
+    expect_msg("--namespaces \"a\": namespace listed twice", "--resource", "v1/Pod", "--namespaces",
+               "a,b", "--namespaces", "a", NULL);
+}
+END_TEST
+
+START_TEST(test_namespaces_mutually_exclusive)
+{
+    expect_msg("--namespaces and --namespaces-denylist are mutually exclusive", "--resource",
+               "v1/Pod", "--namespaces", "a", "--namespaces-denylist", "b", NULL);
+    expect_msg("--namespaces and --namespaces-denylist are mutually exclusive", "--resource",
+               "v1/Pod", "--namespaces-denylist=b", "--namespaces=a", NULL);
+}
+END_TEST
+
+START_TEST(test_port_clash)
+{
+    csm_config cfg;
+    char err[256];
+
+    expect_msg("--port and --telemetry-port are both 8390 on the same host", "--resource", "v1/Pod",
+               "--port", "8390", NULL);
+    ck_assert_int_eq(parse(&cfg, err, sizeof(err), "--resource", "v1/Pod", "--port", "8390",
+                           "--telemetry-host", "127.0.0.1", NULL),
+                     CSM_OK);
+    csm_config_free(&cfg);
+    /* Port 0 picks a free port per listener; no clash. */
+    ck_assert_int_eq(parse(&cfg, err, sizeof(err), "--resource", "v1/Pod", "--port", "0",
+                           "--telemetry-port=0", NULL),
+                     CSM_OK);
+    csm_config_free(&cfg);
+}
+END_TEST
+
+START_TEST(test_last_scalar_wins_and_empty_selector)
+{
+    csm_config cfg;
+    char err[256];
+
+    ck_assert_int_eq(parse(&cfg, err, sizeof(err), "--resource", "v1/Pod", "--host", "a", "--host",
+                           "b", "--port", "1", "--port", "2", "--label-selector", "x",
+                           "--label-selector=", "--kubeconfig", "k1", "--kubeconfig", "k2", NULL),
+                     CSM_OK);
+    ck_assert_str_eq(cfg.host, "b");
+    ck_assert_int_eq(cfg.port, 2);
+    ck_assert_ptr_null(cfg.label_selector);
+    ck_assert_str_eq(cfg.kubeconfig, "k2");
+    csm_config_free(&cfg);
+}
+END_TEST
+
+START_TEST(test_reparse_after_error)
+{
+    csm_config cfg;
+    char err[256];
+
+    /* An error mid-argv leaves getopt's optind in the middle; the next
+     * call must start over. */
+    ck_assert_int_eq(
+        parse(&cfg, err, sizeof(err), "--resource", "v1/Pod", "--port", "x", "--host", "h", NULL),
+        CSM_ERR_USAGE);
+    ck_assert_int_eq(parse(&cfg, err, sizeof(err), "--port", "7", "--resource", "v1/Pod", NULL),
+                     CSM_OK);
+    ck_assert_int_eq(cfg.port, 7);
+    ck_assert_uint_eq(cfg.nresources, 1);
+    csm_config_free(&cfg);
+    ck_assert_int_eq(parse(&cfg, err, sizeof(err), "--resource", "v1/Secret", NULL), CSM_OK);
+    ck_assert_int_eq(cfg.port, 8389);
+    ck_assert_str_eq(cfg.resources[0].kind, "Secret");
+    csm_config_free(&cfg);
+}
+END_TEST
+
+START_TEST(test_message_is_one_line)
+{
+    csm_config cfg;
+    char err[512];
+    char big[300];
+
+    ck_assert_int_eq(
+        parse(&cfg, err, sizeof(err), "--resource", "v1/Pod", "--port", "1\n2\"\\", NULL),
+        CSM_ERR_USAGE);
+    ck_assert_str_eq(err, "invalid value \"1\\x0a2\\x22\\x5c\" for --port: must be an integer in "
+                          "0..65535");
+    memset(big, 'a', sizeof(big) - 1);
+    big[sizeof(big) - 1] = '\0';
+    ck_assert_int_eq(parse(&cfg, err, sizeof(err), "--resource", "v1/Pod", "--port", big, NULL),
+                     CSM_ERR_USAGE);
+    ck_assert_ptr_nonnull(strstr(err, "aaa...\" for --port"));
+    ck_assert_uint_lt(strlen(err), 200);
+    /* A tiny buffer is truncated, never overrun. */
+    ck_assert_int_eq(parse(&cfg, err, 8, "--bogus", NULL), CSM_ERR_USAGE);
+    ck_assert_str_eq(err, "unknown");
+    ck_assert_int_eq(parse(&cfg, NULL, 0, "--bogus", NULL), CSM_ERR_USAGE);
+}
+END_TEST
+
+START_TEST(test_usage_lists_every_flag)
+{
+    static const char *const expect[] = {
+        "--resource GROUP/VERSION/KIND",
+        "--namespaces NS",
+        "--namespaces-denylist NS",
+        "--label-selector SELECTOR",
+        "--field-selector SELECTOR",
+        "--kubeconfig PATH",
+        "--apiserver URL",
+        "--host ADDR",
+        "--port PORT",
+        "--telemetry-host ADDR",
+        "--telemetry-port PORT",
+        "--log-level LEVEL",
+        "--log-format FORMAT",
+        "-h, --help",
+        "--version",
+        "(default 8389)",
+        "(default 8390)",
+        "(default ::)",
+        "(default info)",
+        "(default text)",
+        "Usage: myprog ",
+    };
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+
+    ck_assert_ptr_nonnull(f);
+    ck_assert_int_eq(csm_flags_usage(f, "myprog"), CSM_OK);
+    fclose(f);
+    for (size_t i = 0; i < sizeof(expect) / sizeof(expect[0]); i++)
+        ck_assert_msg(strstr(text, expect[i]) != NULL, "help lacks \"%s\"", expect[i]);
+    free(text);
+    ck_assert_int_eq(csm_flags_usage(NULL, "x"), CSM_ERR_INVALID);
+}
+END_TEST
+
+START_TEST(test_usage_write_error)
+{
+    FILE *f = fopen("/dev/full", "w");
+
+    if (!f)
+        return; /* no /dev/full on this system: nothing to check */
+    ck_assert_int_eq(csm_flags_usage(f, "p"), CSM_ERR_IO);
+    fclose(f);
+}
+END_TEST
+
+START_TEST(test_free_zeroed_and_null)
+{
+    csm_config cfg;
+
+    memset(&cfg, 0, sizeof(cfg));
+    csm_config_free(&cfg);
+    csm_config_free(&cfg);
+    csm_config_free(NULL);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("flags");
+    TCase *tc = tcase_create("core");
+    SRunner *sr;
+    int failed;
+
+    tcase_add_test(tc, test_defaults);
+    tcase_add_test(tc, test_every_flag_separate_form);
+    tcase_add_test(tc, test_every_flag_equals_form);
+    tcase_add_test(tc, test_resources_repeated_and_comma);
+    tcase_add_test(tc, test_resource_errors);
+    tcase_add_test(tc, test_same_kind_other_group_is_not_duplicate);
+    tcase_add_loop_test(tc, test_gvk_parse, 0, (int)(sizeof(gvk_cases) / sizeof(gvk_cases[0])));
+    tcase_add_test(tc, test_gvk_long_group);
+    tcase_add_test(tc, test_port_errors);
+    tcase_add_test(tc, test_port_leading_zeros);
+    tcase_add_test(tc, test_log_flags);
+    tcase_add_test(tc, test_unknown_and_malformed_flags);
+    tcase_add_test(tc, test_positional_arguments);
+    tcase_add_test(tc, test_resource_required_unless_help_or_version);
+    tcase_add_test(tc, test_namespaces);
+    tcase_add_test(tc, test_namespaces_mutually_exclusive);
+    tcase_add_test(tc, test_port_clash);
+    tcase_add_test(tc, test_last_scalar_wins_and_empty_selector);
+    tcase_add_test(tc, test_reparse_after_error);
+    tcase_add_test(tc, test_message_is_one_line);
+    tcase_add_test(tc, test_usage_lists_every_flag);
+    tcase_add_test(tc, test_usage_write_error);
+    tcase_add_test(tc, test_free_zeroed_and_null);
+    suite_add_tcase(s, tc);
+    sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
