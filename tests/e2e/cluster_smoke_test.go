@@ -147,6 +147,21 @@ func TestClusterSmoke(t *testing.T) {
 		}
 	})
 
+	t.Run("client-cert", func(t *testing.T) {
+		cert, key := c.IssueCert(t, "cert-user", []string{"csm-e2e-group"}, false)
+		kc := t.TempDir() + "/kubeconfig"
+		if err := c.WriteKubeconfig(kc, cluster.KubeconfigAuth{ClientCert: cert, ClientKey: key}); err != nil {
+			t.Fatal(err)
+		}
+		out := c.Kubectl(t, "--kubeconfig", kc, "auth", "whoami", "-o", "jsonpath={.status.userInfo.username} {.status.userInfo.groups}")
+		if !strings.HasPrefix(out, "cert-user ") || !strings.Contains(out, "csm-e2e-group") {
+			t.Errorf("kubectl auth whoami with an issued client cert: %q, want cert-user in csm-e2e-group", out)
+		}
+		if _, err := c.KubectlErr("--kubeconfig", kc, "get", "ns"); err == nil || !strings.Contains(err.Error(), "forbidden") {
+			t.Errorf("client-cert user without RBAC: want forbidden, got %v", err)
+		}
+	})
+
 	t.Run("compaction-410", func(t *testing.T) {
 		testCompaction410(t, c, w1)
 	})

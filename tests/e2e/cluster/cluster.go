@@ -50,8 +50,6 @@ type Cluster struct {
 	Dynamic   dynamic.Interface
 	APIExt    apiextclient.Interface
 	Discovery discovery.DiscoveryInterface
-
-	ownsLifecycle bool
 }
 
 // Options for Up.
@@ -141,7 +139,6 @@ func Up(ctx context.Context, o Options) (*Cluster, error) {
 	if err != nil {
 		return nil, err
 	}
-	c.ownsLifecycle = true
 	return c, nil
 }
 
