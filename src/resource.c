@@ -24,6 +24,7 @@ struct csm_resource {
     const csm_informer_env *env;
     csm_gvk gvk;
     char label[512];
+    char gv_path[512]; /* "/apis/GROUP/VERSION" or "/api/VERSION" */
     csm_strlist namespaces;
     char *query; /* labelSelector/fieldSelector parameters, or NULL */
     csm_resource_genset_fn make_genset;
@@ -109,8 +110,11 @@ static void gone(void *ctx)
     /* Called from inside an informer's callback: tear down on the next loop
      * iteration, not under its feet. */
     r->phase = RES_DISCOVERING;
+    snprintf(r->phase_why, sizeof(r->phase_why), "collection answered 404");
     r->teardown = 1;
-    arm_timer(r, 0);
+    /* Discovery may still list the Kind for a moment after a CRD is
+     * deleted; backing off keeps that from turning into a tight loop. */
+    arm_timer(r, csm_backoff_next(&r->backoff, now_mono()));
 }
 
 /* ---- discovery ------------------------------------------------------ */
@@ -141,14 +145,11 @@ static csm_err start_informers(csm_resource *r)
     if (!r->inf)
         return CSM_ERR_NOMEM;
     for (size_t i = 0; i < want; i++) {
-        const char *prefix = r->gvk.group[0] ? "/apis/" : "/api";
-        const char *slash = r->gvk.group[0] ? "/" : "";
         if (r->namespaced && r->namespaces.n)
-            snprintf(path, sizeof(path), "%s%s%s/%s/namespaces/%s/%s", prefix, r->gvk.group,
-                     slash, r->gvk.version, r->namespaces.items[i], r->plural);
+            snprintf(path, sizeof(path), "%s/namespaces/%s/%s", r->gv_path,
+                     r->namespaces.items[i], r->plural);
         else
-            snprintf(path, sizeof(path), "%s%s%s/%s/%s", prefix, r->gvk.group, slash,
-                     r->gvk.version, r->plural);
+            snprintf(path, sizeof(path), "%s/%s", r->gv_path, r->plural);
         err = csm_informer_new(r->env, r->label, path, r->query, &hooks, &r->inf[i]);
         if (err)
             return err;
@@ -203,7 +204,6 @@ static void discovery_done(void *ctx, const csm_kresp *resp)
             csm_logf(r->env->log, CSM_LOG_INFO, "%s: served as %s (%s)", r->label, r->plural,
                      r->namespaced ? "namespaced" : "cluster-scoped");
             r->phase = RES_SERVED;
-            csm_backoff_reset(&r->backoff);
             if (start_informers(r) != CSM_OK) {
                 drop_informers(r);
                 r->phase = RES_FAILING;
@@ -246,16 +246,11 @@ out:
 
 static void discover(csm_resource *r)
 {
-    char path[1024];
     csm_kreq_cbs cbs = {discovery_data, discovery_done, r};
     csm_err err;
 
-    if (r->gvk.group[0])
-        snprintf(path, sizeof(path), "/apis/%s/%s", r->gvk.group, r->gvk.version);
-    else
-        snprintf(path, sizeof(path), "/api/%s", r->gvk.version);
     csm_buf_free(&r->body);
-    err = csm_kclient_request(r->env->kc, "GET", path, NULL, 0, 30, &cbs, &r->req);
+    err = csm_kclient_request(r->env->kc, "GET", r->gv_path, NULL, 0, 30, &cbs, &r->req);
     if (err) {
         r->req = NULL;
         arm_timer(r, csm_backoff_next(&r->backoff, now_mono()));
@@ -325,6 +320,10 @@ csm_err csm_resource_new(const csm_resource_opts *o, csm_resource **out)
                  r->gvk.kind);
     else
         snprintf(r->label, sizeof(r->label), "%s/%s", r->gvk.version, r->gvk.kind);
+    if (r->gvk.group[0])
+        snprintf(r->gv_path, sizeof(r->gv_path), "/apis/%s/%s", r->gvk.group, r->gvk.version);
+    else
+        snprintf(r->gv_path, sizeof(r->gv_path), "/api/%s", r->gvk.version);
     err = csm_gen_stem(r->gvk.kind, r->stem, sizeof(r->stem));
     if (err)
         goto fail;
