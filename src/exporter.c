@@ -24,6 +24,7 @@ typedef struct exporter {
     csm_kclient *kc;
     csm_telemetry *tel;
     csm_tel_family *objects;
+    csm_tel_family *served;
     csm_informer_env env;
     csm_resource **res;
     size_t nres;
@@ -35,8 +36,8 @@ typedef struct exporter {
     int pending_shutdowns;
 } exporter;
 
-static csm_err make_genset(void *ctx, const csm_resource_desc *desc, csm_genset **out,
-                           char *errbuf, size_t errlen)
+static csm_err make_genset(void *ctx, const csm_resource_desc *desc, csm_genset **out, char *errbuf,
+                           size_t errlen)
 {
     csm_genset *gs = NULL;
     csm_err err;
@@ -80,6 +81,7 @@ static csm_err write_telemetry(void *ctx, csm_expo_format fmt, csm_sink *sink)
     for (size_t i = 0; i < x->nres; i++) {
         const char *v[1] = {csm_resource_label(x->res[i])};
         csm_tel_set(x->objects, v, (double)csm_resource_objects(x->res[i]));
+        csm_tel_set(x->served, v, (double)csm_resource_served(x->res[i]));
     }
     return csm_tel_write(x->tel, fmt, sink);
 }
@@ -101,8 +103,7 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
         return;
     }
     x->stopping = 1;
-    csm_logf(x->log, CSM_LOG_INFO, "signal %d: shutting down after in-flight responses",
-             (int)sig);
+    csm_logf(x->log, CSM_LOG_INFO, "signal %d: shutting down after in-flight responses", (int)sig);
     for (size_t i = 0; i < x->nres; i++)
         csm_resource_stop(x->res[i]);
     x->pending_shutdowns = 2;
@@ -116,6 +117,7 @@ static csm_err register_telemetry(exporter *x)
     static const char *const res_type[] = {"resource", "type"};
     static const char *const res_reason[] = {"resource", "reason"};
     static const char *const res_only[] = {"resource"};
+    static const char *const res_code[] = {"resource", "code"};
     static const char *const version[] = {"version"};
     const char *vv[1] = {CSM_VERSION};
     csm_tel_family *build = NULL;
@@ -127,9 +129,10 @@ static csm_err register_telemetry(exporter *x)
     if (!err)
         err = csm_tel_set(build, vv, 1);
     if (!err)
-        err = csm_tel_family_add(x->tel, "crd_state_metrics_list_total",
-                                 "LIST requests by resource and result.", CSM_METRIC_COUNTER, 2,
-                                 res_result, &x->env.list_total);
+        err = csm_tel_family_add(
+            x->tel, "crd_state_metrics_list_total",
+            "Full syncs (a paged LIST or a WatchList stream) by resource and result.",
+            CSM_METRIC_COUNTER, 2, res_result, &x->env.list_total);
     if (!err)
         err = csm_tel_family_add(x->tel, "crd_state_metrics_watch_total",
                                  "WATCH requests ended, by resource and result.",
@@ -147,6 +150,15 @@ static csm_err register_telemetry(exporter *x)
         err = csm_tel_family_add(x->tel, "crd_state_metrics_last_sync_timestamp_seconds",
                                  "Unix time of the last completed LIST per resource.",
                                  CSM_METRIC_GAUGE, 1, res_only, &x->env.last_sync);
+    if (!err)
+        err = csm_tel_family_add(x->tel, "crd_state_metrics_api_errors_total",
+                                 "Failed API requests by resource and HTTP status code "
+                                 "(\"transport\" for connection failures).",
+                                 CSM_METRIC_COUNTER, 2, res_code, &x->env.api_errors);
+    if (!err)
+        err = csm_tel_family_add(x->tel, "crd_state_metrics_resource_served",
+                                 "1 while discovery says the resource is served, else 0.",
+                                 CSM_METRIC_GAUGE, 1, res_only, &x->served);
     if (!err)
         err = csm_tel_family_add(x->tel, "crd_state_metrics_objects",
                                  "Objects in the store per resource.", CSM_METRIC_GAUGE, 1,
@@ -167,11 +179,11 @@ static void log_config(const exporter *x)
     csm_logf(x->log, CSM_LOG_INFO,
              "crd-state-metrics %s starting: resources=%s server=%s namespaces=%zu "
              "denied-namespaces=%zu metrics=[%s]:%d telemetry=[%s]:%d auth=%s",
-             CSM_VERSION, csm_buf_str(&b), x->auth->server, c->namespaces.n,
-             c->namespaces_deny.n, c->host, c->port, c->telemetry_host, c->telemetry_port,
-             x->auth->token || x->auth->token_file ? "bearer token"
+             CSM_VERSION, csm_buf_str(&b), x->auth->server, c->namespaces.n, c->namespaces_deny.n,
+             c->host, c->port, c->telemetry_host, c->telemetry_port,
+             x->auth->token || x->auth->token_file      ? "bearer token"
              : x->auth->cert_file || x->auth->cert_data ? "client certificate"
-                                                         : "none");
+                                                        : "none");
     csm_buf_free(&b);
 }
 
@@ -182,8 +194,7 @@ static csm_err start(exporter *x)
     csm_httpd_handlers th = {write_telemetry, NULL, x, "crd-state-metrics telemetry"};
     csm_err err;
 
-    err = csm_kauth_load(x->cfg->kubeconfig, x->cfg->apiserver, &x->auth, errbuf,
-                         sizeof(errbuf));
+    err = csm_kauth_load(x->cfg->kubeconfig, x->cfg->apiserver, &x->auth, errbuf, sizeof(errbuf));
     if (err) {
         csm_logf(x->log, CSM_LOG_ERROR, "API configuration: %s",
                  errbuf[0] ? errbuf : csm_strerror(err));
@@ -202,8 +213,11 @@ static csm_err start(exporter *x)
     x->env.base = x->base;
     x->env.kc = x->kc;
     x->env.log = x->log;
-    x->env.page_size = 500;
-    x->env.watch_timeout_s = 300;
+    x->env.page_size = (size_t)x->cfg->list_page_size;
+    x->env.watch_timeout_s = x->cfg->watch_timeout_s;
+    x->env.watch_list = x->cfg->watch_list == CSM_WATCH_LIST_ON    ? 1
+                        : x->cfg->watch_list == CSM_WATCH_LIST_OFF ? 0
+                                                                   : 2;
 
     x->res = calloc(x->cfg->nresources, sizeof(*x->res));
     if (!x->res)
@@ -225,15 +239,14 @@ static csm_err start(exporter *x)
         x->nres++;
     }
 
-    err = csm_httpd_new(x->base, x->cfg->host, x->cfg->port, &mh, x->log, x->tel,
-                        &x->metrics_srv);
+    err = csm_httpd_new(x->base, x->cfg->host, x->cfg->port, &mh, x->log, x->tel, &x->metrics_srv);
     if (err) {
         csm_logf(x->log, CSM_LOG_ERROR, "cannot serve metrics on [%s]:%d: %s", x->cfg->host,
                  x->cfg->port, csm_strerror(err));
         return err;
     }
-    err = csm_httpd_new(x->base, x->cfg->telemetry_host, x->cfg->telemetry_port, &th, x->log,
-                        NULL, &x->tel_srv);
+    err = csm_httpd_new(x->base, x->cfg->telemetry_host, x->cfg->telemetry_port, &th, x->log, NULL,
+                        &x->tel_srv);
     if (err) {
         csm_logf(x->log, CSM_LOG_ERROR, "cannot serve telemetry on [%s]:%d: %s",
                  x->cfg->telemetry_host, x->cfg->telemetry_port, csm_strerror(err));

@@ -28,6 +28,9 @@ enum flag_id {
     FLAG_LOG_FORMAT,
     FLAG_HELP,
     FLAG_VERSION,
+    FLAG_WATCH_TIMEOUT,
+    FLAG_LIST_PAGE_SIZE,
+    FLAG_WATCH_LIST,
 };
 
 typedef struct flag_spec {
@@ -66,6 +69,13 @@ static const flag_spec flag_specs[] = {
     {"log-level", FLAG_LOG_LEVEL, 0, required_argument, "LEVEL", "info",
      "One of debug, info, warn, error."},
     {"log-format", FLAG_LOG_FORMAT, 0, required_argument, "FORMAT", "text", "text or json."},
+    {"watch-timeout", FLAG_WATCH_TIMEOUT, 0, required_argument, "SECONDS", "300",
+     "Server-side timeout of each WATCH; each one uses a random value in [T, 2T)."},
+    {"list-page-size", FLAG_LIST_PAGE_SIZE, 0, required_argument, "N", "500",
+     "Objects per LIST page (limit/continue)."},
+    {"watch-list", FLAG_WATCH_LIST, 0, required_argument, "MODE", "auto",
+     "Initial sync by a streaming WATCH with sendInitialEvents: auto (when the\n"
+     "server supports it), on or off (paged LIST)."},
     {"help", FLAG_HELP, 'h', no_argument, NULL, NULL, "Print this help and exit."},
     {"version", FLAG_VERSION, 0, no_argument, NULL, NULL, "Print the version and exit."},
 };
@@ -457,27 +467,34 @@ static csm_err set_selector(char **dst, const char *val)
     return set_string(dst, val);
 }
 
-static csm_err set_port(int *dst, const flag_spec *f, const char *val, char *errbuf, size_t errlen)
+/* Parses a decimal integer in [min, max] (max below 10^9). */
+static csm_err set_int_range(int *dst, const flag_spec *f, const char *val, long min, long max,
+                             char *errbuf, size_t errlen)
 {
     long v = 0;
     size_t n = strlen(val);
     char q[QUOTE_MAX * 4 + 8];
 
-    /* Digits only: strtol would take "+1", " 1" and "0x10". Six digits is
-     * enough for 65535 with leading zeros and cannot overflow. */
+    /* Digits only: strtol would take "+1", " 1" and "0x10". Nine digits
+     * cannot overflow a long. */
     for (size_t i = 0; i < n; i++) {
-        if (val[i] < '0' || val[i] > '9' || i >= 6) {
+        if (val[i] < '0' || val[i] > '9' || i >= 9) {
             v = -1;
             break;
         }
         v = v * 10 + (val[i] - '0');
     }
-    if (n == 0 || v < 0 || v > 65535)
+    if (n == 0 || v < min || v > max)
         return usage_err(errbuf, errlen,
-                         "invalid value \"%s\" for --%s: must be an integer in 0..65535",
-                         quote(val, n, q, sizeof(q)), f->name);
+                         "invalid value \"%s\" for --%s: must be an integer in %ld..%ld",
+                         quote(val, n, q, sizeof(q)), f->name, min, max);
     *dst = (int)v;
     return CSM_OK;
+}
+
+static csm_err set_port(int *dst, const flag_spec *f, const char *val, char *errbuf, size_t errlen)
+{
+    return set_int_range(dst, f, val, 0, 65535, errbuf, errlen);
 }
 
 static csm_err flag_apply(csm_config *cfg, const flag_spec *f, const char *val, char *errbuf,
@@ -519,6 +536,22 @@ static csm_err flag_apply(csm_config *cfg, const flag_spec *f, const char *val, 
     case FLAG_LOG_FORMAT:
         if (csm_log_format_parse(val, &cfg->log_format) != CSM_OK)
             return usage_err(errbuf, errlen, "invalid value \"%s\" for --%s: must be text or json",
+                             quote(val, strlen(val), q, sizeof(q)), f->name);
+        return CSM_OK;
+    case FLAG_WATCH_TIMEOUT:
+        return set_int_range(&cfg->watch_timeout_s, f, val, 1, 86400, errbuf, errlen);
+    case FLAG_LIST_PAGE_SIZE:
+        return set_int_range(&cfg->list_page_size, f, val, 1, 100000, errbuf, errlen);
+    case FLAG_WATCH_LIST:
+        if (strcmp(val, "auto") == 0)
+            cfg->watch_list = CSM_WATCH_LIST_AUTO;
+        else if (strcmp(val, "on") == 0)
+            cfg->watch_list = CSM_WATCH_LIST_ON;
+        else if (strcmp(val, "off") == 0)
+            cfg->watch_list = CSM_WATCH_LIST_OFF;
+        else
+            return usage_err(errbuf, errlen,
+                             "invalid value \"%s\" for --%s: must be auto, on or off",
                              quote(val, strlen(val), q, sizeof(q)), f->name);
         return CSM_OK;
     case FLAG_HELP:

@@ -26,23 +26,33 @@ typedef struct csm_strlist {
     size_t n;
 } csm_strlist;
 
+/* How the initial sync of an informer happens. */
+typedef enum csm_watch_list_mode {
+    CSM_WATCH_LIST_AUTO = 0, /* streaming WATCH when the server supports it */
+    CSM_WATCH_LIST_ON,
+    CSM_WATCH_LIST_OFF, /* paged LIST */
+} csm_watch_list_mode;
+
 typedef struct csm_config {
     csm_gvk *resources; /* in command-line order */
     size_t nresources;
-    csm_strlist namespaces;        /* --namespaces; empty means all */
-    csm_strlist namespaces_deny;   /* --namespaces-denylist */
-    char *label_selector;          /* --label-selector, NULL if unset */
-    char *field_selector;          /* --field-selector, NULL if unset */
-    char *kubeconfig;              /* --kubeconfig, NULL if unset */
-    char *apiserver;               /* --apiserver, NULL if unset */
-    char *host;                    /* --host, default "::" */
-    int port;                      /* --port, default 8389 */
-    char *telemetry_host;          /* --telemetry-host, default "::" */
-    int telemetry_port;            /* --telemetry-port, default 8390 */
-    csm_log_level log_level;       /* --log-level, default info */
-    csm_log_format log_format;     /* --log-format, default text */
-    int show_help;                 /* --help given */
-    int show_version;              /* --version given */
+    csm_strlist namespaces;         /* --namespaces; empty means all */
+    csm_strlist namespaces_deny;    /* --namespaces-denylist */
+    char *label_selector;           /* --label-selector, NULL if unset */
+    char *field_selector;           /* --field-selector, NULL if unset */
+    char *kubeconfig;               /* --kubeconfig, NULL if unset */
+    char *apiserver;                /* --apiserver, NULL if unset */
+    char *host;                     /* --host, default "::" */
+    int port;                       /* --port, default 8389 */
+    char *telemetry_host;           /* --telemetry-host, default "::" */
+    int telemetry_port;             /* --telemetry-port, default 8390 */
+    csm_log_level log_level;        /* --log-level, default info */
+    csm_log_format log_format;      /* --log-format, default text */
+    int watch_timeout_s;            /* --watch-timeout, default 300 */
+    int list_page_size;             /* --list-page-size, default 500 */
+    csm_watch_list_mode watch_list; /* --watch-list, default auto */
+    int show_help;                  /* --help given */
+    int show_version;               /* --version given */
 } csm_config;
 
 /*

@@ -31,9 +31,14 @@ typedef enum inf_rv_mode {
 
 /* What to do when the backoff timer fires. */
 typedef enum inf_next {
-    INF_NEXT_LIST = 0,
+    INF_NEXT_SYNC = 0, /* a LIST, or a WatchList stream */
     INF_NEXT_WATCH,
 } inf_next;
+
+/* Failures of the same kind are logged at WARN once per this many seconds;
+ * the retries in between log at DEBUG, so a missing RoleBinding gives one
+ * clear line per backoff cycle instead of one per retry. */
+#define INF_WARN_EVERY_S 60.0
 
 struct csm_informer {
     csm_informer_env env;
@@ -50,14 +55,18 @@ struct csm_informer {
     inf_next next;
     inf_rv_mode rv_mode;
     int synced;
-    char rv[128];       /* last resourceVersion seen */
-    char cont[4096];    /* continue token of the page being fetched */
-    csm_buf page;       /* body of the LIST page being fetched */
-    size_t listed;      /* objects seen in the current LIST */
+    char rv[128];    /* last resourceVersion seen */
+    char cont[4096]; /* continue token of the page being fetched */
+    csm_buf page;    /* body of the LIST page being fetched */
+    size_t listed;   /* objects seen in the current LIST */
     double list_started;
     double watch_started;
     size_t watch_events;
-    int watch_expired;  /* an ERROR 410 event arrived on this watch */
+    int watch_expired;   /* an ERROR 410 event arrived on this watch */
+    int initial_pending; /* a WatchList stream has not sent initial-events-end */
+    int watch_list_off;  /* auto mode found the server without WatchList */
+    char last_warn[256]; /* the failure last logged at WARN */
+    double last_warn_at;
     char state[256];
     uint64_t seq;
 };
@@ -88,7 +97,8 @@ static void set_state(csm_informer *inf, const char *fmt, ...)
 }
 
 static void start_list(csm_informer *inf, inf_rv_mode mode);
-static void start_watch(csm_informer *inf);
+static void start_watch(csm_informer *inf, int initial);
+static void start_sync(csm_informer *inf, inf_rv_mode mode);
 
 static void on_timer(evutil_socket_t fd, short what, void *arg)
 {
@@ -96,28 +106,53 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     if (inf->next == INF_NEXT_WATCH)
-        start_watch(inf);
+        start_watch(inf, 0);
     else
-        start_list(inf, inf->rv_mode);
+        start_sync(inf, inf->rv_mode);
 }
 
-/* Arms the backoff timer; retry_after (seconds, <0 none) is a floor. */
-static void schedule_retry(csm_informer *inf, inf_next next, double retry_after,
-                           const char *why)
+/*
+ * Arms the backoff timer after a failed request; retry_after (seconds, <0
+ * none) is a floor for the delay. `what` is "list" or "watch", `code` the
+ * HTTP status (0: transport error). Logs at WARN when the failure is new or
+ * the last WARN for it is INF_WARN_EVERY_S old, else at DEBUG.
+ */
+static void schedule_retry(csm_informer *inf, inf_next next, double retry_after, const char *what,
+                           long code, const char *why)
 {
-    double d = csm_backoff_next(&inf->backoff, now_mono());
+    double now = now_mono();
+    double d = csm_backoff_next(&inf->backoff, now);
     struct timeval tv;
+    char codebuf[24];
+    csm_log_level lvl = CSM_LOG_DEBUG;
 
     if (retry_after > d)
         d = retry_after;
+    if (code >= 0) {
+        if (code > 0)
+            snprintf(codebuf, sizeof(codebuf), "%ld", code);
+        else
+            snprintf(codebuf, sizeof(codebuf), "transport");
+        tel_inc2(inf->env.api_errors, inf->label, codebuf);
+    }
+    if (strcmp(inf->last_warn, why) != 0 || now - inf->last_warn_at >= INF_WARN_EVERY_S) {
+        lvl = CSM_LOG_WARN;
+        snprintf(inf->last_warn, sizeof(inf->last_warn), "%s", why);
+        inf->last_warn_at = now;
+    }
+    csm_logf(inf->env.log, lvl, "%s: %s failed: %s; retrying in %.2fs", inf->label, what, why, d);
     inf->next = next;
     inf->phase = INF_WAITING;
     set_state(inf, "backing off %.1fs after %s", d, why);
-    csm_logf(inf->env.log, CSM_LOG_DEBUG, "%s: retrying %s in %.2fs (%s)", inf->label,
-             next == INF_NEXT_WATCH ? "watch" : "list", d, why);
     tv.tv_sec = (time_t)d;
     tv.tv_usec = (suseconds_t)((d - (double)tv.tv_sec) * 1e6);
     evtimer_add(inf->timer, &tv);
+}
+
+/* A request succeeded: the next failure is news again. */
+static void healthy(csm_informer *inf)
+{
+    inf->last_warn[0] = '\0';
 }
 
 /* The "reason" and "message" of a Kubernetes Status body, for logs. */
@@ -152,8 +187,7 @@ static void update_rv(csm_informer *inf, const cJSON *obj)
 {
     const cJSON *meta = cJSON_GetObjectItemCaseSensitive(obj, "metadata");
     const cJSON *rv = cJSON_GetObjectItemCaseSensitive(meta, "resourceVersion");
-    if (cJSON_IsString(rv) && rv->valuestring[0] &&
-        strlen(rv->valuestring) < sizeof(inf->rv))
+    if (cJSON_IsString(rv) && rv->valuestring[0] && strlen(rv->valuestring) < sizeof(inf->rv))
         strcpy(inf->rv, rv->valuestring);
 }
 
@@ -165,8 +199,7 @@ static csm_err upsert_object(csm_informer *inf, const cJSON *obj)
     csm_err err;
 
     if (!cJSON_IsString(uid)) {
-        csm_logf(inf->env.log, CSM_LOG_WARN, "%s: object without metadata.uid skipped",
-                 inf->label);
+        csm_logf(inf->env.log, CSM_LOG_WARN, "%s: object without metadata.uid skipped", inf->label);
         tel_inc2(inf->env.events_total, inf->label, "MALFORMED");
         return CSM_OK;
     }
@@ -206,9 +239,9 @@ static void request_page(csm_informer *inf)
         err = esc ? csm_buf_printf(&url, "&continue=%s", esc) : CSM_ERR_NOMEM;
     } else if (!err && inf->rv_mode == INF_RV_LAST && inf->rv[0]) {
         esc = curl_easy_escape(NULL, inf->rv, 0);
-        err = esc ? csm_buf_printf(&url, "&resourceVersion=%s&resourceVersionMatch=NotOlderThan",
-                                   esc)
-                  : CSM_ERR_NOMEM;
+        err =
+            esc ? csm_buf_printf(&url, "&resourceVersion=%s&resourceVersionMatch=NotOlderThan", esc)
+                : CSM_ERR_NOMEM;
     }
     if (!err)
         err = csm_kclient_request(inf->env.kc, "GET", url.ptr, NULL, 0, 300, &cbs, &inf->req);
@@ -216,7 +249,7 @@ static void request_page(csm_informer *inf)
     csm_buf_free(&url);
     if (err) {
         inf->req = NULL;
-        schedule_retry(inf, INF_NEXT_LIST, -1, csm_strerror(err));
+        schedule_retry(inf, INF_NEXT_SYNC, -1, "list", -1, csm_strerror(err));
     }
 }
 
@@ -276,6 +309,36 @@ out:
     return bad;
 }
 
+/* The collection answered 404: its CRD is gone (or was never there). */
+static void went_away(csm_informer *inf, const char *what, const char *why)
+{
+    csm_logf(inf->env.log, CSM_LOG_WARN, "%s: %s says the resource is not served (%s)", inf->label,
+             what, why);
+    inf->phase = INF_GONE;
+    set_state(inf, "not served");
+    if (inf->hooks.gone)
+        inf->hooks.gone(inf->hooks.ctx);
+}
+
+/* A LIST or a WatchList stream delivered the whole state. */
+static void finish_sync(csm_informer *inf, const char *how)
+{
+    size_t removed = csm_store_relist_end(inf->store);
+
+    healthy(inf);
+    tel_inc2(inf->env.list_total, inf->label, "success");
+    csm_logf(inf->env.log, CSM_LOG_INFO,
+             "%s: synced %zu objects by %s at resourceVersion %s in %.3fs (%zu removed)",
+             inf->label, inf->listed, how, inf->rv, now_mono() - inf->list_started, removed);
+    inf->synced = 1;
+    if (inf->env.last_sync) {
+        const char *v[1] = {inf->label};
+        csm_tel_set(inf->env.last_sync, v, (double)time(NULL));
+    }
+    if (inf->hooks.synced)
+        inf->hooks.synced(inf->hooks.ctx);
+}
+
 static void list_done(void *ctx, const csm_kresp *resp)
 {
     csm_informer *inf = ctx;
@@ -286,26 +349,15 @@ static void list_done(void *ctx, const csm_kresp *resp)
     if (resp->status == 200 && !resp->transport_error && !resp->aborted) {
         if (apply_page(inf, why, sizeof(why))) {
             tel_inc2(inf->env.list_total, inf->label, "error");
-            schedule_retry(inf, INF_NEXT_LIST, -1, why);
+            schedule_retry(inf, INF_NEXT_SYNC, -1, "list", 200, why);
             return;
         }
         if (inf->cont[0]) {
             request_page(inf);
             return;
         }
-        size_t removed = csm_store_relist_end(inf->store);
-        tel_inc2(inf->env.list_total, inf->label, "success");
-        csm_logf(inf->env.log, CSM_LOG_INFO,
-                 "%s: listed %zu objects at resourceVersion %s in %.3fs (%zu removed)",
-                 inf->label, inf->listed, inf->rv, now_mono() - inf->list_started, removed);
-        inf->synced = 1;
-        if (inf->env.last_sync) {
-            const char *v[1] = {inf->label};
-            csm_tel_set(inf->env.last_sync, v, (double)time(NULL));
-        }
-        if (inf->hooks.synced)
-            inf->hooks.synced(inf->hooks.ctx);
-        start_watch(inf);
+        finish_sync(inf, "LIST");
+        start_watch(inf, 0);
         return;
     }
 
@@ -313,8 +365,7 @@ static void list_done(void *ctx, const csm_kresp *resp)
     tel_inc2(inf->env.list_total, inf->label, "error");
     if (resp->aborted) {
         snprintf(why, sizeof(why), "LIST page larger than %zu bytes", inf->env.max_page_bytes);
-        csm_logf(inf->env.log, CSM_LOG_ERROR, "%s: %s", inf->label, why);
-        schedule_retry(inf, INF_NEXT_LIST, -1, why);
+        schedule_retry(inf, INF_NEXT_SYNC, -1, "list", 200, why);
         return;
     }
     describe_failure(resp, why, sizeof(why));
@@ -332,28 +383,31 @@ static void list_done(void *ctx, const csm_kresp *resp)
         }
         if (inf->rv_mode == INF_RV_LAST) {
             csm_logf(inf->env.log, CSM_LOG_INFO,
-                     "%s: resourceVersion %s expired; relisting with a consistent read",
-                     inf->label, inf->rv);
+                     "%s: resourceVersion %s expired; relisting with a consistent read", inf->label,
+                     inf->rv);
             tel_inc2(inf->env.relists_total, inf->label, "list_expired");
             start_list(inf, INF_RV_CONSISTENT);
             return;
         }
     }
     if (resp->status == 404) {
-        csm_logf(inf->env.log, CSM_LOG_WARN, "%s: LIST says the resource is not served (%s)",
-                 inf->label, why);
-        inf->phase = INF_GONE;
-        set_state(inf, "not served");
-        if (inf->hooks.gone)
-            inf->hooks.gone(inf->hooks.ctx);
+        went_away(inf, "LIST", why);
         return;
     }
-    csm_logf(inf->env.log, resp->status == 429 ? CSM_LOG_INFO : CSM_LOG_WARN, "%s: LIST failed: %s",
-             inf->label, why);
-    schedule_retry(inf, INF_NEXT_LIST, resp->retry_after, why);
+    schedule_retry(inf, INF_NEXT_SYNC, resp->retry_after, "list",
+                   resp->transport_error ? 0 : resp->status, why);
 }
 
 /* ---- WATCH ----------------------------------------------------------- */
+
+/* 1 if a BOOKMARK carries the WatchList end-of-initial-state annotation. */
+static int initial_events_end(const cJSON *obj)
+{
+    const cJSON *meta = cJSON_GetObjectItemCaseSensitive(obj, "metadata");
+    const cJSON *ann = cJSON_GetObjectItemCaseSensitive(meta, "annotations");
+    const cJSON *end = cJSON_GetObjectItemCaseSensitive(ann, "k8s.io/initial-events-end");
+    return cJSON_IsString(end) && strcmp(end->valuestring, "true") == 0;
+}
 
 static csm_err watch_event(void *ctx, csm_watch_type type, const cJSON *obj)
 {
@@ -363,6 +417,7 @@ static csm_err watch_event(void *ctx, csm_watch_type type, const cJSON *obj)
     long code = 0;
     char why[512];
     const cJSON *c;
+    csm_err err;
 
     inf->watch_events++;
     tel_inc2(inf->env.events_total, inf->label, csm_watch_type_name(type));
@@ -370,7 +425,10 @@ static csm_err watch_event(void *ctx, csm_watch_type type, const cJSON *obj)
     case CSM_WATCH_ADDED:
     case CSM_WATCH_MODIFIED:
         update_rv(inf, obj);
-        return upsert_object(inf, obj);
+        err = upsert_object(inf, obj);
+        if (!err && inf->initial_pending)
+            inf->listed++;
+        return err;
     case CSM_WATCH_DELETED:
         update_rv(inf, obj);
         meta = cJSON_GetObjectItemCaseSensitive(obj, "metadata");
@@ -380,6 +438,11 @@ static csm_err watch_event(void *ctx, csm_watch_type type, const cJSON *obj)
         return CSM_OK;
     case CSM_WATCH_BOOKMARK:
         update_rv(inf, obj);
+        if (inf->initial_pending && initial_events_end(obj)) {
+            inf->initial_pending = 0;
+            finish_sync(inf, "WatchList");
+            set_state(inf, "watching from resourceVersion %s", inf->rv);
+        }
         return CSM_OK;
     case CSM_WATCH_ERROR:
         c = cJSON_GetObjectItemCaseSensitive(obj, "code");
@@ -393,8 +456,7 @@ static csm_err watch_event(void *ctx, csm_watch_type type, const cJSON *obj)
             inf->watch_expired = 1;
             csm_logf(inf->env.log, CSM_LOG_INFO, "%s: watch expired (%s)", inf->label, why);
         } else {
-            csm_logf(inf->env.log, CSM_LOG_WARN, "%s: watch error %ld: %s", inf->label, code,
-                     why);
+            csm_logf(inf->env.log, CSM_LOG_WARN, "%s: watch error %ld: %s", inf->label, code, why);
         }
         /* End this watch; done() decides between relist and re-watch. */
         return CSM_ERR_HTTP;
@@ -421,68 +483,99 @@ static void watch_done(void *ctx, const csm_kresp *resp)
     csm_informer *inf = ctx;
     char why[512];
     double ran = now_mono() - inf->watch_started;
+    int initial = inf->initial_pending;
 
     inf->req = NULL;
+    inf->initial_pending = 0;
+    if (initial && inf->env.watch_list == 2 && (resp->status == 400 || resp->status == 422)) {
+        /* Validation rejected sendInitialEvents: no WatchList on this
+         * server. Paged LIST from now on. */
+        describe_failure(resp, why, sizeof(why));
+        csm_logf(inf->env.log, CSM_LOG_INFO,
+                 "%s: the server does not support WatchList (%s); using paged LIST", inf->label,
+                 why);
+        inf->watch_list_off = 1;
+        start_list(inf, INF_RV_CONSISTENT);
+        return;
+    }
     if (inf->watch_expired || resp->status == 410) {
         tel_inc2(inf->env.watch_total, inf->label, "expired");
         tel_inc2(inf->env.relists_total, inf->label, "watch_expired");
         csm_logf(inf->env.log, CSM_LOG_INFO,
                  "%s: resourceVersion %s too old for a watch; relisting at it", inf->label,
                  inf->rv);
-        start_list(inf, INF_RV_LAST);
+        start_sync(inf, INF_RV_LAST);
         return;
     }
     if (resp->status == 200 && !resp->transport_error && !resp->aborted) {
         tel_inc2(inf->env.watch_total, inf->label, "success");
-        if (ran < INF_MIN_HEALTHY_WATCH_S && inf->watch_events == 0) {
-            schedule_retry(inf, INF_NEXT_WATCH, -1, "watch closed immediately");
+        if (initial) {
+            tel_inc2(inf->env.list_total, inf->label, "error");
+            schedule_retry(inf, INF_NEXT_SYNC, -1, "WatchList", 200,
+                           "stream ended before the initial state was complete");
             return;
         }
+        if (ran < INF_MIN_HEALTHY_WATCH_S && inf->watch_events == 0) {
+            schedule_retry(inf, INF_NEXT_WATCH, -1, "watch", 200, "watch closed immediately");
+            return;
+        }
+        healthy(inf);
         csm_logf(inf->env.log, CSM_LOG_DEBUG, "%s: watch ended after %.1fs; re-watching from %s",
                  inf->label, ran, inf->rv);
-        start_watch(inf);
+        start_watch(inf, 0);
         return;
     }
     tel_inc2(inf->env.watch_total, inf->label, "error");
-    if (resp->aborted && resp->status == 200) {
+    if (initial)
+        tel_inc2(inf->env.list_total, inf->label, "error");
+    if (resp->aborted && resp->status == 200)
         snprintf(why, sizeof(why), "watch stream error event");
-    } else {
+    else
         describe_failure(resp, why, sizeof(why));
-    }
     if (resp->status == 404) {
-        csm_logf(inf->env.log, CSM_LOG_WARN, "%s: WATCH says the resource is not served (%s)",
-                 inf->label, why);
-        inf->phase = INF_GONE;
-        set_state(inf, "not served");
-        if (inf->hooks.gone)
-            inf->hooks.gone(inf->hooks.ctx);
+        went_away(inf, "WATCH", why);
         return;
     }
-    csm_logf(inf->env.log, CSM_LOG_WARN, "%s: watch failed after %.1fs: %s", inf->label, ran, why);
-    schedule_retry(inf, INF_NEXT_WATCH, resp->retry_after, why);
+    schedule_retry(inf, initial ? INF_NEXT_SYNC : INF_NEXT_WATCH, resp->retry_after,
+                   initial ? "WatchList" : "watch",
+                   resp->transport_error ? 0 : (resp->aborted ? -1 : resp->status), why);
 }
 
-static void start_watch(csm_informer *inf)
+/*
+ * A WATCH from the last resourceVersion, or with initial=1 a WatchList
+ * stream: sendInitialEvents=true from the most recent state, whose objects
+ * arrive as ADDED events under a fresh mark until the initial-events-end
+ * bookmark, which sweeps what was not sent.
+ */
+static void start_watch(csm_informer *inf, int initial)
 {
     csm_buf url;
     char *esc = NULL;
     csm_kreq_cbs cbs = {watch_data, watch_done, inf};
     long timeout;
+    long base = inf->env.watch_timeout_s;
     csm_err err;
 
     /* Spread re-watches of many informers over [T, 2T) as client-go does. */
     inf->seq = inf->seq * 6364136223846793005ull + 1442695040888963407ull;
-    timeout = inf->env.watch_timeout_s + (long)((inf->seq >> 33) % (uint64_t)inf->env.watch_timeout_s);
+    timeout = base + (long)((inf->seq >> 33) % (uint64_t)base);
     csm_buf_init(&url, 16 * 1024);
     csm_watch_reset(inf->watch);
     inf->watch_expired = 0;
     inf->watch_events = 0;
-    esc = curl_easy_escape(NULL, inf->rv, 0);
-    err = esc ? csm_buf_printf(&url,
-                               "%s?watch=1&allowWatchBookmarks=true&resourceVersion=%s"
-                               "&timeoutSeconds=%ld",
-                               inf->path, esc, timeout)
-              : CSM_ERR_NOMEM;
+    if (initial) {
+        err = csm_buf_printf(&url,
+                             "%s?watch=1&allowWatchBookmarks=true&sendInitialEvents=true"
+                             "&resourceVersionMatch=NotOlderThan&timeoutSeconds=%ld",
+                             inf->path, timeout);
+    } else {
+        esc = curl_easy_escape(NULL, inf->rv, 0);
+        err = esc ? csm_buf_printf(&url,
+                                   "%s?watch=1&allowWatchBookmarks=true&resourceVersion=%s"
+                                   "&timeoutSeconds=%ld",
+                                   inf->path, esc, timeout)
+                  : CSM_ERR_NOMEM;
+    }
     if (!err && inf->query)
         err = csm_buf_printf(&url, "&%s", inf->query);
     /* The client-side limit only catches a server that forgot to end it. */
@@ -493,12 +586,30 @@ static void start_watch(csm_informer *inf)
     csm_buf_free(&url);
     if (err) {
         inf->req = NULL;
-        schedule_retry(inf, INF_NEXT_WATCH, -1, csm_strerror(err));
+        schedule_retry(inf, initial ? INF_NEXT_SYNC : INF_NEXT_WATCH, -1, "watch", -1,
+                       csm_strerror(err));
         return;
     }
     inf->phase = INF_WATCHING;
     inf->watch_started = now_mono();
-    set_state(inf, "watching from resourceVersion %s", inf->rv);
+    if (initial) {
+        inf->initial_pending = 1;
+        inf->listed = 0;
+        inf->list_started = inf->watch_started;
+        csm_store_relist_begin(inf->store);
+        set_state(inf, "syncing by WatchList");
+    } else {
+        set_state(inf, "watching from resourceVersion %s", inf->rv);
+    }
+}
+
+/* A full sync: WatchList when enabled and supported, else paged LIST. */
+static void start_sync(csm_informer *inf, inf_rv_mode mode)
+{
+    if (inf->env.watch_list == 1 || (inf->env.watch_list == 2 && !inf->watch_list_off))
+        start_watch(inf, 1);
+    else
+        start_list(inf, mode);
 }
 
 /* ---- life cycle ------------------------------------------------------ */
@@ -508,9 +619,8 @@ static char *dup_opt(const char *s)
     return s ? strdup(s) : NULL;
 }
 
-csm_err csm_informer_new(const csm_informer_env *env, const char *resource_label,
-                         const char *path, const char *query, const csm_informer_hooks *hooks,
-                         csm_informer **out)
+csm_err csm_informer_new(const csm_informer_env *env, const char *resource_label, const char *path,
+                         const char *query, const csm_informer_hooks *hooks, csm_informer **out)
 {
     csm_informer *inf = calloc(1, sizeof(*inf));
     csm_watch_cbs wcbs;
@@ -551,7 +661,7 @@ csm_err csm_informer_new(const csm_informer_env *env, const char *resource_label
 
 csm_err csm_informer_start(csm_informer *inf)
 {
-    start_list(inf, INF_RV_CONSISTENT);
+    start_sync(inf, INF_RV_CONSISTENT);
     return CSM_OK;
 }
 

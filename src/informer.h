@@ -2,7 +2,9 @@
  * One list/watch loop: keeps a csm_store equal to the objects of one
  * collection (a resource in one namespace, or in all).
  *
- *   LIST (paged, limit/continue) -> WATCH from the list's resourceVersion
+ *   LIST (paged, limit/continue) -> WATCH from the list's resourceVersion,
+ *   or, with WatchList, one WATCH with sendInitialEvents=true whose
+ *   "k8s.io/initial-events-end" bookmark marks the end of the initial state
  *     ADDED/MODIFIED: render and upsert     DELETED: remove
  *     BOOKMARK: advance the resourceVersion
  *     server ends the watch: re-watch from the last resourceVersion
@@ -39,11 +41,15 @@ typedef struct csm_informer_env {
     csm_tel_family *watch_total;
     csm_tel_family *events_total;
     csm_tel_family *relists_total;
-    csm_tel_family *last_sync; /* gauge{resource}: Unix time of the last LIST */
-    size_t page_size;        /* LIST limit; 500 */
-    long watch_timeout_s;    /* server-side timeoutSeconds base; randomised up to 2x */
-    size_t max_event_bytes;  /* largest watch event accepted */
-    size_t max_page_bytes;   /* largest LIST page accepted */
+    csm_tel_family *last_sync;  /* gauge{resource}: Unix time of the last LIST */
+    csm_tel_family *api_errors; /* counter{resource,code}: failed requests */
+    size_t page_size;           /* LIST limit; 500 */
+    long watch_timeout_s;       /* server-side timeoutSeconds base; randomised up to 2x */
+    size_t max_event_bytes;     /* largest watch event accepted */
+    size_t max_page_bytes;      /* largest LIST page accepted */
+    /* Initial sync by WatchList (sendInitialEvents): 0 off, 1 on, 2 auto
+     * (on until the server rejects it, then paged LIST). */
+    int watch_list;
 } csm_informer_env;
 
 typedef struct csm_informer_hooks {
@@ -66,9 +72,8 @@ typedef struct csm_informer csm_informer;
  * extra URL-encoded parameters ("labelSelector=...&fieldSelector=...") or
  * NULL. Strings are copied. The informer owns its store.
  */
-csm_err csm_informer_new(const csm_informer_env *env, const char *resource_label,
-                         const char *path, const char *query, const csm_informer_hooks *hooks,
-                         csm_informer **out);
+csm_err csm_informer_new(const csm_informer_env *env, const char *resource_label, const char *path,
+                         const char *query, const csm_informer_hooks *hooks, csm_informer **out);
 void csm_informer_free(csm_informer *inf);
 
 /* Starts listing. */

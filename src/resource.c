@@ -98,8 +98,8 @@ static csm_err render(void *ctx, const cJSON *obj, csm_block **out)
     if (!err && failures) {
         const char *name = csm_object_name((const csm_object *)obj);
         csm_logf(r->env->log, CSM_LOG_WARN,
-                 "%s: %zu generator(s) could not fully read %s; partial families kept",
-                 r->label, failures, name ? name : "(unnamed)");
+                 "%s: %zu generator(s) could not fully read %s; partial families kept", r->label,
+                 failures, name ? name : "(unnamed)");
     }
     return err;
 }
@@ -146,8 +146,8 @@ static csm_err start_informers(csm_resource *r)
         return CSM_ERR_NOMEM;
     for (size_t i = 0; i < want; i++) {
         if (r->namespaced && r->namespaces.n)
-            snprintf(path, sizeof(path), "%s/namespaces/%s/%s", r->gv_path,
-                     r->namespaces.items[i], r->plural);
+            snprintf(path, sizeof(path), "%s/namespaces/%s/%s", r->gv_path, r->namespaces.items[i],
+                     r->plural);
         else
             snprintf(path, sizeof(path), "%s/%s", r->gv_path, r->plural);
         err = csm_informer_new(r->env, r->label, path, r->query, &hooks, &r->inf[i]);
@@ -316,8 +316,7 @@ csm_err csm_resource_new(const csm_resource_opts *o, csm_resource **out)
     if (!r->gvk.group || !r->gvk.version || !r->gvk.kind)
         goto fail;
     if (r->gvk.group[0])
-        snprintf(r->label, sizeof(r->label), "%s/%s/%s", r->gvk.group, r->gvk.version,
-                 r->gvk.kind);
+        snprintf(r->label, sizeof(r->label), "%s/%s/%s", r->gvk.group, r->gvk.version, r->gvk.kind);
     else
         snprintf(r->label, sizeof(r->label), "%s/%s", r->gvk.version, r->gvk.kind);
     if (r->gvk.group[0])
@@ -422,6 +421,11 @@ int csm_resource_ready(const csm_resource *r, csm_buf *why)
     csm_buf_printf(why, "%s: not ready: %zu of %zu informers synced (%s)\n", r->label, synced,
                    r->ninf, r->ninf ? csm_informer_state(r->inf[0]) : "no informers");
     return 0;
+}
+
+int csm_resource_served(const csm_resource *r)
+{
+    return r->phase == RES_SERVED;
 }
 
 size_t csm_resource_objects(const csm_resource *r)

@@ -55,6 +55,9 @@ const char *csm_resource_label(const csm_resource *r);
  */
 int csm_resource_ready(const csm_resource *r, csm_buf *why);
 
+/* 1 while discovery says the Kind is served. */
+int csm_resource_served(const csm_resource *r);
+
 /* Objects held across the resource's informers. */
 size_t csm_resource_objects(const csm_resource *r);
 
