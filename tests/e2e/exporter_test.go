@@ -91,8 +91,10 @@ func TestExporterCore(t *testing.T) {
 	t.Logf("exporter ready %v after start", e.WaitReady(t, 30*time.Second).Round(time.Millisecond))
 
 	bc := &bodyChecker{t: t, linted: map[[32]byte]bool{}}
+	var fetched time.Time // when the last scrape's response was complete
 	scrape := func() (string, error) {
 		st, body, hdr, err := exporter.Get(e.URL + "/metrics")
+		fetched = time.Now()
 		if err != nil {
 			return "", err
 		}
@@ -129,16 +131,23 @@ func TestExporterCore(t *testing.T) {
 		prev := state
 		write()
 		t0 := time.Now()
+		lastOld := "never" // when the old body was last seen: the figure's resolution
 		for {
+			tScrape := time.Since(t0)
 			got, err := scrape()
 			if err != nil {
 				t.Fatalf("%s: %v", what, err)
 			}
 			if got == want {
-				t.Logf("%s: /metrics converged %v after the API write", what, time.Since(t0).Round(time.Millisecond))
+				// The body reflects the store at some instant during the scrape,
+				// so the delay is at most the end of this scrape and more than
+				// the start of the last scrape that still showed the old body.
+				t.Logf("%s: /metrics changed within %v of the API write returning (scrape started at %v; old body last seen in a scrape started at %s; polling every 25ms)",
+					what, fetched.Sub(t0).Round(10*time.Microsecond), tScrape.Round(10*time.Microsecond), lastOld)
 				state = want
 				return
 			}
+			lastOld = tScrape.Round(10 * time.Microsecond).String()
 			if got != prev {
 				t.Fatalf("%s: /metrics shows neither the old nor the new state:\n%s\nold:\n%s\nnew:\n%s", what, got, prev, want)
 			}
