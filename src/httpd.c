@@ -1,0 +1,796 @@
+/*
+ * HTTP server on libevent 2.1's evhttp.
+ *
+ * Connection accounting. evhttp 2.1 has no hook that fires once per
+ * connection with the connection object, so the server pieces one together:
+ *
+ *   - evhttp asks httpd_bevcb() for the bufferevent of every accepted
+ *     connection. That is the one place bufferevents are created (TLS will
+ *     swap in bufferevent_openssl there). It records the bufferevent in a
+ *     pending httpd_conn, holds a reference on it and activates adopt_ev.
+ *   - adopt_ev runs in the same loop pass, before the new socket has been
+ *     polled, so before any request on it can be parsed. It finds the
+ *     evhttp_connection through the bufferevent's callback argument (evhttp
+ *     installs its callbacks with the connection as argument), sets a close
+ *     callback and enforces the connection cap. A bufferevent whose callbacks
+ *     are gone was freed by evhttp in the meantime; the reference we held
+ *     keeps that check safe.
+ *   - The close callback fires on every teardown path of an incoming
+ *     connection (response done with Connection: close, client gone,
+ *     timeout, evhttp_free), so the count cannot drift.
+ *
+ * In-flight responses. A request is in flight from the moment its handler
+ * runs until evhttp reports the response written (on_complete) or the
+ * connection dies (close callback with `busy` set); evhttp never calls
+ * on_complete for a response abandoned by a disconnect. Handlers reply
+ * synchronously, so a connection has at most one response in flight.
+ *
+ * Zero copy. The plain sink hands each referenced block to the response
+ * buffer with evbuffer_add_reference(); the block's release runs from the
+ * chain's cleanup when libevent drains it after writing, or when the buffer
+ * is freed with an abandoned connection, so exactly once on every path.
+ */
+#include "httpd.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <zlib.h>
+
+/* ---- Limits, in one place. ----------------------------------------------- */
+
+/* Request line plus headers. Prometheus sends well under 1 KiB. */
+#define HTTPD_MAX_HEADERS_SIZE (16 * 1024)
+/* No endpoint takes a body; a small one is read and answered with 405. */
+#define HTTPD_MAX_BODY_SIZE 1024
+/* evhttp 2.1 has a single inactivity timeout that covers reading a request,
+ * writing a response and idling on a kept-alive connection. 60 s outlasts
+ * common scrape intervals, so Prometheus reuses its connection. */
+#define HTTPD_TIMEOUT_SEC 60
+/* Beyond this many open connections, new ones are closed at once. */
+#define HTTPD_MAX_CONNECTIONS 512
+/* Fast compression: scrape latency matters more than a few percent of
+ * size, and metric text compresses well at any level. */
+#define HTTPD_GZIP_LEVEL 1
+#define HTTPD_GZIP_CHUNK (16 * 1024)
+/* Largest slice handed to deflate() at once (avail_in is a uInt). */
+#define HTTPD_GZIP_MAX_IN (1u << 30)
+/* Reason text from handlers->ready. */
+#define HTTPD_READY_WHY_MAX 1024
+/* Methods evhttp passes to the dispatcher; ours answer the non-GET/HEAD
+ * ones with 405 and an Allow header. Anything else gets evhttp's error. */
+#define HTTPD_METHODS                                                                              \
+    (EVHTTP_REQ_GET | EVHTTP_REQ_HEAD | EVHTTP_REQ_POST | EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |     \
+     EVHTTP_REQ_OPTIONS | EVHTTP_REQ_PATCH)
+
+#define DURATION_NAME "crd_state_metrics_http_request_duration_seconds"
+
+static const double duration_bounds[] = {0.001, 0.005, 0.01, 0.025, 0.05, 0.1,
+                                         0.25,  0.5,   1,    2.5,   5,    10};
+
+typedef enum route {
+    ROUTE_INDEX = 0,
+    ROUTE_METRICS,
+    ROUTE_HEALTHZ,
+    ROUTE_LIVEZ,
+    ROUTE_READYZ,
+    ROUTE_OTHER, /* 404; also the handler label for it */
+} route;
+
+static const struct {
+    const char *path;
+    const char *label;
+} routes[] = {
+    [ROUTE_INDEX] = {"/", "index"},
+    [ROUTE_METRICS] = {"/metrics", "metrics"},
+    [ROUTE_HEALTHZ] = {"/healthz", "healthz"},
+    [ROUTE_LIVEZ] = {"/livez", "livez"},
+    [ROUTE_READYZ] = {"/readyz", "readyz"},
+    [ROUTE_OTHER] = {NULL, "other"},
+};
+
+typedef struct httpd_conn httpd_conn;
+struct httpd_conn {
+    httpd_conn *prev;
+    httpd_conn *next;
+    csm_httpd *s;
+    /* Set (and referenced) until adoption; NULL afterwards. */
+    struct bufferevent *bev;
+    /* NULL until adopted. */
+    struct evhttp_connection *evcon;
+    /* A response on this connection is in flight. */
+    int busy;
+};
+
+struct csm_httpd {
+    struct event_base *base;
+    struct evhttp *http;
+    struct evhttp_bound_socket *sock; /* NULL once shut down */
+    /* A copy: callers tend to build the struct on the stack. */
+    csm_httpd_handlers h;
+    csm_log *log;
+    csm_tel_family *duration; /* NULL without telemetry */
+    int port;
+
+    httpd_conn *conns; /* pending and adopted connections */
+    size_t nconns;
+    size_t inflight;
+    struct event *adopt_ev;
+    int cap_warned; /* the cap was hit and logged; reset below the cap */
+
+    int stopping;
+    int freeing;
+    int done_called;
+    void (*done)(void *arg);
+    void *done_arg;
+    struct event *done_ev;
+};
+
+/* ---- Connections. -------------------------------------------------------- */
+
+/*
+ * The single place bufferevents for accepted connections are created.
+ * evhttp sets the fd after this returns.
+ */
+static struct bufferevent *httpd_new_bufferevent(csm_httpd *s, struct event_base *base)
+{
+    (void)s;
+    return bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
+}
+
+static void conn_forget(httpd_conn *c)
+{
+    csm_httpd *s = c->s;
+
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        s->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    s->nconns--;
+    if (s->nconns < HTTPD_MAX_CONNECTIONS)
+        s->cap_warned = 0;
+    if (c->bev)
+        bufferevent_decref(c->bev);
+    free(c);
+}
+
+static void maybe_done(csm_httpd *s)
+{
+    if (s->stopping && !s->freeing && !s->done_called && s->inflight == 0) {
+        s->done_called = 1;
+        /* Deferred to a fresh loop pass so done() may free the server. */
+        event_active(s->done_ev, EV_TIMEOUT, 1);
+    }
+}
+
+static void done_cb(evutil_socket_t fd, short what, void *arg)
+{
+    csm_httpd *s = arg;
+    (void)fd;
+    (void)what;
+    if (s->done)
+        s->done(s->done_arg);
+}
+
+/* A response stopped being in flight (written or abandoned). */
+static void conn_idle(httpd_conn *c)
+{
+    if (!c->busy)
+        return;
+    c->busy = 0;
+    c->s->inflight--;
+    maybe_done(c->s);
+}
+
+static void conn_closed(struct evhttp_connection *evcon, void *arg)
+{
+    httpd_conn *c = arg;
+    (void)evcon;
+    conn_idle(c);
+    conn_forget(c);
+}
+
+static struct bufferevent *httpd_bevcb(struct event_base *base, void *arg)
+{
+    csm_httpd *s = arg;
+    struct bufferevent *bev = httpd_new_bufferevent(s, base);
+    httpd_conn *c;
+
+    if (!bev)
+        return NULL; /* evhttp falls back to its own bufferevent, untracked */
+    c = calloc(1, sizeof(*c));
+    if (!c)
+        return bev; /* served, just not counted */
+    c->s = s;
+    c->bev = bev;
+    bufferevent_incref(bev);
+    c->next = s->conns;
+    if (s->conns)
+        s->conns->prev = c;
+    s->conns = c;
+    s->nconns++;
+    event_active(s->adopt_ev, EV_TIMEOUT, 1);
+    return bev;
+}
+
+/* Links one pending connection to its evhttp_connection, or drops it. */
+static void conn_adopt(httpd_conn *c)
+{
+    csm_httpd *s = c->s;
+    void *evcon = NULL;
+
+    bufferevent_getcb(c->bev, NULL, NULL, NULL, &evcon);
+    if (!evcon) {
+        conn_forget(c); /* evhttp already freed it */
+        return;
+    }
+    bufferevent_decref(c->bev);
+    c->bev = NULL;
+    c->evcon = evcon;
+    if (s->nconns > HTTPD_MAX_CONNECTIONS) {
+        /* Warn once per episode of hitting the cap, not once per refused
+         * connection: a flood must not turn into a log flood. */
+        csm_logf(s->log, s->cap_warned ? CSM_LOG_DEBUG : CSM_LOG_WARN,
+                 "http: %d connections open, closing new ones", HTTPD_MAX_CONNECTIONS);
+        s->cap_warned = 1;
+        /* Forget first: evhttp_connection_free() would run the close
+         * callback, but not being tracked must not depend on that. */
+        conn_forget(c);
+        evhttp_connection_free(evcon);
+        return;
+    }
+    evhttp_connection_set_closecb(evcon, conn_closed, c);
+}
+
+static void adopt_cb(evutil_socket_t fd, short what, void *arg)
+{
+    csm_httpd *s = arg;
+    httpd_conn *next;
+    (void)fd;
+    (void)what;
+
+    for (httpd_conn *c = s->conns; c; c = next) {
+        next = c->next;
+        if (!c->evcon)
+            conn_adopt(c);
+    }
+}
+
+/* Linear in open connections (at most HTTPD_MAX_CONNECTIONS), once per
+ * request: negligible next to parsing the request. */
+static httpd_conn *conn_of(csm_httpd *s, struct evhttp_request *req)
+{
+    struct evhttp_connection *evcon = evhttp_request_get_connection(req);
+
+    for (httpd_conn *c = s->conns; c && evcon; c = c->next) {
+        if (c->evcon == evcon)
+            return c;
+    }
+    return NULL;
+}
+
+static void request_complete(struct evhttp_request *req, void *arg)
+{
+    (void)req;
+    conn_idle(arg);
+}
+
+/* Marks the response to req as in flight until it is written or dropped. */
+static void track_request(csm_httpd *s, struct evhttp_request *req)
+{
+    httpd_conn *c = conn_of(s, req);
+
+    if (!c)
+        return; /* untracked connection: cannot see it die, so not counted */
+    c->busy = 1;
+    s->inflight++;
+    evhttp_request_set_on_complete_cb(req, request_complete, c);
+}
+
+/* ---- Sinks. -------------------------------------------------------------- */
+
+typedef struct plain_sink {
+    csm_sink base;
+    struct evbuffer *out;
+} plain_sink;
+
+/* What an evbuffer reference needs to release its block. One small
+ * allocation per referenced block; freed by ref_cleanup(). */
+typedef struct ref_hold {
+    void (*release)(void *owner);
+    void *owner;
+} ref_hold;
+
+static void ref_cleanup(const void *data, size_t len, void *extra)
+{
+    ref_hold *h = extra;
+    (void)data;
+    (void)len;
+    h->release(h->owner);
+    free(h);
+}
+
+static csm_err plain_text(csm_sink *sink, const char *p, size_t n)
+{
+    plain_sink *ps = (plain_sink *)sink;
+    if (n == 0)
+        return CSM_OK;
+    return evbuffer_add(ps->out, p, n) == 0 ? CSM_OK : CSM_ERR_NOMEM;
+}
+
+static csm_err plain_ref(csm_sink *sink, const char *p, size_t n, void (*release)(void *owner),
+                         void *owner)
+{
+    plain_sink *ps = (plain_sink *)sink;
+    ref_hold *h;
+
+    if (n == 0) {
+        release(owner);
+        return CSM_OK;
+    }
+    h = malloc(sizeof(*h));
+    if (!h) {
+        release(owner);
+        return CSM_ERR_NOMEM;
+    }
+    h->release = release;
+    h->owner = owner;
+    /* On failure evbuffer_add_reference() does not run the cleanup. */
+    if (evbuffer_add_reference(ps->out, p, n, ref_cleanup, h) != 0) {
+        free(h);
+        release(owner);
+        return CSM_ERR_NOMEM;
+    }
+    return CSM_OK;
+}
+
+typedef struct gzip_sink {
+    csm_sink base;
+    struct evbuffer *out;
+    z_stream zs;
+    int ready; /* deflateInit2 succeeded */
+} gzip_sink;
+
+/* Deflates [p, p+n) with `flush` straight into reserved evbuffer space. */
+static csm_err gzip_pump(gzip_sink *g, const char *p, size_t n, int flush)
+{
+    struct evbuffer_iovec v;
+    size_t slice;
+    size_t produced;
+    int rc;
+
+    do {
+        slice = n < HTTPD_GZIP_MAX_IN ? n : HTTPD_GZIP_MAX_IN;
+        g->zs.next_in = (Bytef *)(uintptr_t)p;
+        g->zs.avail_in = (uInt)slice;
+        p += slice;
+        n -= slice;
+        do {
+            if (evbuffer_reserve_space(g->out, HTTPD_GZIP_CHUNK, &v, 1) < 1)
+                return CSM_ERR_NOMEM;
+            if (v.iov_len > UINT_MAX)
+                v.iov_len = UINT_MAX;
+            g->zs.next_out = v.iov_base;
+            g->zs.avail_out = (uInt)v.iov_len;
+            rc = deflate(&g->zs, n ? Z_NO_FLUSH : flush);
+            produced = v.iov_len - g->zs.avail_out;
+            v.iov_len = produced;
+            if (evbuffer_commit_space(g->out, &v, produced ? 1 : 0) != 0)
+                return CSM_ERR_INTERNAL;
+            if (rc == Z_STREAM_ERROR)
+                return CSM_ERR_INTERNAL;
+            /* A full output window may hide more pending output; Z_FINISH
+             * is done only at Z_STREAM_END. */
+        } while (g->zs.avail_out == 0 || (flush == Z_FINISH && !n && rc != Z_STREAM_END));
+    } while (n);
+    return CSM_OK;
+}
+
+static csm_err gzip_text(csm_sink *sink, const char *p, size_t n)
+{
+    if (n == 0)
+        return CSM_OK;
+    return gzip_pump((gzip_sink *)sink, p, n, Z_NO_FLUSH);
+}
+
+/* Compressing copies, so the block is released right away. */
+static csm_err gzip_ref(csm_sink *sink, const char *p, size_t n, void (*release)(void *owner),
+                        void *owner)
+{
+    csm_err err = gzip_text(sink, p, n);
+    release(owner);
+    return err;
+}
+
+static csm_err gzip_begin(gzip_sink *g, struct evbuffer *out)
+{
+    memset(g, 0, sizeof(*g));
+    g->base.text = gzip_text;
+    g->base.ref = gzip_ref;
+    g->out = out;
+    /* windowBits 15 + 16: a gzip wrapper rather than zlib's. */
+    if (deflateInit2(&g->zs, HTTPD_GZIP_LEVEL, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+        return CSM_ERR_NOMEM;
+    g->ready = 1;
+    return CSM_OK;
+}
+
+static void gzip_end(gzip_sink *g)
+{
+    if (g->ready)
+        deflateEnd(&g->zs);
+    g->ready = 0;
+}
+
+/* ---- Responses. ---------------------------------------------------------- */
+
+static const char *method_name(enum evhttp_cmd_type cmd)
+{
+    switch (cmd) {
+    case EVHTTP_REQ_GET:
+        return "GET";
+    case EVHTTP_REQ_HEAD:
+        return "HEAD";
+    case EVHTTP_REQ_POST:
+        return "POST";
+    case EVHTTP_REQ_PUT:
+        return "PUT";
+    case EVHTTP_REQ_DELETE:
+        return "DELETE";
+    case EVHTTP_REQ_OPTIONS:
+        return "OPTIONS";
+    case EVHTTP_REQ_PATCH:
+        return "PATCH";
+    default:
+        return "OTHER";
+    }
+}
+
+/* Sends what is in req's output buffer. Non-2xx answers are logged at debug
+ * level only (a 503 from /readyz before the first sync is routine, probes
+ * would flood the log); the causes of 5xx are logged at error where they
+ * happen. */
+static void send_reply(csm_httpd *s, struct evhttp_request *req, int code, const char *reason)
+{
+    if (code < 200 || code >= 300) {
+        csm_logf(s->log, CSM_LOG_DEBUG, "http: %s %.200s -> %d",
+                 method_name(evhttp_request_get_command(req)), evhttp_request_get_uri(req), code);
+    }
+    evhttp_send_reply(req, code, reason, NULL);
+}
+
+/* Replies with a short plain-text body. */
+static void reply_text(csm_httpd *s, struct evhttp_request *req, int code, const char *reason,
+                       const char *body)
+{
+    struct evbuffer *out = evhttp_request_get_output_buffer(req);
+    struct evkeyvalq *hdrs = evhttp_request_get_output_headers(req);
+
+    evbuffer_drain(out, evbuffer_get_length(out));
+    evhttp_remove_header(hdrs, "Content-Type");
+    evhttp_add_header(hdrs, "Content-Type", "text/plain; charset=utf-8");
+    evbuffer_add(out, body, strlen(body));
+    send_reply(s, req, code, reason);
+}
+
+static void html_escape(struct evbuffer *out, const char *s)
+{
+    for (; *s; s++) {
+        switch (*s) {
+        case '<':
+            evbuffer_add(out, "&lt;", 4);
+            break;
+        case '>':
+            evbuffer_add(out, "&gt;", 4);
+            break;
+        case '&':
+            evbuffer_add(out, "&amp;", 5);
+            break;
+        case '"':
+            evbuffer_add(out, "&quot;", 6);
+            break;
+        case '\'':
+            evbuffer_add(out, "&#39;", 5);
+            break;
+        default:
+            evbuffer_add(out, s, 1);
+        }
+    }
+}
+
+static void handle_index(csm_httpd *s, struct evhttp_request *req)
+{
+    struct evbuffer *out = evhttp_request_get_output_buffer(req);
+    const char *title = s->h.title ? s->h.title : "crd-state-metrics";
+
+    evbuffer_add_printf(out, "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>");
+    html_escape(out, title);
+    evbuffer_add_printf(out, "</title></head>\n<body><h1>");
+    html_escape(out, title);
+    evbuffer_add_printf(out, "</h1>\n<ul>\n"
+                             "<li><a href=\"metrics\">/metrics</a></li>\n"
+                             "<li><a href=\"healthz\">/healthz</a></li>\n"
+                             "<li><a href=\"livez\">/livez</a></li>\n"
+                             "<li><a href=\"readyz\">/readyz</a></li>\n"
+                             "</ul>\n</body></html>\n");
+    evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
+                      "text/html; charset=utf-8");
+    send_reply(s, req, HTTP_OK, "OK");
+}
+
+static void handle_readyz(csm_httpd *s, struct evhttp_request *req)
+{
+    csm_buf why;
+    csm_buf body;
+    int ok = 1;
+
+    csm_buf_init(&why, HTTPD_READY_WHY_MAX);
+    csm_buf_init(&body, HTTPD_READY_WHY_MAX + 64);
+    if (s->h.ready)
+        ok = s->h.ready(s->h.ctx, &why);
+    if (csm_buf_puts(&body, ok ? "ok" : "not ready") == CSM_OK && why.len)
+        csm_buf_printf(&body, ": %s", csm_buf_str(&why));
+    csm_buf_putc(&body, '\n');
+    reply_text(s, req, ok ? HTTP_OK : HTTP_SERVUNAVAIL, ok ? "OK" : "Service Unavailable",
+               csm_buf_str(&body));
+    csm_buf_free(&why);
+    csm_buf_free(&body);
+}
+
+/*
+ * GET/HEAD /metrics. The body is written straight into the request's output
+ * buffer; on failure it is drained (running the release of every reference
+ * already added) and replaced by a 500. HEAD gets the headers only: evhttp
+ * sends neither a body nor a length for HEAD, so building one is wasted.
+ */
+static void handle_metrics(csm_httpd *s, struct evhttp_request *req)
+{
+    struct evkeyvalq *in = evhttp_request_get_input_headers(req);
+    struct evkeyvalq *hdrs = evhttp_request_get_output_headers(req);
+    struct evbuffer *out = evhttp_request_get_output_buffer(req);
+    csm_expo_format fmt = csm_expo_negotiate(evhttp_find_header(in, "Accept"));
+    int gz = csm_expo_accepts_gzip(evhttp_find_header(in, "Accept-Encoding"));
+    plain_sink ps = {{plain_text, plain_ref}, out};
+    gzip_sink gs;
+    csm_sink *sink = &ps.base;
+    csm_err err = CSM_OK;
+
+    memset(&gs, 0, sizeof(gs));
+    evhttp_add_header(hdrs, "Content-Type", csm_expo_content_type(fmt));
+    evhttp_add_header(hdrs, "Vary", "Accept, Accept-Encoding");
+    if (gz)
+        evhttp_add_header(hdrs, "Content-Encoding", "gzip");
+    if (evhttp_request_get_command(req) == EVHTTP_REQ_HEAD)
+        goto out;
+
+    if (gz) {
+        err = gzip_begin(&gs, out);
+        if (err)
+            goto out;
+        sink = &gs.base;
+    }
+    if (!s->h.metrics) {
+        err = CSM_ERR_INTERNAL;
+        goto out;
+    }
+    err = s->h.metrics(s->h.ctx, fmt, sink);
+    if (!err && fmt == CSM_EXPO_OPENMETRICS)
+        err = sink->text(sink, "# EOF\n", 6);
+    if (!err && gz)
+        err = gzip_pump(&gs, "", 0, Z_FINISH);
+out:
+    gzip_end(&gs);
+    if (err) {
+        csm_logf(s->log, CSM_LOG_ERROR, "http: building /metrics failed: %s", csm_strerror(err));
+        evhttp_remove_header(hdrs, "Content-Encoding");
+        reply_text(s, req, HTTP_INTERNAL, "Internal Server Error", "internal error\n");
+        return;
+    }
+    send_reply(s, req, HTTP_OK, "OK");
+}
+
+static route route_of(const char *path)
+{
+    if (!path)
+        return ROUTE_OTHER;
+    for (int r = 0; r < ROUTE_OTHER; r++) {
+        if (strcmp(path, routes[r].path) == 0)
+            return (route)r;
+    }
+    return ROUTE_OTHER;
+}
+
+static double seconds_since(const struct timespec *t0)
+{
+    struct timespec t1;
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    return (double)(t1.tv_sec - t0->tv_sec) + (double)(t1.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+/* Every request that reaches a handler passes here. */
+static void httpd_request(struct evhttp_request *req, void *arg)
+{
+    csm_httpd *s = arg;
+    const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
+    enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
+    route r = route_of(uri ? evhttp_uri_get_path(uri) : NULL);
+    struct timespec t0;
+    const char *label[1];
+
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    track_request(s, req);
+    if (s->stopping)
+        evhttp_add_header(evhttp_request_get_output_headers(req), "Connection", "close");
+
+    if (r == ROUTE_OTHER) {
+        reply_text(s, req, HTTP_NOTFOUND, "Not Found", "not found\n");
+    } else if (cmd != EVHTTP_REQ_GET && cmd != EVHTTP_REQ_HEAD) {
+        evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", "GET, HEAD");
+        reply_text(s, req, HTTP_BADMETHOD, "Method Not Allowed", "method not allowed\n");
+    } else if (r == ROUTE_METRICS) {
+        handle_metrics(s, req);
+    } else if (r == ROUTE_READYZ) {
+        handle_readyz(s, req);
+    } else if (r == ROUTE_INDEX) {
+        handle_index(s, req);
+    } else {
+        reply_text(s, req, HTTP_OK, "OK", "ok\n");
+    }
+
+    if (s->duration) {
+        label[0] = routes[r].label;
+        csm_tel_observe(s->duration, label, seconds_since(&t0));
+    }
+}
+
+/* ---- Life cycle. --------------------------------------------------------- */
+
+static csm_err bind_port(csm_httpd *s, const char *host, int port)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof(ss);
+    evutil_socket_t fd;
+
+    s->sock = evhttp_bind_socket_with_handle(s->http, host, (ev_uint16_t)port);
+    /* "::" covers IPv4 too where IPv6 is enabled (bindv6only=0); a host
+     * without IPv6 gets the IPv4 wildcard instead. */
+    if (!s->sock && strcmp(host, "::") == 0)
+        s->sock = evhttp_bind_socket_with_handle(s->http, "0.0.0.0", (ev_uint16_t)port);
+    if (!s->sock) {
+        csm_logf(s->log, CSM_LOG_ERROR, "http: cannot listen on [%s]:%d: %s", host, port,
+                 strerror(errno));
+        return CSM_ERR_IO;
+    }
+    fd = evhttp_bound_socket_get_fd(s->sock);
+    if (getsockname(fd, (struct sockaddr *)&ss, &len) != 0)
+        return CSM_ERR_IO;
+    if (ss.ss_family == AF_INET6)
+        s->port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+    else
+        s->port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+    return CSM_OK;
+}
+
+/* A NULL host means every interface. */
+csm_err csm_httpd_new(struct event_base *base, const char *host, int port,
+                      const csm_httpd_handlers *h, csm_log *log, csm_telemetry *tel,
+                      csm_httpd **out)
+{
+    csm_httpd *s = NULL;
+    struct timeval tv = {HTTPD_TIMEOUT_SEC, 0};
+    const char *label_names[] = {"handler"};
+    csm_err err = CSM_OK;
+
+    if (!base || !h || !out || port < 0 || port > 65535)
+        return CSM_ERR_INVALID;
+    *out = NULL;
+    s = calloc(1, sizeof(*s));
+    if (!s)
+        return CSM_ERR_NOMEM;
+    s->base = base;
+    s->h = *h;
+    s->log = log;
+    if (tel) {
+        err = csm_tel_histogram_add(
+            tel, DURATION_NAME, "Time to build the response to an HTTP request, by handler.", 1,
+            label_names, duration_bounds, sizeof(duration_bounds) / sizeof(duration_bounds[0]),
+            &s->duration);
+        if (err)
+            goto out;
+    }
+    s->adopt_ev = event_new(base, -1, 0, adopt_cb, s);
+    s->done_ev = event_new(base, -1, 0, done_cb, s);
+    s->http = evhttp_new(base);
+    if (!s->adopt_ev || !s->done_ev || !s->http) {
+        err = CSM_ERR_NOMEM;
+        goto out;
+    }
+    evhttp_set_max_headers_size(s->http, HTTPD_MAX_HEADERS_SIZE);
+    evhttp_set_max_body_size(s->http, HTTPD_MAX_BODY_SIZE);
+    evhttp_set_timeout_tv(s->http, &tv);
+    evhttp_set_allowed_methods(s->http, HTTPD_METHODS);
+    evhttp_set_bevcb(s->http, httpd_bevcb, s);
+    evhttp_set_gencb(s->http, httpd_request, s);
+    err = bind_port(s, host ? host : "::", port);
+    if (err)
+        goto out;
+    *out = s;
+    s = NULL;
+out:
+    csm_httpd_free(s);
+    return err;
+}
+
+int csm_httpd_port(const csm_httpd *s)
+{
+    return s ? s->port : -1;
+}
+
+/*
+ * Closes the listening socket at once. Connections already open stay until
+ * the server is freed; responses sent from now on carry Connection: close.
+ * done(arg) runs from the event loop (never from inside this call), once.
+ */
+csm_err csm_httpd_shutdown(csm_httpd *s, void (*done)(void *arg), void *arg)
+{
+    if (!s || s->stopping)
+        return CSM_ERR_INVALID;
+    s->stopping = 1;
+    s->done = done;
+    s->done_arg = arg;
+    if (s->sock) {
+        evhttp_del_accept_socket(s->http, s->sock);
+        s->sock = NULL;
+    }
+    maybe_done(s);
+    return CSM_OK;
+}
+
+/*
+ * Frees connections too, releasing the blocks of unsent responses before it
+ * returns: libevent 2.1 finalizes a freed bufferevent (and its buffers) only
+ * on a later loop pass or in event_base_free(), so the output of every
+ * connection is drained here first. Must not be called from inside one of
+ * the server's own request callbacks.
+ */
+void csm_httpd_free(csm_httpd *s)
+{
+    struct evbuffer *pending;
+
+    if (!s)
+        return;
+    s->freeing = 1;
+    for (httpd_conn *c = s->conns; c; c = c->next) {
+        if (!c->evcon)
+            continue;
+        pending = bufferevent_get_output(evhttp_connection_get_bufferevent(c->evcon));
+        /* A bufferevent keeps the start of its output frozen; only its own
+         * writer drains it, and does so the same way. */
+        evbuffer_unfreeze(pending, 1);
+        evbuffer_drain(pending, evbuffer_get_length(pending));
+        evbuffer_freeze(pending, 1);
+    }
+    /* Runs the close callback of every adopted connection, which unlinks it. */
+    if (s->http)
+        evhttp_free(s->http);
+    while (s->conns)
+        conn_forget(s->conns); /* pending ones drop their bufferevent reference */
+    if (s->adopt_ev)
+        event_free(s->adopt_ev);
+    if (s->done_ev)
+        event_free(s->done_ev);
+    free(s);
+}

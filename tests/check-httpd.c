@@ -1,0 +1,1074 @@
+/*
+ * The server runs on this thread's event loop; clients (libcurl, or raw
+ * sockets where the test needs to stall or drop a connection) run on a
+ * second thread. The two talk through pipes only: the client writes a byte
+ * to `to_main` at each checkpoint, which breaks the loop, and blocks on
+ * `to_client` when it needs the main thread to act first.
+ */
+#include <check.h>
+#include <curl/curl.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include <event2/event.h>
+
+#include "httpd.h"
+
+#define BODY_MAX (256u << 20)
+
+/* ---- The handler side. --------------------------------------------------- */
+
+typedef struct owner {
+    struct mctx *m;
+    size_t idx;
+} owner;
+
+typedef struct mctx {
+    const char *block; /* each ref points at this */
+    size_t block_len;
+    size_t nrefs;
+    owner *owners;
+    int *released;         /* per ref */
+    size_t released_total; /* all refs */
+    size_t released_at_return;
+    int calls;
+    csm_expo_format last_fmt;
+    csm_err fail_with; /* returned after all refs were handed over */
+    int ready;
+    const char *why;
+} mctx;
+
+static const char HEAD_TEXT[] = "# HELP test_info Test.\n# TYPE test_info gauge\n";
+
+static void release(void *p)
+{
+    owner *o = p;
+    o->m->released[o->idx]++;
+    o->m->released_total++;
+}
+
+static csm_err metrics_cb(void *ctx, csm_expo_format fmt, csm_sink *sink)
+{
+    mctx *m = ctx;
+    csm_err err;
+
+    m->calls++;
+    m->last_fmt = fmt;
+    err = sink->text(sink, HEAD_TEXT, strlen(HEAD_TEXT));
+    for (size_t i = 0; i < m->nrefs; i++) {
+        csm_err e = sink->ref(sink, m->block, m->block_len, release, &m->owners[i]);
+        if (!err)
+            err = e;
+    }
+    m->released_at_return = m->released_total;
+    return err ? err : m->fail_with;
+}
+
+static int ready_cb(void *ctx, csm_buf *why)
+{
+    mctx *m = ctx;
+    if (m->why)
+        csm_buf_puts(why, m->why);
+    return m->ready;
+}
+
+static void mctx_init(mctx *m, size_t nrefs, size_t block_len)
+{
+    char *b = malloc(block_len + 1);
+    memset(m, 0, sizeof(*m));
+    ck_assert_ptr_nonnull(b);
+    /* A valid sample line padded to block_len. */
+    ck_assert_uint_ge(block_len, 32);
+    memset(b, 'x', block_len);
+    memcpy(b, "test_info{pad=\"", 15);
+    memcpy(b + block_len - 5, "\"} 1\n", 5);
+    b[block_len] = '\0';
+    m->block = b;
+    m->block_len = block_len;
+    m->nrefs = nrefs;
+    m->owners = calloc(nrefs ? nrefs : 1, sizeof(*m->owners));
+    m->released = calloc(nrefs ? nrefs : 1, sizeof(*m->released));
+    ck_assert_ptr_nonnull(m->owners);
+    ck_assert_ptr_nonnull(m->released);
+    for (size_t i = 0; i < nrefs; i++) {
+        m->owners[i].m = m;
+        m->owners[i].idx = i;
+    }
+    m->ready = 1;
+}
+
+/* Every reference handed out in `calls` scrapes was released exactly once. */
+static void assert_released_once(const mctx *m, int calls)
+{
+    ck_assert_int_eq(m->calls, calls);
+    for (size_t i = 0; i < m->nrefs; i++)
+        ck_assert_int_eq(m->released[i], calls);
+    ck_assert_uint_eq(m->released_total, m->nrefs * (size_t)calls);
+}
+
+static void mctx_free(mctx *m)
+{
+    free((char *)m->block);
+    free(m->owners);
+    free(m->released);
+}
+
+/* The body a text scrape must produce. */
+static char *expected_body(const mctx *m, int eof, size_t *len)
+{
+    size_t hl = strlen(HEAD_TEXT);
+    size_t n = hl + m->nrefs * m->block_len + (eof ? 6 : 0);
+    char *p = malloc(n + 1);
+    ck_assert_ptr_nonnull(p);
+    memcpy(p, HEAD_TEXT, hl);
+    for (size_t i = 0; i < m->nrefs; i++)
+        memcpy(p + hl + i * m->block_len, m->block, m->block_len);
+    if (eof)
+        memcpy(p + n - 6, "# EOF\n", 6);
+    p[n] = '\0';
+    *len = n;
+    return p;
+}
+
+/* ---- Loop / thread plumbing. --------------------------------------------- */
+
+typedef struct env {
+    struct event_base *base;
+    csm_httpd *srv;
+    mctx m;
+    csm_httpd_handlers h;
+    csm_telemetry *tel;
+    int port;
+    int to_main[2];
+    int to_client[2];
+    struct event *wake;
+    pthread_t th;
+    void (*client)(struct env *);
+    void *arg;
+    int wakes; /* client checkpoints seen */
+    int done_calls;
+} env;
+
+static void on_wake(evutil_socket_t fd, short what, void *arg)
+{
+    env *e = arg;
+    char c;
+    (void)what;
+    if (read(fd, &c, 1) == 1) {
+        e->wakes++;
+        event_base_loopbreak(e->base);
+    }
+}
+
+static void env_setup(env *e, size_t nrefs, size_t block_len, csm_telemetry *tel)
+{
+    memset(e, 0, sizeof(*e));
+    mctx_init(&e->m, nrefs, block_len);
+    e->h.metrics = metrics_cb;
+    e->h.ready = ready_cb;
+    e->h.ctx = &e->m;
+    e->h.title = "Test <exporter> & co";
+    e->tel = tel;
+    e->base = event_base_new();
+    ck_assert_ptr_nonnull(e->base);
+    ck_assert_int_eq(csm_httpd_new(e->base, "127.0.0.1", 0, &e->h, NULL, tel, &e->srv), CSM_OK);
+    e->port = csm_httpd_port(e->srv);
+    ck_assert_int_gt(e->port, 0);
+    ck_assert_int_eq(pipe(e->to_main), 0);
+    ck_assert_int_eq(pipe(e->to_client), 0);
+    e->wake = event_new(e->base, e->to_main[0], EV_READ | EV_PERSIST, on_wake, e);
+    ck_assert_ptr_nonnull(e->wake);
+    ck_assert_int_eq(event_add(e->wake, NULL), 0);
+}
+
+static void env_teardown(env *e)
+{
+    csm_httpd_free(e->srv);
+    e->srv = NULL;
+    event_free(e->wake);
+    event_base_free(e->base);
+    close(e->to_main[0]);
+    close(e->to_main[1]);
+    close(e->to_client[0]);
+    close(e->to_client[1]);
+}
+
+/* Client side: checkpoint; the main loop breaks out. */
+static void notify_main(env *e)
+{
+    ck_assert_int_eq(write(e->to_main[1], "x", 1), 1);
+}
+
+/* Client side: wait for the main thread's go-ahead. */
+static void wait_main(env *e)
+{
+    char c;
+    ck_assert_int_eq(read(e->to_client[0], &c, 1), 1);
+}
+
+static void go_client(env *e)
+{
+    ck_assert_int_eq(write(e->to_client[1], "x", 1), 1);
+}
+
+static void *client_main(void *arg)
+{
+    env *e = arg;
+    e->client(e);
+    notify_main(e);
+    return NULL;
+}
+
+static void start_client(env *e, void (*fn)(env *), void *arg)
+{
+    e->client = fn;
+    e->arg = arg;
+    ck_assert_int_eq(pthread_create(&e->th, NULL, client_main, e), 0);
+}
+
+/* Serves until the client's next checkpoint. */
+static void serve_until_checkpoint(env *e)
+{
+    ck_assert_int_eq(event_base_dispatch(e->base), 0);
+}
+
+static void join_client(env *e)
+{
+    ck_assert_int_eq(pthread_join(e->th, NULL), 0);
+}
+
+/* Runs fn on the client thread to completion while serving. */
+static void run_client(env *e, void (*fn)(env *), void *arg)
+{
+    start_client(e, fn, arg);
+    serve_until_checkpoint(e);
+    join_client(e);
+}
+
+/* ---- libcurl client. ----------------------------------------------------- */
+
+typedef struct http_res {
+    long status;
+    csm_buf body;
+    csm_buf headers;
+    CURLcode rc;
+} http_res;
+
+static size_t on_body(char *p, size_t size, size_t n, void *arg)
+{
+    csm_buf *b = arg;
+    return csm_buf_append(b, p, size * n) == CSM_OK ? size * n : 0;
+}
+
+/* Performs one request; headers is NULL-terminated (or NULL). The body is
+ * not decoded, so a gzip response arrives compressed. */
+static void http_do(int port, const char *method, const char *path, const char *const *headers,
+                    http_res *r)
+{
+    CURL *c = curl_easy_init();
+    struct curl_slist *sl = NULL;
+    char url[256];
+
+    ck_assert_ptr_nonnull(c);
+    memset(r, 0, sizeof(*r));
+    csm_buf_init(&r->body, BODY_MAX);
+    csm_buf_init(&r->headers, 1 << 16);
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", port, path);
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT, 60L);
+    curl_easy_setopt(c, CURLOPT_HTTP_CONTENT_DECODING, 0L);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &r->body);
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_body);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, &r->headers);
+    if (strcmp(method, "HEAD") == 0) {
+        curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
+    } else if (strcmp(method, "POST") == 0) {
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, "x=1");
+    } else if (strcmp(method, "GET") != 0) {
+        curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+    }
+    for (size_t i = 0; headers && headers[i]; i++)
+        sl = curl_slist_append(sl, headers[i]);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, sl);
+    r->rc = curl_easy_perform(c);
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
+    curl_slist_free_all(sl);
+    curl_easy_cleanup(c);
+}
+
+static void http_res_free(http_res *r)
+{
+    csm_buf_free(&r->body);
+    csm_buf_free(&r->headers);
+}
+
+/* Case-insensitive search for "Name: value" among the response headers. */
+static int has_header(const http_res *r, const char *line)
+{
+    const char *h = csm_buf_str(&r->headers);
+    size_t n = strlen(line);
+    for (const char *p = h; *p; p++) {
+        if (strncasecmp(p, line, n) == 0 && (p == h || p[-1] == '\n'))
+            return 1;
+    }
+    return 0;
+}
+
+static char *gunzip(const char *p, size_t n, size_t *out_len)
+{
+    z_stream zs;
+    size_t cap = 1 << 20;
+    size_t len = 0;
+    char *out = malloc(cap);
+    int rc;
+
+    memset(&zs, 0, sizeof(zs));
+    ck_assert_ptr_nonnull(out);
+    ck_assert_int_eq(inflateInit2(&zs, 15 + 16), Z_OK);
+    zs.next_in = (Bytef *)p;
+    zs.avail_in = (uInt)n;
+    do {
+        if (len == cap) {
+            cap *= 2;
+            out = realloc(out, cap);
+            ck_assert_ptr_nonnull(out);
+        }
+        zs.next_out = (Bytef *)out + len;
+        zs.avail_out = (uInt)(cap - len);
+        rc = inflate(&zs, Z_NO_FLUSH);
+        len = cap - zs.avail_out;
+        ck_assert_msg(rc == Z_OK || rc == Z_STREAM_END, "inflate: %d", rc);
+    } while (rc != Z_STREAM_END);
+    ck_assert_uint_eq(zs.avail_in, 0);
+    inflateEnd(&zs);
+    *out_len = len;
+    return out;
+}
+
+/* ---- Scenarios. ---------------------------------------------------------- */
+
+typedef struct scenario {
+    const char *method;
+    const char *path;
+    const char *headers[4];
+    http_res res;
+} scenario;
+
+static void client_one(env *e)
+{
+    scenario *sc = e->arg;
+    http_do(e->port, sc->method, sc->path, sc->headers, &sc->res);
+}
+
+static void request(env *e, scenario *sc)
+{
+    run_client(e, client_one, sc);
+    ck_assert_msg(sc->res.rc == CURLE_OK, "curl: %s", curl_easy_strerror(sc->res.rc));
+}
+
+START_TEST(test_metrics_text_zero_copy)
+{
+    env e;
+    scenario sc = {"GET", "/metrics", {"Accept: text/plain;version=0.0.4", NULL}, {0}};
+    size_t elen;
+    char *exp;
+
+    env_setup(&e, 1000, 100, NULL);
+    request(&e, &sc);
+    ck_assert_int_eq(sc.res.status, 200);
+    ck_assert(has_header(&sc.res, "Content-Type: text/plain; version=0.0.4; charset=utf-8\r\n"));
+    ck_assert(!has_header(&sc.res, "Content-Encoding:"));
+    ck_assert(has_header(&sc.res, "Vary: Accept, Accept-Encoding\r\n"));
+    exp = expected_body(&e.m, 0, &elen);
+    ck_assert_uint_eq(sc.res.body.len, elen);
+    ck_assert(memcmp(sc.res.body.ptr, exp, elen) == 0);
+    ck_assert_int_eq(e.m.last_fmt, CSM_EXPO_TEXT);
+    /* Zero copy: nothing was released while the handler ran, everything
+     * once the response had been written. */
+    ck_assert_uint_eq(e.m.released_at_return, 0);
+    assert_released_once(&e.m, 1);
+    free(exp);
+    http_res_free(&sc.res);
+    env_teardown(&e);
+    assert_released_once(&e.m, 1);
+    mctx_free(&e.m);
+}
+END_TEST
+
+START_TEST(test_metrics_openmetrics_eof)
+{
+    env e;
+    scenario sc = {"GET",
+                   "/metrics",
+                   {"Accept: application/openmetrics-text;version=1.0.0,application/"
+                    "openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/"
+                    "*;q=0.1",
+                    NULL},
+                   {0}};
+    size_t elen;
+    char *exp;
+
+    env_setup(&e, 3, 64, NULL);
+    request(&e, &sc);
+    ck_assert_int_eq(sc.res.status, 200);
+    ck_assert(has_header(
+        &sc.res, "Content-Type: application/openmetrics-text; version=1.0.0; charset=utf-8\r\n"));
+    exp = expected_body(&e.m, 1, &elen);
+    ck_assert_uint_eq(sc.res.body.len, elen);
+    ck_assert(memcmp(sc.res.body.ptr, exp, elen) == 0);
+    /* Exactly one "# EOF", at the very end. */
+    ck_assert_ptr_eq(strstr(csm_buf_str(&sc.res.body), "# EOF"),
+                     sc.res.body.ptr + sc.res.body.len - 6);
+    ck_assert_int_eq(e.m.last_fmt, CSM_EXPO_OPENMETRICS);
+    assert_released_once(&e.m, 1);
+    free(exp);
+    http_res_free(&sc.res);
+    env_teardown(&e);
+    mctx_free(&e.m);
+}
+END_TEST
+
+START_TEST(test_metrics_gzip)
+{
+    env e;
+    scenario plain = {"GET", "/metrics", {"Accept: application/openmetrics-text", NULL}, {0}};
+    scenario gz = {"GET",
+                   "/metrics",
+                   {"Accept: application/openmetrics-text", "Accept-Encoding: gzip", NULL},
+                   {0}};
+    char *out;
+    size_t n;
+
+    /* ~2 MiB so the deflate loop runs through many output chunks. */
+    env_setup(&e, 20000, 100, NULL);
+    request(&e, &plain);
+    request(&e, &gz);
+    ck_assert_int_eq(gz.res.status, 200);
+    ck_assert(has_header(&gz.res, "Content-Encoding: gzip\r\n"));
+    ck_assert(has_header(&gz.res, "Vary: Accept, Accept-Encoding\r\n"));
+    ck_assert_uint_lt(gz.res.body.len, plain.res.body.len / 4);
+    out = gunzip(gz.res.body.ptr, gz.res.body.len, &n);
+    ck_assert_uint_eq(n, plain.res.body.len);
+    ck_assert(memcmp(out, plain.res.body.ptr, n) == 0);
+    /* The gzip sink copies, so it releases each block straight away. */
+    ck_assert_uint_eq(e.m.released_at_return, 2 * e.m.nrefs);
+    assert_released_once(&e.m, 2);
+    free(out);
+    http_res_free(&plain.res);
+    http_res_free(&gz.res);
+    env_teardown(&e);
+    mctx_free(&e.m);
+}
+END_TEST
+
+START_TEST(test_gzip_refused_with_q0)
+{
+    env e;
+    scenario sc = {"GET", "/metrics", {"Accept-Encoding: gzip;q=0, identity", NULL}, {0}};
+
+    env_setup(&e, 2, 64, NULL);
+    request(&e, &sc);
+    ck_assert_int_eq(sc.res.status, 200);
+    ck_assert(!has_header(&sc.res, "Content-Encoding:"));
+    ck_assert(memcmp(sc.res.body.ptr, HEAD_TEXT, strlen(HEAD_TEXT)) == 0);
+    http_res_free(&sc.res);
+    env_teardown(&e);
+    mctx_free(&e.m);
+}
+END_TEST
+
+START_TEST(test_head_metrics)
+{
+    env e;
+    scenario sc = {"HEAD", "/metrics", {NULL}, {0}};
+
+    env_setup(&e, 2, 64, NULL);
+    request(&e, &sc);
+    ck_assert_int_eq(sc.res.status, 200);
+    ck_assert(has_header(&sc.res, "Content-Type: text/plain; version=0.0.4"));
+    ck_assert_uint_eq(sc.res.body.len, 0);
+    ck_assert_int_eq(e.m.calls, 0);
+    http_res_free(&sc.res);
+    env_teardown(&e);
+    mctx_free(&e.m);
+}
+END_TEST
+
+START_TEST(test_metrics_error_500)
+{
+    env e;
+    scenario sc = {"GET", "/metrics", {"Accept-Encoding: gzip", NULL}, {0}};
+    scenario sc2 = {"GET", "/metrics", {NULL}, {0}};
+
+    env_setup(&e, 50, 64, NULL);
+    e.m.fail_with = CSM_ERR_TOO_LARGE;
+    request(&e, &sc);
+    ck_assert_int_eq(sc.res.status, 500);
+    ck_assert(!has_header(&sc.res, "Content-Encoding:"));
+    ck_assert_str_eq(csm_buf_str(&sc.res.body), "internal error\n");
+    request(&e, &sc2);
+    ck_assert_int_eq(sc2.res.status, 500);
+    ck_assert_str_eq(csm_buf_str(&sc2.res.body), "internal error\n");
+    /* The partial bodies were discarded and every block released once. */
+    assert_released_once(&e.m, 2);
+    http_res_free(&sc.res);
+    http_res_free(&sc2.res);
+    env_teardown(&e);
+    assert_released_once(&e.m, 2);
+    mctx_free(&e.m);
+}
+END_TEST
+
+START_TEST(test_health_and_errors)
+{
+    env e;
+    scenario healthz = {"GET", "/healthz", {NULL}, {0}};
+    scenario livez = {"GET", "/livez", {NULL}, {0}};
+    scenario missing = {"GET", "/nope", {NULL}, {0}};
+    scenario post = {"POST", "/metrics", {NULL}, {0}};
+    scenario put = {"PUT", "/healthz", {NULL}, {0}};
+    scenario query = {"GET", "/healthz?verbose=1", {NULL}, {0}};
+
+    env_setup(&e, 1, 64, NULL);
+    request(&e, &healthz);
+    request(&e, &livez);
+    request(&e, &missing);
+    request(&e, &post);
+    request(&e, &put);
+    request(&e, &query);
+    ck_assert_int_eq(healthz.res.status, 200);
+    ck_assert_str_eq(csm_buf_str(&healthz.res.body), "ok\n");
+    ck_assert_int_eq(livez.res.status, 200);
+    ck_assert_str_eq(csm_buf_str(&livez.res.body), "ok\n");
+    ck_assert_int_eq(missing.res.status, 404);
+    ck_assert_int_eq(post.res.status, 405);
+    ck_assert(has_header(&post.res, "Allow: GET, HEAD\r\n"));
+    ck_assert_int_eq(put.res.status, 405);
+    ck_assert_int_eq(query.res.status, 200);
+    /* POST never reached the metrics handler. */
+    ck_assert_int_eq(e.m.calls, 0);
+    http_res_free(&healthz.res);
+    http_res_free(&livez.res);
+    http_res_free(&missing.res);
+    http_res_free(&post.res);
+    http_res_free(&put.res);
+    http_res_free(&query.res);
+    env_teardown(&e);
+    mctx_free(&e.m);
+}
+END_TEST
+
+START_TEST(test_index)
+{
+    env e;
+    scenario sc = {"GET", "/", {NULL}, {0}};
+    const char *b;
+
+    env_setup(&e, 1, 64, NULL);
+    request(&e, &sc);
+    ck_assert_int_eq(sc.res.status, 200);
+    ck_assert(has_header(&sc.res, "Content-Type: text/html"));
+    b = csm_buf_str(&sc.res.body);
+    ck_assert_ptr_nonnull(strstr(b, "<title>Test &lt;exporter&gt; &amp; co</title>"));
+    ck_assert_ptr_nonnull(strstr(b, "href=\"metrics\""));
+    ck_assert_ptr_nonnull(strstr(b, "href=\"healthz\""));
+    ck_assert_ptr_nonnull(strstr(b, "href=\"livez\""));
+    ck_assert_ptr_nonnull(strstr(b, "href=\"readyz\""));
+    http_res_free(&sc.res);
+    env_teardown(&e);
+    mctx_free(&e.m);
+}
+END_TEST
+
+START_TEST(test_readyz)
+{
+    env e;
+    scenario a = {"GET", "/readyz", {NULL}, {0}};
+    scenario b = {"GET", "/readyz", {NULL}, {0}};
+
+    env_setup(&e, 1, 64, NULL);
+    e.m.ready = 0;
+    e.m.why = "2 of 3 informers synced";
+    request(&e, &a);
+    ck_assert_int_eq(a.res.status, 503);
+    ck_assert_str_eq(csm_buf_str(&a.res.body), "not ready: 2 of 3 informers synced\n");
+    e.m.ready = 1;
+    e.m.why = NULL;
+    request(&e, &b);
+    ck_assert_int_eq(b.res.status, 200);
+    ck_assert_str_eq(csm_buf_str(&b.res.body), "ok\n");
+    http_res_free(&a.res);
+    http_res_free(&b.res);
+    env_teardown(&e);
+    mctx_free(&e.m);
+}
+END_TEST
+
+START_TEST(test_readyz_default)
+{
+    env e;
+    scenario a = {"GET", "/readyz", {NULL}, {0}};
+
+    env_setup(&e, 1, 64, NULL);
+    csm_httpd_free(e.srv);
+    e.h.ready = NULL;
+    ck_assert_int_eq(csm_httpd_new(e.base, "127.0.0.1", 0, &e.h, NULL, NULL, &e.srv), CSM_OK);
+    e.port = csm_httpd_port(e.srv);
+    request(&e, &a);
+    ck_assert_int_eq(a.res.status, 200);
+    http_res_free(&a.res);
+    env_teardown(&e);
+    mctx_free(&e.m);
+}
+END_TEST
+
+START_TEST(test_headers_too_large)
+{
+    env e;
+    char *big = malloc(20001);
+    scenario sc = {"GET", "/healthz", {NULL, NULL}, {0}};
+    scenario after = {"GET", "/healthz", {NULL}, {0}};
+
+    ck_assert_ptr_nonnull(big);
+    memcpy(big, "X-Big: ", 7);
+    memset(big + 7, 'a', 20000 - 7);
+    big[20000] = '\0';
+    sc.headers[0] = big;
+    env_setup(&e, 1, 64, NULL);
+    run_client(&e, client_one, &sc);
+    /* evhttp answers and closes; curl may or may not see the status. */
+    ck_assert_msg(sc.res.status == 400 || sc.res.status == 413 || sc.res.status == 431 ||
+                      (sc.res.status == 0 && sc.res.rc != CURLE_OK),
+                  "status %ld", sc.res.status);
+    ck_assert_int_ne(sc.res.status, 200);
+    /* The server keeps serving. */
+    request(&e, &after);
+    ck_assert_int_eq(after.res.status, 200);
+    free(big);
+    http_res_free(&sc.res);
+    http_res_free(&after.res);
+    env_teardown(&e);
+    mctx_free(&e.m);
+}
+END_TEST
+
+START_TEST(test_bind_ipv6_any_accepts_ipv4)
+{
+    env e;
+    scenario sc = {"GET", "/healthz", {NULL}, {0}};
+    csm_httpd *s2 = NULL;
+
+    env_setup(&e, 1, 64, NULL);
+    csm_httpd_free(e.srv);
+    ck_assert_int_eq(csm_httpd_new(e.base, "::", 0, &e.h, NULL, NULL, &e.srv), CSM_OK);
+    e.port = csm_httpd_port(e.srv);
+    ck_assert_int_gt(e.port, 0);
+    request(&e, &sc); /* the client connects to 127.0.0.1 */
+    ck_assert_int_eq(sc.res.status, 200);
+    /* The port is taken now. */
+    ck_assert_int_eq(csm_httpd_new(e.base, "::", e.port, &e.h, NULL, NULL, &s2), CSM_ERR_IO);
+    ck_assert_ptr_null(s2);
+    ck_assert_int_eq(csm_httpd_new(e.base, "127.0.0.1", 70000, &e.h, NULL, NULL, &s2),
+                     CSM_ERR_INVALID);
+    http_res_free(&sc.res);
+    env_teardown(&e);
+    mctx_free(&e.m);
+}
+END_TEST
+
+typedef struct buf_sink {
+    csm_sink s;
+    csm_buf b;
+} buf_sink;
+
+static csm_err bs_text(csm_sink *s, const char *p, size_t n)
+{
+    return csm_buf_append(&((buf_sink *)s)->b, p, n);
+}
+
+START_TEST(test_telemetry_durations)
+{
+    env e;
+    csm_telemetry *tel = csm_telemetry_new();
+    scenario m1 = {"GET", "/metrics", {NULL}, {0}};
+    scenario m2 = {"GET", "/metrics", {NULL}, {0}};
+    scenario h = {"GET", "/healthz", {NULL}, {0}};
+    scenario x = {"GET", "/x", {NULL}, {0}};
+    buf_sink bs = {{bs_text, NULL}, {0}};
+    const char *out;
+
+    ck_assert_ptr_nonnull(tel);
+    env_setup(&e, 1, 64, tel);
+    request(&e, &m1);
+    request(&e, &m2);
+    request(&e, &h);
+    request(&e, &x);
+    env_teardown(&e);
+    /* The family belongs to the registry and outlives the server. */
+    csm_buf_init(&bs.b, 1 << 20);
+    ck_assert_int_eq(csm_tel_write(tel, CSM_EXPO_TEXT, &bs.s), CSM_OK);
+    out = csm_buf_str(&bs.b);
+    ck_assert_ptr_nonnull(
+        strstr(out, "# TYPE crd_state_metrics_http_request_duration_seconds histogram\n"));
+    ck_assert_ptr_nonnull(strstr(
+        out, "crd_state_metrics_http_request_duration_seconds_count{handler=\"metrics\"} 2\n"));
+    ck_assert_ptr_nonnull(strstr(out, "crd_state_metrics_http_request_duration_seconds_bucket{"
+                                      "handler=\"metrics\",le=\"+Inf\"} 2\n"));
+    ck_assert_ptr_nonnull(strstr(
+        out, "crd_state_metrics_http_request_duration_seconds_count{handler=\"healthz\"} 1\n"));
+    ck_assert_ptr_nonnull(strstr(
+        out, "crd_state_metrics_http_request_duration_seconds_count{handler=\"other\"} 1\n"));
+    ck_assert_ptr_null(strstr(out, "handler=\"readyz\""));
+    csm_buf_free(&bs.b);
+    http_res_free(&m1.res);
+    http_res_free(&m2.res);
+    http_res_free(&h.res);
+    http_res_free(&x.res);
+    csm_telemetry_free(tel);
+    mctx_free(&e.m);
+}
+END_TEST
+
+/* Raw-socket client: connects and sends a GET for `path`. */
+static int raw_get(int port, const char *path, int close_after)
+{
+    struct sockaddr_in sa;
+    char req[256];
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    int n;
+
+    ck_assert_int_ge(fd, 0);
+    memset(&sa, 0, sizeof(sa));
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons((uint16_t)port);
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ck_assert_int_eq(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    n = snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: t\r\n%s\r\n", path,
+                 close_after ? "Connection: close\r\n" : "");
+    ck_assert_int_eq(write(fd, req, (size_t)n), n);
+    return fd;
+}
+
+/* Reads until EOF; returns the byte count. */
+static size_t read_all(int fd)
+{
+    char buf[65536];
+    size_t total = 0;
+    ssize_t n;
+
+    for (;;) {
+        n = read(fd, buf, sizeof(buf));
+        if (n < 0 && errno == EINTR)
+            continue;
+        ck_assert_int_ge(n, 0);
+        if (n == 0)
+            return total;
+        total += (size_t)n;
+    }
+}
+
+typedef struct stall {
+    size_t got;
+} stall;
+
+/* Requests a large body, reads a little, lets the main thread shut the
+ * server down, then reads the rest. */
+static void client_stall_then_read(env *e)
+{
+    stall *st = e->arg;
+    char buf[1024];
+    int fd = raw_get(e->port, "/metrics", 1);
+    ssize_t n = read(fd, buf, sizeof(buf));
+
+    ck_assert_int_gt(n, 0);
+    notify_main(e);
+    wait_main(e);
+    st->got = (size_t)n + read_all(fd);
+    close(fd);
+}
+
+static void on_done(void *arg)
+{
+    env *e = arg;
+    e->done_calls++;
+    event_base_loopbreak(e->base);
+}
+
+static int port_accepts(int port)
+{
+    struct sockaddr_in sa;
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    int rc;
+
+    ck_assert_int_ge(fd, 0);
+    memset(&sa, 0, sizeof(sa));
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons((uint16_t)port);
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    rc = connect(fd, (struct sockaddr *)&sa, sizeof(sa));
+    close(fd);
+    return rc == 0;
+}
+
+START_TEST(test_shutdown_waits_for_inflight)
+{
+    env e;
+    stall st = {0};
+    size_t elen;
+    char *exp;
+
+    /* 64 MiB: far more than socket buffers hold, so the response cannot
+     * complete while the client is not reading. */
+    env_setup(&e, 1024, 64 * 1024, NULL);
+    exp = expected_body(&e.m, 0, &elen);
+    start_client(&e, client_stall_then_read, &st);
+    serve_until_checkpoint(&e); /* the response has started */
+    ck_assert_int_eq(csm_httpd_shutdown(e.srv, on_done, &e), CSM_OK);
+    ck_assert_int_eq(csm_httpd_shutdown(e.srv, on_done, &e), CSM_ERR_INVALID);
+    for (int i = 0; i < 20; i++)
+        event_base_loop(e.base, EVLOOP_NONBLOCK);
+    ck_assert_int_eq(e.done_calls, 0);
+    ck_assert(!port_accepts(e.port));
+    go_client(&e);
+    /* Both done() and the client's last checkpoint break the loop, in
+     * either order. */
+    while (e.done_calls == 0 || e.wakes < 2)
+        serve_until_checkpoint(&e);
+    join_client(&e);
+    ck_assert_uint_ge(st.got, elen);
+    assert_released_once(&e.m, 1);
+    ck_assert_int_eq(e.done_calls, 1);
+    free(exp);
+    env_teardown(&e);
+    mctx_free(&e.m);
+}
+END_TEST
+
+START_TEST(test_shutdown_idle)
+{
+    env e;
+
+    env_setup(&e, 1, 64, NULL);
+    ck_assert_int_eq(csm_httpd_shutdown(e.srv, on_done, &e), CSM_OK);
+    /* Not called from inside shutdown itself ... */
+    ck_assert_int_eq(e.done_calls, 0);
+    /* ... but on the next loop pass. */
+    serve_until_checkpoint(&e);
+    ck_assert_int_eq(e.done_calls, 1);
+    ck_assert(!port_accepts(e.port));
+    env_teardown(&e);
+    mctx_free(&e.m);
+}
+END_TEST
+
+/* Requests a large body, reads a little and hangs up. */
+static void client_disconnect(env *e)
+{
+    char buf[1024];
+    int fd = raw_get(e->port, "/metrics", 0);
+    ck_assert_int_gt(read(fd, buf, sizeof(buf)), 0);
+    close(fd);
+}
+
+START_TEST(test_disconnect_releases_once)
+{
+    env e;
+
+    env_setup(&e, 1024, 64 * 1024, NULL);
+    run_client(&e, client_disconnect, NULL);
+    ck_assert_int_eq(e.m.calls, 1);
+    /* The abandoned response is still in flight until the server notices;
+     * shutdown completes only once it has, and by then every block must
+     * have been released exactly once. */
+    ck_assert_int_eq(csm_httpd_shutdown(e.srv, on_done, &e), CSM_OK);
+    serve_until_checkpoint(&e);
+    ck_assert_int_eq(e.done_calls, 1);
+    assert_released_once(&e.m, 1);
+    env_teardown(&e);
+    assert_released_once(&e.m, 1);
+    mctx_free(&e.m);
+}
+END_TEST
+
+START_TEST(test_free_with_open_response)
+{
+    env e;
+    stall st = {0};
+
+    env_setup(&e, 1024, 64 * 1024, NULL);
+    start_client(&e, client_stall_then_read, &st);
+    serve_until_checkpoint(&e);
+    ck_assert_uint_lt(e.m.released_total, e.m.nrefs);
+    /* Freeing the server abandons the response: its blocks are released. */
+    csm_httpd_free(e.srv);
+    e.srv = NULL;
+    assert_released_once(&e.m, 1);
+    go_client(&e);
+    join_client(&e);
+    ck_assert_uint_lt(st.got, 64u << 20);
+    env_teardown(&e);
+    mctx_free(&e.m);
+}
+END_TEST
+
+#define CAP   512
+#define EXTRA 8
+
+typedef struct capres {
+    int eofs_first;
+    int eofs_final;
+    int kept_ok;
+    long after_status;
+} capres;
+
+static int raw_connect(int port)
+{
+    struct sockaddr_in sa;
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    ck_assert_int_ge(fd, 0);
+    memset(&sa, 0, sizeof(sa));
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons((uint16_t)port);
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ck_assert_int_eq(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    return fd;
+}
+
+/* Counts sockets that have hit EOF (or a reset); marks them in `dead`. */
+static int count_eofs(struct pollfd *p, int n, int *dead, int timeout_ms)
+{
+    int eofs = 0;
+    char c;
+
+    for (int i = 0; i < n; i++)
+        p[i].events = dead[i] ? 0 : POLLIN;
+    if (poll(p, (nfds_t)n, timeout_ms) < 0)
+        return -1;
+    for (int i = 0; i < n; i++) {
+        if (!dead[i] && (p[i].revents & (POLLIN | POLLHUP | POLLERR)) && read(p[i].fd, &c, 1) <= 0)
+            dead[i] = 1;
+        eofs += dead[i];
+    }
+    return eofs;
+}
+
+static void client_cap(env *e)
+{
+    capres *r = e->arg;
+    struct pollfd p[CAP + EXTRA];
+    int dead[CAP + EXTRA] = {0};
+    int n = CAP + EXTRA;
+    int eofs = 0;
+    http_res res;
+
+    for (int i = 0; i < n; i++)
+        p[i].fd = raw_connect(e->port);
+    /* The server closes the connections beyond the cap at once. Wait (with
+     * a generous bound) until it has closed as many as it will. */
+    for (int round = 0; round < 100 && eofs < EXTRA; round++)
+        eofs = count_eofs(p, n, dead, 100);
+    r->eofs_first = eofs;
+    /* No further closes: the others are kept. */
+    r->eofs_final = count_eofs(p, n, dead, 200);
+    /* A kept connection still serves. */
+    for (int i = 0; i < n; i++) {
+        if (!dead[i]) {
+            char buf[512];
+            const char req[] = "GET /healthz HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n";
+            ssize_t got;
+            ck_assert_int_eq(write(p[i].fd, req, sizeof(req) - 1), (ssize_t)sizeof(req) - 1);
+            got = read(p[i].fd, buf, sizeof(buf) - 1);
+            r->kept_ok = got > 12 && memcmp(buf, "HTTP/1.1 200", 12) == 0;
+            break;
+        }
+    }
+    for (int i = 0; i < n; i++)
+        close(p[i].fd);
+    /* Once the server has seen the closes, new connections are welcome
+     * again. It sees them asynchronously, hence the retries. */
+    for (int i = 0; i < 100; i++) {
+        http_do(e->port, "GET", "/healthz", NULL, &res);
+        r->after_status = res.status;
+        http_res_free(&res);
+        if (r->after_status == 200)
+            break;
+        usleep(50 * 1000);
+    }
+}
+
+START_TEST(test_connection_cap)
+{
+    env e;
+    capres r = {0};
+    struct rlimit rl;
+
+    ck_assert_int_eq(getrlimit(RLIMIT_NOFILE, &rl), 0);
+    if (rl.rlim_cur < 2 * (CAP + EXTRA) + 64) {
+        rl.rlim_cur = rl.rlim_max < 4096 ? rl.rlim_max : 4096;
+        setrlimit(RLIMIT_NOFILE, &rl);
+        getrlimit(RLIMIT_NOFILE, &rl);
+    }
+    if (rl.rlim_cur < 2 * (CAP + EXTRA) + 64) {
+        fprintf(stderr, "test_connection_cap: skipped, RLIMIT_NOFILE %llu too low\n",
+                (unsigned long long)rl.rlim_cur);
+        return;
+    }
+    env_setup(&e, 1, 64, NULL);
+    run_client(&e, client_cap, &r);
+    ck_assert_int_eq(r.eofs_first, EXTRA);
+    ck_assert_int_eq(r.eofs_final, EXTRA);
+    ck_assert(r.kept_ok);
+    ck_assert_int_eq(r.after_status, 200);
+    env_teardown(&e);
+    mctx_free(&e.m);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("httpd");
+    TCase *tc = tcase_create("core");
+    SRunner *sr;
+    int failed;
+
+    signal(SIGPIPE, SIG_IGN);
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, test_metrics_text_zero_copy);
+    tcase_add_test(tc, test_metrics_openmetrics_eof);
+    tcase_add_test(tc, test_metrics_gzip);
+    tcase_add_test(tc, test_gzip_refused_with_q0);
+    tcase_add_test(tc, test_head_metrics);
+    tcase_add_test(tc, test_metrics_error_500);
+    tcase_add_test(tc, test_health_and_errors);
+    tcase_add_test(tc, test_index);
+    tcase_add_test(tc, test_readyz);
+    tcase_add_test(tc, test_readyz_default);
+    tcase_add_test(tc, test_headers_too_large);
+    tcase_add_test(tc, test_bind_ipv6_any_accepts_ipv4);
+    tcase_add_test(tc, test_telemetry_durations);
+    tcase_add_test(tc, test_shutdown_waits_for_inflight);
+    tcase_add_test(tc, test_shutdown_idle);
+    tcase_add_test(tc, test_disconnect_releases_once);
+    tcase_add_test(tc, test_free_with_open_response);
+    tcase_add_test(tc, test_connection_cap);
+    suite_add_tcase(s, tc);
+    sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    curl_global_cleanup();
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
