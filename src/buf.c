@@ -1,5 +1,6 @@
 #include "buf.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -135,4 +136,28 @@ char *csm_buf_steal(csm_buf *b, size_t *len)
 const char *csm_buf_str(const csm_buf *b)
 {
     return b->len ? b->ptr : "";
+}
+
+csm_err csm_buf_read_file(csm_buf *b, const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    char chunk[65536];
+    size_t n;
+    int saved;
+    csm_err err = CSM_OK;
+
+    if (!f)
+        return errno == ENOENT ? CSM_ERR_NOT_FOUND : CSM_ERR_IO;
+    for (;;) {
+        n = fread(chunk, 1, sizeof(chunk), f);
+        if (n == 0 || err)
+            break;
+        err = csm_buf_append(b, chunk, n);
+    }
+    if (!err && ferror(f))
+        err = CSM_ERR_IO;
+    saved = errno;
+    fclose(f);
+    errno = saved;
+    return err;
 }

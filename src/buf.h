@@ -43,6 +43,13 @@ void csm_buf_consume(csm_buf *b, size_t n);
  * Returns NULL for an empty buffer; *len (if given) receives the length. */
 char *csm_buf_steal(csm_buf *b, size_t *len);
 
+/*
+ * Appends the whole file at `path` (CSM_ERR_TOO_LARGE past the buffer's
+ * cap, which empties it). CSM_ERR_NOT_FOUND or CSM_ERR_IO leave errno
+ * set. Not for secrets: kubeconfig.c wipes what it reads instead.
+ */
+csm_err csm_buf_read_file(csm_buf *b, const char *path);
+
 /* NUL-terminated contents; "" for an empty buffer. Borrowed. */
 const char *csm_buf_str(const csm_buf *b);
 

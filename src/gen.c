@@ -2,6 +2,7 @@
 
 #include <ctype.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +22,16 @@ static const csm_generator *const builtins[] = {
     &csm_generator_info,
 };
 
+size_t csm_gen_builtins(void)
+{
+    return sizeof(builtins) / sizeof(builtins[0]);
+}
+
+const csm_generator *csm_gen_builtin_at(size_t i)
+{
+    return i < csm_gen_builtins() ? builtins[i] : NULL;
+}
+
 const csm_generator *csm_gen_builtin(const char *name)
 {
     for (size_t i = 0; i < sizeof(builtins) / sizeof(builtins[0]); i++) {
@@ -33,6 +44,7 @@ const csm_generator *csm_gen_builtin(const char *name)
 typedef struct gen_instance {
     const csm_generator *gen;
     void *state;
+    size_t rejected; /* samples csm_emit() refused during the current render */
     /* Families this instance declared: local index i maps to map[i], an
      * index into the set's families, or SIZE_MAX when filtered out. */
     size_t *map;
@@ -49,6 +61,8 @@ struct csm_genset {
     csm_gen_family *fam;
     size_t nfam;
     csm_buf *scratch; /* one per family, reused between renders */
+    csm_gen_failure_fn on_failure;
+    void *on_failure_ctx;
 };
 
 /* What csm_families_add() appends to during one init() call. */
@@ -56,12 +70,14 @@ struct csm_families {
     csm_genset *gs;
     gen_instance *inst;
     size_t first_family; /* families at or past this index are this init's */
+    void *ctx;           /* csm_genset_add_ctx()'s ctx */
 };
 
 struct csm_emitter {
     csm_genset *gs;
     gen_instance *inst;
     size_t failures;
+    csm_buf *diag; /* NULL unless the caller collects diagnostics */
 };
 
 static char *dup_or_empty(const char *s)
@@ -199,8 +215,25 @@ static void families_rollback(csm_genset *gs, size_t first)
     }
 }
 
+void csm_genset_on_failure(csm_genset *gs, csm_gen_failure_fn fn, void *ctx)
+{
+    gs->on_failure = fn;
+    gs->on_failure_ctx = ctx;
+}
+
+void *csm_families_context(const csm_families *fams)
+{
+    return fams ? fams->ctx : NULL;
+}
+
 csm_err csm_genset_add(csm_genset *gs, const csm_generator *g, const char *arg, char *errbuf,
                        size_t errlen)
+{
+    return csm_genset_add_ctx(gs, g, arg, NULL, errbuf, errlen);
+}
+
+csm_err csm_genset_add_ctx(csm_genset *gs, const csm_generator *g, const char *arg, void *ctx,
+                           char *errbuf, size_t errlen)
 {
     gen_instance *ninst;
     csm_families fams;
@@ -225,6 +258,7 @@ csm_err csm_genset_add(csm_genset *gs, const csm_generator *g, const char *arg, 
     fams.gs = gs;
     fams.inst = &ninst[gs->ninst];
     fams.first_family = gs->nfam;
+    fams.ctx = ctx;
     err = g->init(&gs->res, arg, &fams, &ninst[gs->ninst].state);
     if (err) {
         snprintf(errbuf, errlen, "generator %s for %s: %s", g->name, gs->res.kind,
@@ -267,24 +301,60 @@ csm_err csm_emit(csm_emitter *em, size_t family, size_t nlabels, const char *con
         if (b->ptr)
             b->ptr[mark] = '\0';
     }
+    if (err)
+        em->inst->rejected++;
+    if (err && em->diag)
+        csm_emitter_note(em, "sample of %s rejected: %s", em->gs->fam[global].name,
+                         err == CSM_ERR_INVALID ? "invalid label name or duplicate label"
+                                                : csm_strerror(err));
     return err;
 }
 
+void csm_emitter_note(csm_emitter *em, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (!em || !em->diag)
+        return;
+    csm_buf_printf(em->diag, "%s: ", em->inst->gen->name);
+    va_start(ap, fmt);
+    csm_buf_vprintf(em->diag, fmt, ap);
+    va_end(ap);
+    csm_buf_putc(em->diag, '\n');
+}
+
 csm_err csm_genset_render(csm_genset *gs, const cJSON *obj, csm_block **out, size_t *failures)
+{
+    return csm_genset_render_diag(gs, obj, out, failures, NULL);
+}
+
+csm_err csm_genset_render_diag(csm_genset *gs, const cJSON *obj, csm_block **out, size_t *failures,
+                               csm_buf *diag)
 {
     csm_emitter em;
     const char **texts = NULL;
     size_t *lens = NULL;
     csm_err err = CSM_OK;
+    csm_err gerr;
 
     em.gs = gs;
     em.failures = 0;
+    em.diag = diag;
     for (size_t i = 0; i < gs->nfam; i++)
         csm_buf_reset(&gs->scratch[i]);
     for (size_t i = 0; i < gs->ninst; i++) {
         em.inst = &gs->inst[i];
-        if (gs->inst[i].gen->generate(gs->inst[i].state, (const csm_object *)obj, &em))
+        size_t noted = diag ? diag->len : 0;
+        gs->inst[i].rejected = 0;
+        gerr = gs->inst[i].gen->generate(gs->inst[i].state, (const csm_object *)obj, &em);
+        /* Say something for a failure the generator did not explain. */
+        if (gerr && diag && diag->len == noted)
+            csm_emitter_note(&em, "%s", csm_strerror(gerr));
+        if (gerr || gs->inst[i].rejected) {
             em.failures++;
+            if (gs->on_failure)
+                gs->on_failure(gs->on_failure_ctx, &gs->res, gs->inst[i].gen->name);
+        }
     }
     texts = calloc(gs->nfam ? gs->nfam : 1, sizeof(*texts));
     lens = calloc(gs->nfam ? gs->nfam : 1, sizeof(*lens));
@@ -318,14 +388,20 @@ csm_err csm_gen_stem(const char *kind, char *out, size_t outlen)
         return CSM_ERR_NOMEM;
     for (size_t i = 0; i <= n; i++)
         lower[i] = (char)tolower((unsigned char)kind[i]);
-    err = csm_name_sanitize(lower, out, outlen);
-    /* Label names may not hold ':' although metric names may; the stem is
-     * used for both. */
+    /* The stem is used as a metric-name part and as a label name. */
+    err = csm_label_sanitize(lower, out, outlen);
+    free(lower);
+    return err;
+}
+
+csm_err csm_label_sanitize(const char *in, char *out, size_t outlen)
+{
+    csm_err err = csm_name_sanitize(in, out, outlen);
+    /* The metric-name rules differ from the label-name rules only in ':'. */
     for (char *p = out; !err && *p; p++) {
         if (*p == ':')
             *p = '_';
     }
-    free(lower);
     return err;
 }
 
@@ -407,6 +483,24 @@ size_t csm_value_size(const csm_value *v)
     for (const cJSON *c = j->child; c; c = c->next)
         n++;
     return n;
+}
+
+const csm_value *csm_value_first(const csm_value *v)
+{
+    const cJSON *j = as_json(v);
+    if (!cJSON_IsArray(j) && !cJSON_IsObject(j))
+        return NULL;
+    return (const csm_value *)j->child;
+}
+
+const csm_value *csm_value_next(const csm_value *v)
+{
+    return v ? (const csm_value *)as_json(v)->next : NULL;
+}
+
+const char *csm_value_name(const csm_value *v)
+{
+    return v ? as_json(v)->string : NULL;
 }
 
 const csm_value *csm_value_entry(const csm_value *v, size_t i, const char **key)

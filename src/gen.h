@@ -12,6 +12,7 @@
 #include <cjson/cJSON.h>
 #include <stddef.h>
 
+#include "buf.h"
 #include "csm/generator.h"
 #include "store.h"
 
@@ -23,6 +24,15 @@ typedef struct csm_gen_family {
 
 /* A built-in generator by name ("info"), or NULL. Static storage. */
 const csm_generator *csm_gen_builtin(const char *name);
+
+/* Number of built-ins, and built-in i (for --help and error messages). */
+size_t csm_gen_builtins(void);
+const csm_generator *csm_gen_builtin_at(size_t i);
+
+/* The generator of a Custom Resource State config (generators/config.c).
+ * Not selectable by name: the exporter adds it, with the config as
+ * csm_genset_add_ctx()'s ctx, to resources the config names. */
+extern const csm_generator csm_generator_config;
 
 /* Decides whether a family name is generated at all (the metric
  * allow/deny lists); NULL admits everything. */
@@ -56,13 +66,47 @@ size_t csm_genset_families(const csm_genset *gs);
 const csm_gen_family *csm_genset_family(const csm_genset *gs, size_t i);
 
 /*
+ * Like csm_genset_add() for in-tree generators that need more than a
+ * string argument: init() reads `ctx` with csm_families_context(). The
+ * caller keeps ctx valid until init() returns.
+ */
+csm_err csm_genset_add_ctx(csm_genset *gs, const csm_generator *g, const char *arg, void *ctx,
+                           char *errbuf, size_t errlen);
+
+/* The ctx given to csm_genset_add_ctx(), or NULL; valid during init(). */
+void *csm_families_context(const csm_families *fams);
+
+/*
  * Runs every generator on obj and renders the samples into a new block
  * (one reference, for the caller). A generator that fails or emits an
  * invalid sample loses only that sample or the rest of its own output;
- * *failures (may be NULL) counts such failures so callers can log and count
- * them. Returns an error only when no block could be built at all.
+ * *failures (may be NULL) counts the generators that failed on this object
+ * (a failed generate() or at least one rejected sample, counted once), so
+ * callers can log and count them. Returns an error only when no block could
+ * be built at all.
  */
 csm_err csm_genset_render(csm_genset *gs, const cJSON *obj, csm_block **out, size_t *failures);
+
+/*
+ * csm_genset_render() that also appends one line per problem to diag
+ * ("generator: what went wrong\n"), for check-config and tests. diag may be
+ * NULL, which is csm_genset_render().
+ */
+csm_err csm_genset_render_diag(csm_genset *gs, const cJSON *obj, csm_block **out, size_t *failures,
+                               csm_buf *diag);
+
+/*
+ * Records why a generator could not read part of the object being
+ * rendered. Costs one branch when nobody collects diagnostics (the
+ * exporter's hot path); in-tree generators call it before returning an
+ * error so check-config can say which path or value was at fault.
+ */
+void csm_emitter_note(csm_emitter *em, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Called once per generator that failed on an object (see
+ * csm_genset_render()), e.g. to count failures in the telemetry. */
+typedef void (*csm_gen_failure_fn)(void *ctx, const csm_resource_desc *res, const char *generator);
+void csm_genset_on_failure(csm_genset *gs, csm_gen_failure_fn fn, void *ctx);
 
 /* Sanitized metric-name stem for a kind: "Memcached" -> "memcached".
  * Writes into out[0..outlen). */

@@ -2,7 +2,9 @@
 #include <curl/curl.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
+#include "checkcfg.h"
 #include "csm_version.h"
 #include "exporter.h"
 #include "flags.h"
@@ -15,6 +17,9 @@ int main(int argc, char **argv)
     csm_log *log = NULL;
     int rc = 0;
 
+    /* A subcommand, not a flag: it runs without a cluster. */
+    if (argc > 1 && strcmp(argv[1], "check-config") == 0)
+        return csm_checkcfg_main(argc - 1, argv + 1, stdout, stderr);
     if (csm_flags_parse(argc, argv, &cfg, err, sizeof(err)) != CSM_OK) {
         fprintf(stderr, "crd-state-metrics: %s\nTry '%s --help'.\n", err, argv[0]);
         return 2;

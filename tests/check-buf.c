@@ -65,6 +65,23 @@ START_TEST(test_growth_keeps_content)
 }
 END_TEST
 
+START_TEST(test_read_file)
+{
+    csm_buf b;
+
+    csm_buf_init(&b, 1 << 20);
+    ck_assert_int_eq(csm_buf_read_file(&b, "data/crs/single.yaml"), CSM_OK);
+    ck_assert_ptr_nonnull(strstr(csm_buf_str(&b), "kind: CustomResourceStateMetrics\n"));
+    csm_buf_free(&b);
+    /* Past the cap: an error and an empty buffer. */
+    csm_buf_init(&b, 16);
+    ck_assert_int_eq(csm_buf_read_file(&b, "data/crs/single.yaml"), CSM_ERR_TOO_LARGE);
+    ck_assert_uint_eq(b.len, 0);
+    ck_assert_int_eq(csm_buf_read_file(&b, "data/crs/nope"), CSM_ERR_NOT_FOUND);
+    csm_buf_free(&b);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("buf");
@@ -76,6 +93,7 @@ int main(void)
     tcase_add_test(tc, test_cap_frees_and_stays_usable);
     tcase_add_test(tc, test_steal);
     tcase_add_test(tc, test_growth_keeps_content);
+    tcase_add_test(tc, test_read_file);
     suite_add_tcase(s, tc);
     sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

@@ -27,6 +27,19 @@
  *
  * returning a pointer to a static descriptor whose abi_version equals
  * CSM_GENERATOR_ABI_VERSION. The exporter refuses any other version.
+ *
+ * Versioning. CSM_GENERATOR_ABI_VERSION changes only when an existing
+ * declaration changes meaning or layout; the exporter then refuses plugins
+ * built for another version. Functions are only ever added, and each
+ * addition bumps CSM_GENERATOR_ABI_REVISION. A plugin built against a newer
+ * revision and using what it added fails to load on an older exporter with an
+ * "undefined symbol" error at start-up (plugins are loaded with RTLD_NOW),
+ * never later.
+ *
+ *   revision 1: the original ABI.
+ *   revision 2: csm_value_first(), csm_value_next(), csm_value_name() for
+ *               O(1)-per-step iteration over arrays and maps;
+ *               csm_label_sanitize() for label names made from keys.
  */
 #ifndef CSM_GENERATOR_H
 #define CSM_GENERATOR_H
@@ -40,7 +53,8 @@
 extern "C" {
 #endif
 
-#define CSM_GENERATOR_ABI_VERSION 1u
+#define CSM_GENERATOR_ABI_VERSION  1u
+#define CSM_GENERATOR_ABI_REVISION 2u
 
 /* Name of the symbol an out-of-tree generator exports. */
 #define CSM_GENERATOR_ENTRY_SYMBOL "csm_generator_entry"
@@ -97,6 +111,16 @@ csm_err csm_emit(csm_emitter *em, size_t family, size_t nlabels, const char *con
  */
 csm_err csm_name_sanitize(const char *in, char *out, size_t outlen);
 
+/*
+ * The same for label names (revision 2): every character outside
+ * [a-zA-Z0-9_] becomes '_' (one per UTF-8 character, so
+ * "app.kubernetes.io/name" gives "app_kubernetes_io_name"), and a leading
+ * digit gets a '_' prefix. CSM_ERR_INVALID for an empty `in`,
+ * CSM_ERR_TOO_LARGE if it does not fit. Note that the result may still
+ * start with the reserved "__"; csm_emit() rejects such names.
+ */
+csm_err csm_label_sanitize(const char *in, char *out, size_t outlen);
+
 /* ---- Read-only object access. ---------------------------------------- */
 
 typedef enum csm_value_kind {
@@ -129,8 +153,24 @@ const csm_value *csm_value_index(const csm_value *v, size_t i);
 size_t csm_value_size(const csm_value *v);
 
 /* i-th entry of a map in document order; *key receives its key.
- * NULL if v is not a map or i is out of range. */
+ * NULL if v is not a map or i is out of range. O(i): iterate with
+ * csm_value_first()/csm_value_next() instead. */
 const csm_value *csm_value_entry(const csm_value *v, size_t i, const char **key);
+
+/*
+ * Iteration in document order, O(1) per step (revision 2):
+ *
+ *     for (const csm_value *e = csm_value_first(v); e; e = csm_value_next(e))
+ *         use(csm_value_name(e), e);   // name is NULL for array elements
+ *
+ * csm_value_first() is NULL unless v is a non-empty array or map.
+ * csm_value_next() is the following element of the array or map that
+ * contains v, or NULL after the last one (and for the root).
+ * csm_value_name() is the key under which v sits in its map, or NULL.
+ */
+const csm_value *csm_value_first(const csm_value *v);
+const csm_value *csm_value_next(const csm_value *v);
+const char *csm_value_name(const csm_value *v);
 
 /*
  * Follows a path of map keys and array indices written as
