@@ -37,5 +37,6 @@ double csm_backoff_next(csm_backoff *b, double now)
     else
         b->current = b->current * 2 > b->cap ? b->cap : b->current * 2;
     d = b->current * (1 + b->jitter * next_unit(b));
-    return d > b->cap * (1 + b->jitter) ? b->cap * (1 + b->jitter) : d;
+    /* Jitter spreads retries apart but never past the cap. */
+    return d > b->cap ? b->cap : d;
 }

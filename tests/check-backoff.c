@@ -30,6 +30,17 @@ START_TEST(test_jitter_bounds_and_spread)
 }
 END_TEST
 
+START_TEST(test_jitter_never_exceeds_cap)
+{
+    csm_backoff b;
+    for (uint64_t seed = 1; seed <= 50; seed++) {
+        csm_backoff_init(&b, seed);
+        for (int i = 0; i < 20; i++)
+            ck_assert(csm_backoff_next(&b, i) <= 30.0);
+    }
+}
+END_TEST
+
 START_TEST(test_reset_after_healthy_period)
 {
     csm_backoff b;
@@ -55,6 +66,7 @@ int main(void)
 
     tcase_add_test(tc, test_doubles_to_cap_without_jitter);
     tcase_add_test(tc, test_jitter_bounds_and_spread);
+    tcase_add_test(tc, test_jitter_never_exceeds_cap);
     tcase_add_test(tc, test_reset_after_healthy_period);
     suite_add_tcase(s, tc);
     sr = srunner_create(s);
