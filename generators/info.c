@@ -6,6 +6,7 @@
 #include <stdlib.h>
 
 #include "csm/generator.h"
+#include "gen.h"
 
 typedef struct info_state {
     size_t family;
@@ -45,20 +46,12 @@ fail:
 static csm_err info_generate(void *state, const csm_object *obj, csm_emitter *em)
 {
     const info_state *st = state;
-    const char *ns = csm_object_namespace(obj);
-    const char *name = csm_object_name(obj);
     const char *names[2];
     const char *values[2];
-    size_t n = 0;
+    size_t n = csm_gen_object_labels(obj, st->label, names, values);
 
-    if (!name)
+    if (!n)
         return CSM_ERR_NOT_FOUND;
-    if (ns) {
-        names[n] = "namespace";
-        values[n++] = ns;
-    }
-    names[n] = st->label;
-    values[n++] = name;
     return csm_emit(em, st->family, n, names, values, 1);
 }
 

@@ -17,9 +17,14 @@
 #define GEN_FAMILY_TEXT_MAX (16u * 1024u * 1024u)
 
 extern const csm_generator csm_generator_info;
+extern const csm_generator csm_generator_labels;
+extern const csm_generator csm_generator_annotations;
+extern const csm_generator csm_generator_created;
+extern const csm_generator csm_generator_status;
 
 static const csm_generator *const builtins[] = {
-    &csm_generator_info,
+    &csm_generator_info,    &csm_generator_labels, &csm_generator_annotations,
+    &csm_generator_created, &csm_generator_status,
 };
 
 size_t csm_gen_builtins(void)
@@ -375,6 +380,24 @@ out:
     free(texts);
     free(lens);
     return err;
+}
+
+size_t csm_gen_object_labels(const csm_object *obj, const char *stem, const char **names,
+                             const char **values)
+{
+    const char *ns = csm_object_namespace(obj);
+    const char *name = csm_object_name(obj);
+    size_t n = 0;
+
+    if (!name)
+        return 0;
+    if (ns) {
+        names[n] = "namespace";
+        values[n++] = ns;
+    }
+    names[n] = stem;
+    values[n++] = name;
+    return n;
 }
 
 csm_err csm_gen_stem(const char *kind, char *out, size_t outlen)

@@ -108,6 +108,15 @@ void csm_emitter_note(csm_emitter *em, const char *fmt, ...) __attribute__((form
 typedef void (*csm_gen_failure_fn)(void *ctx, const csm_resource_desc *res, const char *generator);
 void csm_genset_on_failure(csm_genset *gs, csm_gen_failure_fn fn, void *ctx);
 
+/*
+ * The labels every built-in series starts with: namespace="<ns>" (only for
+ * objects that have one) and <stem>="<name>". Fills names[] and values[]
+ * (room for 2, borrowed from obj and stem) and returns how many; 0 when
+ * the object has no name, which the caller reports as CSM_ERR_NOT_FOUND.
+ */
+size_t csm_gen_object_labels(const csm_object *obj, const char *stem, const char **names,
+                             const char **values);
+
 /* Sanitized metric-name stem for a kind: "Memcached" -> "memcached".
  * Writes into out[0..outlen). */
 csm_err csm_gen_stem(const char *kind, char *out, size_t outlen);

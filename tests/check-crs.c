@@ -11,6 +11,7 @@
 
 #include "crs.h"
 #include "gen.h"
+#include "gentest.h"
 
 static const char ksm_obj[] =
     "{\"apiVersion\":\"myteam.io/v1\",\"kind\":\"Foo\","
@@ -50,14 +51,9 @@ static out gen_obj(const char *yaml, const char *json, const char *kind)
     csm_resource_desc d = {"myteam.io", "v1", kind, "foos", 1, "foo"};
     csm_crs *crs = NULL;
     csm_genset *gs = NULL;
-    csm_block *blk = NULL;
-    cJSON *obj = cJSON_Parse(json);
     char err[1024] = "";
-    csm_buf text;
-    csm_buf diag;
     out o;
 
-    ck_assert_ptr_nonnull(obj);
     ck_assert_msg(csm_crs_load_text("t.yaml", yaml, strlen(yaml), &crs, err, sizeof(err)) == CSM_OK,
                   "load: %s", err);
     ck_assert_int_eq(csm_genset_new(&d, NULL, NULL, &gs), CSM_OK);
@@ -66,21 +62,8 @@ static out gen_obj(const char *yaml, const char *json, const char *kind)
                   "add: %s", err);
     /* The generator keeps its own reference. */
     csm_crs_unref(crs);
-    csm_buf_init(&text, 1 << 20);
-    csm_buf_init(&diag, 1 << 20);
-    ck_assert_int_eq(csm_genset_render_diag(gs, obj, &blk, &o.failures, &diag), CSM_OK);
-    for (size_t f = 0; f < csm_genset_families(gs); f++) {
-        size_t len;
-        const char *p = csm_block_slice(blk, f, &len);
-        csm_buf_append(&text, p, len);
-    }
-    o.text = strdup(csm_buf_str(&text));
-    o.diag = strdup(csm_buf_str(&diag));
-    csm_buf_free(&text);
-    csm_buf_free(&diag);
-    csm_block_unref(blk);
+    o.text = gentest_render(gs, json, &o.failures, &o.diag);
     csm_genset_free(gs);
-    cJSON_Delete(obj);
     return o;
 }
 

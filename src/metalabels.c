@@ -1,0 +1,202 @@
+#include "metalabels.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gen.h"
+#include "reslist.h"
+
+typedef struct ml_state {
+    const csm_metalabels_kind *kind;
+    size_t family;
+    char stem[128];
+    int all;     /* every key */
+    char **keys; /* else these */
+    size_t nkeys;
+} ml_state;
+
+void csm_metalabels_destroy(void *state)
+{
+    ml_state *st = state;
+    if (!st)
+        return;
+    for (size_t i = 0; i < st->nkeys; i++)
+        free(st->keys[i]);
+    free(st->keys);
+    free(st);
+}
+
+/* Adds the allow list's items for one resource name. */
+static csm_err admit(ml_state *st, const csm_reslist *l, const char *resource)
+{
+    size_t n;
+    const char *const *items = csm_reslist_get(l, resource, &n);
+
+    for (size_t i = 0; items && i < n; i++) {
+        char **nk;
+        if (strcmp(items[i], "*") == 0) {
+            st->all = 1;
+            continue;
+        }
+        nk = realloc(st->keys, (st->nkeys + 1) * sizeof(*nk));
+        if (!nk)
+            return CSM_ERR_NOMEM;
+        st->keys = nk;
+        nk[st->nkeys] = strdup(items[i]);
+        if (!nk[st->nkeys])
+            return CSM_ERR_NOMEM;
+        st->nkeys++;
+    }
+    return CSM_OK;
+}
+
+csm_err csm_metalabels_init(const csm_metalabels_kind *kind, const csm_resource_desc *res,
+                            const char *arg, csm_families *fams, void **state)
+{
+    ml_state *st = calloc(1, sizeof(*st));
+    csm_reslist *l = NULL;
+    char name[300];
+    char why[256];
+    csm_err err;
+
+    if (!st)
+        return CSM_ERR_NOMEM;
+    st->kind = kind;
+    err = csm_reslist_parse(arg, 0, &l, why, sizeof(why));
+    if (!err)
+        err = admit(st, l, res->plural);
+    if (!err)
+        err = admit(st, l, "*");
+    if (!err &&
+        (snprintf(st->stem, sizeof(st->stem), "%s", res->stem) >= (int)sizeof(st->stem) ||
+         snprintf(name, sizeof(name), "%s_%s", res->stem, kind->suffix) >= (int)sizeof(name)))
+        err = CSM_ERR_TOO_LARGE;
+    if (!err)
+        err = csm_families_add(fams, name, kind->help, CSM_METRIC_GAUGE, &st->family);
+    csm_reslist_free(l);
+    if (err) {
+        csm_metalabels_destroy(st);
+        return err;
+    }
+    *state = st;
+    return CSM_OK;
+}
+
+typedef struct pair {
+    const char *key;
+    const char *value;
+    char name[256];
+    int renamed;
+} pair;
+
+static int cmp_pair(const void *a, const void *b)
+{
+    return strcmp(((const pair *)a)->key, ((const pair *)b)->key);
+}
+
+static int admitted(const ml_state *st, const char *key)
+{
+    if (st->all)
+        return 1;
+    for (size_t i = 0; i < st->nkeys; i++) {
+        if (strcmp(st->keys[i], key) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+/* The admitted entries of the map, sorted by key, named. Returns how many. */
+static size_t collect(const ml_state *st, const csm_value *map, pair *p, size_t max)
+{
+    char raw[300];
+    size_t n = 0;
+
+    for (const csm_value *e = csm_value_first(map); e && n < max; e = csm_value_next(e)) {
+        const char *key = csm_value_name(e);
+        if (!admitted(st, key) || csm_value_string(e, &p[n].value) != CSM_OK)
+            continue;
+        if (snprintf(raw, sizeof(raw), "%s%s", st->kind->prefix, key) >= (int)sizeof(raw) ||
+            csm_label_sanitize(raw, p[n].name, sizeof(p[n].name)) != CSM_OK)
+            continue;
+        p[n++].key = key;
+    }
+    if (n)
+        qsort(p, n, sizeof(*p), cmp_pair);
+    return n;
+}
+
+/* kube-state-metrics' conflict rule: when keys share a label name, every
+ * one of them, in key order, gets "_conflict1", "_conflict2", ... */
+static void resolve_conflicts(pair *p, size_t n)
+{
+    char base[256];
+    size_t count;
+
+    for (size_t i = 0; i < n; i++) {
+        if (p[i].renamed)
+            continue;
+        count = 0;
+        for (size_t j = i + 1; j < n; j++)
+            count += !p[j].renamed && strcmp(p[j].name, p[i].name) == 0;
+        if (!count)
+            continue;
+        memcpy(base, p[i].name, sizeof(base));
+        count = 0;
+        for (size_t j = i; j < n; j++) {
+            if (p[j].renamed || strcmp(p[j].name, base) != 0)
+                continue;
+            p[j].renamed = 1;
+            if (snprintf(p[j].name, sizeof(p[j].name), "%s_conflict%zu", base, ++count) >=
+                (int)sizeof(p[j].name))
+                p[j].name[0] = '\0';
+        }
+    }
+}
+
+csm_err csm_metalabels_generate(void *state, const csm_object *obj, csm_emitter *em)
+{
+    const ml_state *st = state;
+    const csm_value *map;
+    size_t max;
+    pair *p = NULL;
+    const char **names = NULL;
+    const char **values = NULL;
+    size_t n = 0;
+    size_t k = 0;
+    csm_err err = CSM_OK;
+
+    if (!csm_object_name(obj))
+        return CSM_ERR_NOT_FOUND;
+    map = csm_value_key(csm_value_key(csm_object_root(obj), "metadata"), st->kind->field);
+    max = st->all || st->nkeys ? csm_value_size(map) : 0;
+    p = calloc(max ? max : 1, sizeof(*p));
+    names = calloc(max + 2, sizeof(*names));
+    values = calloc(max + 2, sizeof(*values));
+    if (!p || !names || !values) {
+        err = CSM_ERR_NOMEM;
+        goto out;
+    }
+    n = collect(st, map, p, max);
+    resolve_conflicts(p, n);
+    k = csm_gen_object_labels(obj, st->stem, names, values);
+    for (size_t i = 0; i < n; i++) {
+        int dup = !p[i].name[0];
+        /* A "_conflictN" name can still meet a real key of that name. */
+        for (size_t j = 0; !dup && j < k; j++)
+            dup = strcmp(names[j], p[i].name) == 0;
+        if (dup) {
+            csm_emitter_note(em, "key \"%s\" gives a label name already in use; left out",
+                             p[i].key);
+            continue;
+        }
+        names[k] = p[i].name;
+        values[k++] = p[i].value;
+    }
+    err = csm_emit(em, st->family, k, names, values, 1);
+out:
+    free(p);
+    free(names);
+    free(values);
+    return err;
+}

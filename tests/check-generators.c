@@ -1,0 +1,273 @@
+/*
+ * The built-in generators labels, annotations (src/metalabels.c), created
+ * and status, each series checked, and objects they cannot fully read.
+ */
+#include <check.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gen.h"
+#include "gentest.h"
+
+static const char obj_json[] =
+    "{\"metadata\":{\"name\":\"mc\",\"namespace\":\"default\",\"generation\":4,"
+    "\"creationTimestamp\":\"2024-01-02T03:04:05Z\","
+    "\"labels\":{\"tier\":\"cache\",\"app.kubernetes.io/name\":\"memcached\","
+    "\"app_kubernetes_io/name\":\"other\",\"app-kubernetes.io/name\":\"third\",\"9lives\":\"x\"},"
+    "\"annotations\":{\"owner\":\"team-a\",\"note\":\"a \\\"quoted\\\"\\nline\"}},"
+    "\"status\":{\"observedGeneration\":3,\"phase\":\"Running\",\"conditions\":["
+    "{\"type\":\"Ready\",\"status\":\"True\"},{\"type\":\"Degraded\",\"status\":\"false\"},"
+    "{\"type\":\"Progressing\",\"status\":\"Unknown\"}]}}";
+
+typedef struct result {
+    char *text;
+    size_t failures;
+    char *diag;
+    csm_genset *gs;
+} result;
+
+static result run(const char *gen, const char *arg, const char *json, int namespaced)
+{
+    csm_resource_desc d = {"cache.example.com", "v1",       "Memcached",
+                           "memcacheds",        namespaced, "memcached"};
+    char err[256] = "";
+    result r;
+
+    ck_assert_int_eq(csm_genset_new(&d, NULL, NULL, &r.gs), CSM_OK);
+    ck_assert_ptr_nonnull(csm_gen_builtin(gen));
+    ck_assert_msg(csm_genset_add(r.gs, csm_gen_builtin(gen), arg, err, sizeof(err)) == CSM_OK, "%s",
+                  err);
+    r.text = gentest_render(r.gs, json, &r.failures, &r.diag);
+    return r;
+}
+
+static void result_free(result *r)
+{
+    free(r->text);
+    free(r->diag);
+    csm_genset_free(r->gs);
+}
+
+START_TEST(test_builtin_table)
+{
+    static const char *const names[] = {"info", "labels", "annotations", "created", "status"};
+    ck_assert_uint_eq(csm_gen_builtins(), 5);
+    for (size_t i = 0; i < 5; i++) {
+        ck_assert_str_eq(csm_gen_builtin_at(i)->name, names[i]);
+        ck_assert_ptr_eq(csm_gen_builtin(names[i]), csm_gen_builtin_at(i));
+    }
+    ck_assert_ptr_null(csm_gen_builtin_at(5));
+    ck_assert_ptr_null(csm_gen_builtin("config")); /* added by the exporter, not by name */
+    ck_assert_ptr_null(csm_gen_builtin("nope"));
+}
+END_TEST
+
+START_TEST(test_labels_without_allowlist)
+{
+    /* kube-state-metrics' default: the series, without label_ labels. */
+    result r = run("labels", NULL, obj_json, 1);
+    ck_assert_str_eq(csm_genset_family(r.gs, 0)->name, "memcached_labels");
+    ck_assert_str_eq(csm_genset_family(r.gs, 0)->help,
+                     "Kubernetes labels converted to Prometheus labels.");
+    ck_assert_str_eq(r.text, "memcached_labels{namespace=\"default\",memcached=\"mc\"} 1\n");
+    ck_assert_uint_eq(r.failures, 0);
+    result_free(&r);
+    /* Another resource's entry admits nothing here. */
+    r = run("labels", "pods=[*]", obj_json, 1);
+    ck_assert_str_eq(r.text, "memcached_labels{namespace=\"default\",memcached=\"mc\"} 1\n");
+    result_free(&r);
+}
+END_TEST
+
+START_TEST(test_labels_allowlist_by_plural_and_star)
+{
+    result r = run("labels", "memcacheds=[tier,missing]", obj_json, 1);
+    ck_assert_str_eq(r.text, "memcached_labels{namespace=\"default\",memcached=\"mc\","
+                             "label_tier=\"cache\"} 1\n");
+    result_free(&r);
+    /* The resource's entry and the "*" entry together. */
+    r = run("labels", "memcacheds=[tier],*=[9lives]", obj_json, 1);
+    ck_assert_str_eq(r.text, "memcached_labels{namespace=\"default\",memcached=\"mc\","
+                             "label_9lives=\"x\",label_tier=\"cache\"} 1\n");
+    result_free(&r);
+}
+END_TEST
+
+START_TEST(test_labels_all_keys_and_conflicts)
+{
+    /* Three keys sanitize to label_app_kubernetes_io_name: in key order they
+     * become _conflict1.._conflict3, as kube-state-metrics names them. */
+    result r = run("labels", "*=[*]", obj_json, 0);
+    ck_assert_str_eq(r.text,
+                     "memcached_labels{namespace=\"default\",memcached=\"mc\","
+                     "label_9lives=\"x\",label_app_kubernetes_io_name_conflict1=\"third\","
+                     "label_app_kubernetes_io_name_conflict2=\"memcached\","
+                     "label_app_kubernetes_io_name_conflict3=\"other\",label_tier=\"cache\"} 1\n");
+    ck_assert_uint_eq(r.failures, 0);
+    result_free(&r);
+}
+END_TEST
+
+START_TEST(test_labels_conflict_with_real_key)
+{
+    result r = run("labels", "*=[*]",
+                   "{\"metadata\":{\"name\":\"x\",\"labels\":{\"a.b\":\"1\",\"a_b\":\"2\","
+                   "\"a_b_conflict1\":\"3\"}}}",
+                   0);
+    /* "a.b" and "a_b" become _conflict1 and _conflict2; the real key
+     * "a_b_conflict1" then collides and is left out, reported. */
+    ck_assert_str_eq(r.text, "memcached_labels{memcached=\"x\",label_a_b_conflict1=\"1\","
+                             "label_a_b_conflict2=\"2\"} 1\n");
+    ck_assert_uint_eq(r.failures, 0);
+    ck_assert_str_eq(r.diag,
+                     "labels: key \"a_b_conflict1\" gives a label name already in use; left out\n");
+    result_free(&r);
+}
+END_TEST
+
+START_TEST(test_annotations)
+{
+    result r = run("annotations", "memcacheds=[note,owner]", obj_json, 1);
+    ck_assert_str_eq(csm_genset_family(r.gs, 0)->name, "memcached_annotations");
+    ck_assert_str_eq(r.text, "memcached_annotations{namespace=\"default\",memcached=\"mc\","
+                             "annotation_note=\"a \\\"quoted\\\"\\nline\","
+                             "annotation_owner=\"team-a\"} 1\n");
+    result_free(&r);
+    /* No annotations at all, no name. */
+    r = run("annotations", "*=[*]", "{\"metadata\":{\"name\":\"bare\"}}", 0);
+    ck_assert_str_eq(r.text, "memcached_annotations{memcached=\"bare\"} 1\n");
+    result_free(&r);
+    r = run("annotations", NULL, "{\"metadata\":{}}", 0);
+    ck_assert_str_eq(r.text, "");
+    ck_assert_uint_eq(r.failures, 1);
+    result_free(&r);
+}
+END_TEST
+
+START_TEST(test_bad_allowlist_fails_init)
+{
+    csm_resource_desc d = {"g.io", "v1", "K", "ks", 1, "k"};
+    csm_genset *gs = NULL;
+    char err[256] = "";
+
+    ck_assert_int_eq(csm_genset_new(&d, NULL, NULL, &gs), CSM_OK);
+    ck_assert_int_eq(csm_genset_add(gs, csm_gen_builtin("labels"), "ks=[a", err, sizeof(err)),
+                     CSM_ERR_INVALID);
+    ck_assert_str_eq(err, "generator labels for K: invalid argument");
+    ck_assert_uint_eq(csm_genset_families(gs), 0);
+    csm_genset_free(gs);
+}
+END_TEST
+
+START_TEST(test_created)
+{
+    result r = run("created", NULL, obj_json, 1);
+    ck_assert_str_eq(csm_genset_family(r.gs, 0)->name, "memcached_created");
+    ck_assert_str_eq(r.text, "memcached_created{namespace=\"default\",memcached=\"mc\"} "
+                             "1704164645\n");
+    result_free(&r);
+    r = run("created", NULL,
+            "{\"metadata\":{\"name\":\"x\",\"creationTimestamp\":\"2024-01-02T03:04:05.9Z\"}}", 0);
+    ck_assert_str_eq(r.text, "memcached_created{memcached=\"x\"} 1704164645\n");
+    result_free(&r);
+    /* Missing or malformed: nothing, counted. */
+    r = run("created", NULL, "{\"metadata\":{\"name\":\"x\"}}", 0);
+    ck_assert_str_eq(r.text, "");
+    ck_assert_uint_eq(r.failures, 1);
+    result_free(&r);
+    r = run("created", NULL, "{\"metadata\":{\"name\":\"x\",\"creationTimestamp\":\"yesterday\"}}",
+            0);
+    ck_assert_str_eq(r.text, "");
+    ck_assert_uint_eq(r.failures, 1);
+    result_free(&r);
+}
+END_TEST
+
+START_TEST(test_status)
+{
+    result r = run("status", NULL, obj_json, 1);
+    ck_assert_uint_eq(csm_genset_families(r.gs), 3);
+    ck_assert_str_eq(csm_genset_family(r.gs, 0)->name, "memcached_status_condition");
+    ck_assert_str_eq(csm_genset_family(r.gs, 1)->name, "memcached_metadata_generation");
+    ck_assert_str_eq(csm_genset_family(r.gs, 2)->name, "memcached_status_observed_generation");
+    ck_assert_str_eq(csm_genset_family(r.gs, 0)->help,
+                     "The condition of a Memcached: 1 for the status a condition type has, 0 "
+                     "for the others.");
+#define B "namespace=\"default\",memcached=\"mc\""
+    ck_assert_str_eq(r.text,
+                     "memcached_status_condition{" B ",type=\"Ready\",status=\"true\"} 1\n"
+                     "memcached_status_condition{" B ",type=\"Ready\",status=\"false\"} 0\n"
+                     "memcached_status_condition{" B ",type=\"Ready\",status=\"unknown\"} 0\n"
+                     "memcached_status_condition{" B ",type=\"Degraded\",status=\"true\"} 0\n"
+                     "memcached_status_condition{" B ",type=\"Degraded\",status=\"false\"} 1\n"
+                     "memcached_status_condition{" B ",type=\"Degraded\",status=\"unknown\"} 0\n"
+                     "memcached_status_condition{" B ",type=\"Progressing\",status=\"true\"} 0\n"
+                     "memcached_status_condition{" B ",type=\"Progressing\",status=\"false\"} 0\n"
+                     "memcached_status_condition{" B ",type=\"Progressing\",status=\"unknown\"} 1\n"
+                     "memcached_metadata_generation{" B "} 4\n"
+                     "memcached_status_observed_generation{" B "} 3\n");
+#undef B
+    ck_assert_uint_eq(r.failures, 0);
+    result_free(&r);
+}
+END_TEST
+
+START_TEST(test_status_partial_objects)
+{
+    /* A new object: no status yet; only the generation. */
+    result r = run("status", NULL, "{\"metadata\":{\"name\":\"n\",\"generation\":1}}", 0);
+    ck_assert_str_eq(r.text, "memcached_metadata_generation{memcached=\"n\"} 1\n");
+    ck_assert_uint_eq(r.failures, 0);
+    result_free(&r);
+    /* Broken entries are skipped and reported; the rest is exported. */
+    r = run("status", NULL,
+            "{\"metadata\":{\"name\":\"n\",\"generation\":\"one\"},\"status\":{\"conditions\":["
+            "{\"type\":\"A\",\"status\":\"True\"},{\"type\":\"A\",\"status\":\"False\"},"
+            "{\"status\":\"True\"},{\"type\":\"B\",\"status\":\"Weird\"}],"
+            "\"observedGeneration\":2}}",
+            0);
+    ck_assert_str_eq(r.text,
+                     "memcached_status_condition{memcached=\"n\",type=\"A\",status=\"true\"} 1\n"
+                     "memcached_status_condition{memcached=\"n\",type=\"A\",status=\"false\"} 0\n"
+                     "memcached_status_condition{memcached=\"n\",type=\"A\",status=\"unknown\"} 0\n"
+                     "memcached_status_condition{memcached=\"n\",type=\"B\",status=\"true\"} 0\n"
+                     "memcached_status_condition{memcached=\"n\",type=\"B\",status=\"false\"} 0\n"
+                     "memcached_status_condition{memcached=\"n\",type=\"B\",status=\"unknown\"} 0\n"
+                     "memcached_status_observed_generation{memcached=\"n\"} 2\n");
+    ck_assert_uint_eq(r.failures, 1);
+    ck_assert_str_eq(r.diag, "status: condition type \"A\" appears twice; the first counts\n"
+                             "status: a condition without a string type and status\n"
+                             "status: a generation that is not a number\n");
+    result_free(&r);
+    r = run("status", NULL, "{\"metadata\":{\"name\":\"n\"},\"status\":{\"conditions\":{}}}", 0);
+    ck_assert_str_eq(r.text, "");
+    ck_assert_uint_eq(r.failures, 1);
+    ck_assert_str_eq(r.diag, "status: status.conditions is not a list\n");
+    result_free(&r);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("generators");
+    TCase *tc = tcase_create("core");
+    SRunner *sr;
+    int failed;
+
+    tcase_add_test(tc, test_builtin_table);
+    tcase_add_test(tc, test_labels_without_allowlist);
+    tcase_add_test(tc, test_labels_allowlist_by_plural_and_star);
+    tcase_add_test(tc, test_labels_all_keys_and_conflicts);
+    tcase_add_test(tc, test_labels_conflict_with_real_key);
+    tcase_add_test(tc, test_annotations);
+    tcase_add_test(tc, test_bad_allowlist_fails_init);
+    tcase_add_test(tc, test_created);
+    tcase_add_test(tc, test_status);
+    tcase_add_test(tc, test_status_partial_objects);
+    suite_add_tcase(s, tc);
+    sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? 1 : 0;
+}
