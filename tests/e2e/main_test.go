@@ -6,12 +6,25 @@
 //
 // CSM_E2E_KEEP_CLUSTER=1 leaves the cluster running afterwards; CSM_EXPORTER
 // names the exporter binary (default build/src/crd-state-metrics).
+//
+// Tests that call t.Parallel() (most resilience tests: each has its own CRD,
+// proxy and exporter, and they mostly wait) run together after the serial ones.
+// Unless -parallel is given, up to 16 run at once whatever GOMAXPROCS is.
 package e2e
 
 import (
+	"flag"
 	"testing"
 
 	"crd-state-metrics/tests/e2e/cluster"
 )
 
-func TestMain(m *testing.M) { cluster.Main(m) }
+func TestMain(m *testing.M) {
+	flag.Parse()
+	set := false
+	flag.Visit(func(f *flag.Flag) { set = set || f.Name == "test.parallel" })
+	if !set {
+		_ = flag.Set("test.parallel", "16")
+	}
+	cluster.Main(m)
+}

@@ -189,11 +189,26 @@ func (c *Cluster) StopAPIServer(t testing.TB) {
 }
 
 // StartAPIServer starts kube-apiserver again on the same port with the same
-// certificates and waits for /readyz.
+// certificates and waits for /readyz. If the start fails (e.g. the port is still
+// held for a moment by sockets of a kube-apiserver that had to be SIGKILLed,
+// which scripts/local-cluster does when it ignores SIGTERM for 10s because
+// watches are open), it retries for up to 30s.
 func (c *Cluster) StartAPIServer(t testing.TB) {
 	t.Helper()
-	if _, err := script(context.Background(), c.env(), "start-apiserver"); err != nil {
+	if err := c.startAPIServer(30 * time.Second); err != nil {
 		t.Fatal(err)
+	}
+}
+
+func (c *Cluster) startAPIServer(retryFor time.Duration) error {
+	t0 := time.Now()
+	for {
+		_, err := script(context.Background(), c.env(), "start-apiserver")
+		if err == nil || time.Since(t0) > retryFor {
+			return err
+		}
+		fmt.Fprintf(os.Stderr, "cluster: %v; retrying in 1s\n", err)
+		time.Sleep(time.Second)
 	}
 }
 
@@ -201,7 +216,10 @@ func (c *Cluster) StartAPIServer(t testing.TB) {
 func (c *Cluster) RestartAPIServer(t testing.TB) {
 	t.Helper()
 	t0 := time.Now()
-	if _, err := script(context.Background(), c.env(), "restart-apiserver"); err != nil {
+	if _, err := script(context.Background(), c.env(), "stop-apiserver"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.startAPIServer(30 * time.Second); err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("kube-apiserver restarted in %v", time.Since(t0).Round(time.Millisecond))
