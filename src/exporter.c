@@ -9,6 +9,7 @@
 #include "buf.h"
 #include "csm_version.h"
 #include "gen.h"
+#include "genconf.h"
 #include "httpd.h"
 #include "informer.h"
 #include "kclient.h"
@@ -25,6 +26,10 @@ typedef struct exporter {
     csm_telemetry *tel;
     csm_tel_family *objects;
     csm_tel_family *served;
+    csm_genconf *gc;            /* generators, plugins, filter, --config */
+    csm_resource_opts res_opts; /* for resources a --config reload adds */
+    struct event *reload_timer; /* polls --config */
+    struct event *sighup;       /* reloads --config */
     csm_informer_env env;
     csm_resource **res;
     size_t nres;
@@ -35,25 +40,6 @@ typedef struct exporter {
     int stopping;
     int pending_shutdowns;
 } exporter;
-
-static csm_err make_genset(void *ctx, const csm_resource_desc *desc, csm_genset **out, char *errbuf,
-                           size_t errlen)
-{
-    csm_genset *gs = NULL;
-    csm_err err;
-
-    (void)ctx;
-    err = csm_genset_new(desc, NULL, NULL, &gs);
-    if (err)
-        return err;
-    err = csm_genset_add(gs, csm_gen_builtin("info"), NULL, errbuf, errlen);
-    if (err) {
-        csm_genset_free(gs);
-        return err;
-    }
-    *out = gs;
-    return CSM_OK;
-}
 
 static csm_err write_metrics(void *ctx, csm_expo_format fmt, csm_sink *sink)
 {
@@ -103,6 +89,8 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
         return;
     }
     x->stopping = 1;
+    if (x->reload_timer)
+        evtimer_del(x->reload_timer);
     csm_logf(x->log, CSM_LOG_INFO, "signal %d: shutting down after in-flight responses", (int)sig);
     for (size_t i = 0; i < x->nres; i++)
         csm_resource_stop(x->res[i]);
@@ -163,6 +151,8 @@ static csm_err register_telemetry(exporter *x)
         err = csm_tel_family_add(x->tel, "crd_state_metrics_objects",
                                  "Objects in the store per resource.", CSM_METRIC_GAUGE, 1,
                                  res_only, &x->objects);
+    if (!err)
+        err = csm_genconf_register_telemetry(x->gc, x->tel);
     return err;
 }
 
@@ -187,13 +177,133 @@ static void log_config(const exporter *x)
     csm_buf_free(&b);
 }
 
+/* Resource options a --config reload uses for the resources it adds. */
+static csm_err add_resource(exporter *x, const csm_gvk *gvk)
+{
+    csm_resource **nr = realloc(x->res, (x->nres + 1) * sizeof(*nr));
+    csm_resource_opts o = x->res_opts;
+    csm_err err;
+
+    if (!nr)
+        return CSM_ERR_NOMEM;
+    x->res = nr;
+    o.gvk = gvk;
+    err = csm_resource_new(&o, &x->res[x->nres]);
+    if (err)
+        return err;
+    csm_resource_start(x->res[x->nres++]);
+    return CSM_OK;
+}
+
+/*
+ * Reloads --config (a changed file or SIGHUP). A bad config is logged and
+ * the old one stays. Otherwise resources whose config metrics changed are
+ * relisted with new generator sets (their series are absent for one LIST),
+ * resources the config no longer names go, new ones start.
+ */
+static void reload_config(exporter *x, const char *why)
+{
+    char errbuf[1024] = "";
+    csm_genconf_action *act = NULL;
+    csm_resource **kept;
+    const csm_gvk *res;
+    size_t nold = 0;
+    size_t n;
+    size_t k = 0;
+
+    if (x->stopping)
+        return;
+    if (csm_genconf_reload(x->gc, &act, &nold, errbuf, sizeof(errbuf)) != CSM_OK) {
+        csm_logf(x->log, CSM_LOG_ERROR, "config reload (%s) failed; the previous config stays: %s",
+                 why, errbuf);
+        return;
+    }
+    kept = calloc(nold ? nold : 1, sizeof(*kept));
+    for (size_t i = 0; kept && i < nold; i++) {
+        const char *v[1] = {csm_resource_label(x->res[i])};
+        if (act[i] == CSM_GENCONF_DROP) {
+            csm_logf(x->log, CSM_LOG_INFO, "config reload: %s is no longer configured", v[0]);
+            csm_tel_remove(x->objects, v);
+            csm_tel_remove(x->served, v);
+            csm_resource_free(x->res[i]);
+            continue;
+        }
+        if (act[i] == CSM_GENCONF_REGENERATE) {
+            csm_logf(x->log, CSM_LOG_INFO, "config reload: %s relists with its new metrics", v[0]);
+            csm_resource_regenerate(x->res[i]);
+        }
+        kept[k++] = x->res[i];
+    }
+    if (kept) {
+        memcpy(x->res, kept, k * sizeof(*kept));
+        x->nres = k;
+    }
+    free(kept);
+    free(act);
+    /* Only allocation can fail here, and then the resource is missing
+     * until a restart; the log says so. */
+    res = csm_genconf_resources(x->gc, &n);
+    for (size_t i = x->nres; i < n; i++) {
+        if (add_resource(x, &res[i]) != CSM_OK)
+            csm_logf(x->log, CSM_LOG_ERROR, "config reload: cannot add %s/%s; restart to export it",
+                     res[i].version, res[i].kind);
+        else
+            csm_logf(x->log, CSM_LOG_INFO, "config reload: now exporting %s",
+                     csm_resource_label(x->res[x->nres - 1]));
+    }
+    csm_logf(x->log, CSM_LOG_INFO, "config reloaded (%s)", why);
+}
+
+static void on_reload_timer(evutil_socket_t fd, short what, void *arg)
+{
+    exporter *x = arg;
+    (void)fd;
+    (void)what;
+    if (csm_genconf_file_changed(x->gc))
+        reload_config(x, "the file changed");
+}
+
+static void on_sighup(evutil_socket_t sig, short what, void *arg)
+{
+    exporter *x = arg;
+    (void)sig;
+    (void)what;
+    csm_genconf_file_changed(x->gc); /* the poll need not reload it again */
+    reload_config(x, "SIGHUP");
+}
+
+/* Polls --config every 2 s, which also sees a ConfigMap's symlink swap that
+ * inotify on the path would miss, and reloads on SIGHUP. */
+static csm_err start_reload(exporter *x)
+{
+    struct timeval every = {2, 0};
+
+    if (!csm_genconf_has_file(x->gc))
+        return CSM_OK;
+    x->reload_timer = event_new(x->base, -1, EV_PERSIST, on_reload_timer, x);
+    x->sighup = evsignal_new(x->base, SIGHUP, on_sighup, x);
+    if (!x->reload_timer || !x->sighup || event_add(x->reload_timer, &every) ||
+        evsignal_add(x->sighup, NULL))
+        return CSM_ERR_IO;
+    return CSM_OK;
+}
+
 static csm_err start(exporter *x)
 {
+    const csm_gvk *resources;
+    size_t nresources;
     char errbuf[1024] = "";
     csm_httpd_handlers mh = {write_metrics, ready, x, "crd-state-metrics"};
     csm_httpd_handlers th = {write_telemetry, NULL, x, "crd-state-metrics telemetry"};
     csm_err err;
 
+    /* Generators, plugins and --config first: a mistake there is the
+     * user's to fix (exit 2) and needs no API server to show. */
+    err = csm_genconf_new(x->cfg, x->log, &x->gc, errbuf, sizeof(errbuf));
+    if (err) {
+        csm_logf(x->log, CSM_LOG_ERROR, "%s", errbuf[0] ? errbuf : csm_strerror(err));
+        return err;
+    }
     err = csm_kauth_load(x->cfg->kubeconfig, x->cfg->apiserver, &x->auth, errbuf, sizeof(errbuf));
     if (err) {
         csm_logf(x->log, CSM_LOG_ERROR, "API configuration: %s",
@@ -219,20 +329,22 @@ static csm_err start(exporter *x)
                         : x->cfg->watch_list == CSM_WATCH_LIST_OFF ? 0
                                                                    : 2;
 
-    x->res = calloc(x->cfg->nresources, sizeof(*x->res));
+    resources = csm_genconf_resources(x->gc, &nresources);
+    x->res = calloc(nresources ? nresources : 1, sizeof(*x->res));
     if (!x->res)
         return CSM_ERR_NOMEM;
-    for (size_t i = 0; i < x->cfg->nresources; i++) {
+    for (size_t i = 0; i < nresources; i++) {
         csm_resource_opts o;
         memset(&o, 0, sizeof(o));
         o.env = &x->env;
-        o.gvk = &x->cfg->resources[i];
+        o.gvk = &resources[i];
         o.namespaces = &x->cfg->namespaces;
         o.namespaces_deny = &x->cfg->namespaces_deny;
         o.label_selector = x->cfg->label_selector;
         o.field_selector = x->cfg->field_selector;
-        o.make_genset = make_genset;
-        o.genset_ctx = x;
+        o.make_genset = csm_genconf_make_genset;
+        o.genset_ctx = x->gc;
+        x->res_opts = o;
         err = csm_resource_new(&o, &x->res[i]);
         if (err)
             return err;
@@ -260,6 +372,9 @@ static csm_err start(exporter *x)
     if (!x->sigterm || !x->sigint || evsignal_add(x->sigterm, NULL) ||
         evsignal_add(x->sigint, NULL))
         return CSM_ERR_IO;
+    err = start_reload(x);
+    if (err)
+        return err;
     for (size_t i = 0; i < x->nres; i++)
         csm_resource_start(x->res[i]);
     return CSM_OK;
@@ -270,6 +385,12 @@ static void teardown(exporter *x)
     for (size_t i = 0; i < x->nres; i++)
         csm_resource_free(x->res[i]);
     free(x->res);
+    /* After every generator set: it unloads the plugins. */
+    csm_genconf_free(x->gc);
+    if (x->reload_timer)
+        event_free(x->reload_timer);
+    if (x->sighup)
+        event_free(x->sighup);
     csm_httpd_free(x->metrics_srv);
     csm_httpd_free(x->tel_srv);
     if (x->sigterm)
@@ -286,6 +407,7 @@ static void teardown(exporter *x)
 int csm_exporter_run(const csm_config *cfg, csm_log *log)
 {
     exporter x;
+    csm_err err;
     int rc = 1;
 
     memset(&x, 0, sizeof(x));
@@ -296,8 +418,13 @@ int csm_exporter_run(const csm_config *cfg, csm_log *log)
     x.base = event_base_new();
     if (!x.base)
         goto out;
-    if (start(&x) != CSM_OK)
+    err = start(&x);
+    if (err) {
+        /* A mistake in the flags' files (plugins, --config) is a usage
+         * error, like a mistake in the flags themselves. */
+        rc = err == CSM_ERR_USAGE ? 2 : 1;
         goto out;
+    }
     event_base_dispatch(x.base);
     csm_logf(log, CSM_LOG_INFO, "stopped");
     rc = 0;

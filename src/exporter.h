@@ -18,8 +18,10 @@
 
 /*
  * Runs until SIGTERM or SIGINT, then stops accepting, lets responses in
- * flight finish and returns. Returns the process exit status: 0 after a
- * clean shutdown, 1 when start-up failed (the reason is logged).
+ * flight finish and returns. SIGHUP reloads --config. Returns the process
+ * exit status: 0 after a clean shutdown, 2 when a plugin, --generators or
+ * --config is unusable, 1 when start-up failed otherwise (the reason is
+ * logged).
  */
 int csm_exporter_run(const csm_config *cfg, csm_log *log);
 

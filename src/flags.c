@@ -6,6 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "mfilter.h"
+#include "reslist.h"
+
 /*
  * Adding a flag: give it an id below, a row in flag_specs[] and a case in
  * flag_apply(). Defaults live only in the table: flag_apply() applies them
@@ -26,6 +29,13 @@ enum flag_id {
     FLAG_TELEMETRY_PORT,
     FLAG_LOG_LEVEL,
     FLAG_LOG_FORMAT,
+    FLAG_GENERATORS,
+    FLAG_LABELS_ALLOWLIST,
+    FLAG_ANNOTATIONS_ALLOWLIST,
+    FLAG_METRIC_ALLOWLIST,
+    FLAG_METRIC_DENYLIST,
+    FLAG_CONFIG,
+    FLAG_GENERATOR_PLUGIN,
     FLAG_HELP,
     FLAG_VERSION,
     FLAG_WATCH_TIMEOUT,
@@ -76,6 +86,29 @@ static const flag_spec flag_specs[] = {
     {"watch-list", FLAG_WATCH_LIST, 0, required_argument, "MODE", "auto",
      "Initial sync by a streaming WATCH with sendInitialEvents: auto (when the\n"
      "server supports it), on or off (paged LIST)."},
+    {"generators", FLAG_GENERATORS, 0, required_argument, "LIST", NULL,
+     "Generators per resource: a list (info,labels,created,status) for every\n"
+     "--resource, or RESOURCE=[GEN,...] entries by plural with * for the rest\n"
+     "(memcacheds=[info,status],*=[info]). Built-ins: info, labels, annotations,\n"
+     "created, status; plugins by name. Default: info and every plugin."},
+    {"metric-labels-allowlist", FLAG_LABELS_ALLOWLIST, 0, required_argument,
+     "RESOURCE=[KEY,...],...", NULL,
+     "Object labels the labels generator exports as label_<key>, by plural or *;\n"
+     "[*] for all (kube-state-metrics' syntax: memcacheds=[app,tier],*=[team])."},
+    {"metric-annotations-allowlist", FLAG_ANNOTATIONS_ALLOWLIST, 0, required_argument,
+     "RESOURCE=[KEY,...],...", NULL,
+     "Object annotations the annotations generator exports as annotation_<key>."},
+    {"metric-allowlist", FLAG_METRIC_ALLOWLIST, 0, required_argument, "REGEX[,REGEX...]", NULL,
+     "Generate only the metric families whose whole name matches one of these POSIX\n"
+     "extended regular expressions; excludes --metric-denylist."},
+    {"metric-denylist", FLAG_METRIC_DENYLIST, 0, required_argument, "REGEX[,REGEX...]", NULL,
+     "Generate every metric family except those whose whole name matches one of\n"
+     "these. Denied families are never rendered."},
+    {"config", FLAG_CONFIG, 0, required_argument, "FILE", NULL,
+     "A kube-state-metrics Custom Resource State config (YAML or JSON). Its\n"
+     "resources are exported too; it is reloaded when the file changes and on SIGHUP."},
+    {"generator-plugin", FLAG_GENERATOR_PLUGIN, 0, required_argument, "PATH.so", NULL,
+     "Load a generator plugin (include/csm/generator.h); repeatable."},
     {"help", FLAG_HELP, 'h', no_argument, NULL, NULL, "Print this help and exit."},
     {"version", FLAG_VERSION, 0, no_argument, NULL, NULL, "Print the version and exit."},
 };
@@ -497,6 +530,52 @@ static csm_err set_port(int *dst, const flag_spec *f, const char *val, char *err
     return set_int_range(dst, f, val, 0, 65535, errbuf, errlen);
 }
 
+/* --generators and the allow lists: RESOURCE=[ITEM,...] (see reslist.h). */
+static csm_err set_reslist(char **dst, const flag_spec *f, const char *val, int plain_ok,
+                           char *errbuf, size_t errlen)
+{
+    csm_reslist *l = NULL;
+    char why[256] = "";
+    char q[QUOTE_MAX * 4 + 8];
+    csm_err err = csm_reslist_parse(val, plain_ok, &l, why, sizeof(why));
+
+    csm_reslist_free(l);
+    if (err == CSM_ERR_INVALID)
+        return usage_err(errbuf, errlen, "invalid value \"%s\" for --%s: %s",
+                         quote(val, strlen(val), q, sizeof(q)), f->name, why);
+    return err ? err : set_string(dst, val);
+}
+
+/* --metric-allowlist/--metric-denylist: adds comma-separated regular
+ * expressions, each of which must compile. */
+static csm_err add_regexes(csm_strlist *l, const flag_spec *f, const char *val, char *errbuf,
+                           size_t errlen)
+{
+    const char *pos = val;
+    const char *item;
+    size_t len;
+    size_t first = l->n;
+    csm_mfilter *mf = NULL;
+    char why[256] = "";
+    char q[QUOTE_MAX * 4 + 8];
+    csm_err err;
+
+    while (next_item(&pos, &item, &len)) {
+        if (len == 0)
+            return usage_err(errbuf, errlen, "--%s \"%s\": empty item in comma-separated list",
+                             f->name, quote(val, strlen(val), q, sizeof(q)));
+        err = strlist_push(l, item, len);
+        if (err)
+            return err;
+    }
+    err = csm_mfilter_new((const char *const *)l->items + first, l->n - first, NULL, 0, &mf, why,
+                          sizeof(why));
+    csm_mfilter_free(mf);
+    if (err == CSM_ERR_INVALID)
+        return usage_err(errbuf, errlen, "--%s: invalid regular expression %s", f->name, why);
+    return err;
+}
+
 static csm_err flag_apply(csm_config *cfg, const flag_spec *f, const char *val, char *errbuf,
                           size_t errlen)
 {
@@ -554,6 +633,23 @@ static csm_err flag_apply(csm_config *cfg, const flag_spec *f, const char *val, 
                              "invalid value \"%s\" for --%s: must be auto, on or off",
                              quote(val, strlen(val), q, sizeof(q)), f->name);
         return CSM_OK;
+    case FLAG_GENERATORS:
+        return set_reslist(&cfg->generators, f, val, 1, errbuf, errlen);
+    case FLAG_LABELS_ALLOWLIST:
+        return set_reslist(&cfg->labels_allowlist, f, val, 0, errbuf, errlen);
+    case FLAG_ANNOTATIONS_ALLOWLIST:
+        return set_reslist(&cfg->annotations_allowlist, f, val, 0, errbuf, errlen);
+    case FLAG_METRIC_ALLOWLIST:
+        return add_regexes(&cfg->metric_allowlist, f, val, errbuf, errlen);
+    case FLAG_METRIC_DENYLIST:
+        return add_regexes(&cfg->metric_denylist, f, val, errbuf, errlen);
+    case FLAG_CONFIG:
+        return set_nonempty(&cfg->config_file, f, val, errbuf, errlen);
+    case FLAG_GENERATOR_PLUGIN:
+        if (!*val)
+            return usage_err(errbuf, errlen, "invalid value \"\" for --%s: must not be empty",
+                             f->name);
+        return strlist_push(&cfg->plugins, val, strlen(val));
     case FLAG_HELP:
         cfg->show_help = 1;
         return CSM_OK;
@@ -574,8 +670,13 @@ static csm_err check_config(const csm_config *cfg, char *errbuf, size_t errlen)
         strcmp(cfg->host, cfg->telemetry_host) == 0)
         return usage_err(errbuf, errlen, "--port and --telemetry-port are both %d on the same host",
                          cfg->port);
-    if (cfg->nresources == 0 && !cfg->show_help && !cfg->show_version)
-        return usage_err(errbuf, errlen, "missing --resource: name at least one resource");
+    if (cfg->metric_allowlist.n && cfg->metric_denylist.n)
+        return usage_err(errbuf, errlen,
+                         "--metric-allowlist and --metric-denylist are mutually exclusive");
+    if (cfg->nresources == 0 && !cfg->config_file && !cfg->show_help && !cfg->show_version)
+        return usage_err(errbuf, errlen,
+                         "missing --resource: name at least one resource (or a --config "
+                         "that does)");
     return CSM_OK;
 }
 
@@ -737,10 +838,11 @@ csm_err csm_flags_usage(FILE *out, const char *prog)
     if (!out)
         return CSM_ERR_INVALID;
     rc = fprintf(out,
-                 "Usage: %s --resource GROUP/VERSION/KIND [flags]\n\n"
+                 "Usage: %s --resource GROUP/VERSION/KIND [flags]\n"
+                 "       %s check-config CONFIG --object OBJECT [--resource G/V/K]\n\n"
                  "Exports Prometheus metrics about Kubernetes custom resources.\n\n"
                  "Flags (--flag VALUE or --flag=VALUE):\n",
-                 prog ? prog : "crd-state-metrics");
+                 prog ? prog : "crd-state-metrics", prog ? prog : "crd-state-metrics");
     for (size_t i = 0; i < NFLAGS && rc >= 0; i++) {
         f = &flag_specs[i];
         if (f->short_name)
@@ -779,5 +881,12 @@ void csm_config_free(csm_config *cfg)
     free(cfg->apiserver);
     free(cfg->host);
     free(cfg->telemetry_host);
+    free(cfg->generators);
+    free(cfg->labels_allowlist);
+    free(cfg->annotations_allowlist);
+    strlist_free(&cfg->metric_allowlist);
+    strlist_free(&cfg->metric_denylist);
+    free(cfg->config_file);
+    strlist_free(&cfg->plugins);
     memset(cfg, 0, sizeof(*cfg));
 }

@@ -51,6 +51,13 @@ typedef struct csm_config {
     int watch_timeout_s;            /* --watch-timeout, default 300 */
     int list_page_size;             /* --list-page-size, default 500 */
     csm_watch_list_mode watch_list; /* --watch-list, default auto */
+    char *generators;               /* --generators, NULL: info plus every plugin */
+    char *labels_allowlist;         /* --metric-labels-allowlist, NULL if unset */
+    char *annotations_allowlist;    /* --metric-annotations-allowlist, NULL if unset */
+    csm_strlist metric_allowlist;   /* --metric-allowlist: regular expressions */
+    csm_strlist metric_denylist;    /* --metric-denylist: regular expressions */
+    char *config_file;              /* --config, NULL if unset */
+    csm_strlist plugins;            /* --generator-plugin, in command-line order */
     int show_help;                  /* --help given */
     int show_version;               /* --version given */
 } csm_config;

@@ -276,15 +276,16 @@ csm_err csm_genset_add_ctx(csm_genset *gs, const csm_generator *g, const char *a
     return CSM_OK;
 }
 
-csm_err csm_emit(csm_emitter *em, size_t family, size_t nlabels, const char *const *names,
-                 const char *const *values, double value)
+/* csm_emit() without the bookkeeping of rejected samples. */
+static csm_err emit_sample(csm_emitter *em, size_t family, size_t nlabels, const char *const *names,
+                           const char *const *values, double value)
 {
     size_t global;
     csm_buf *b;
     size_t mark;
     csm_err err;
 
-    if (!em || family >= em->inst->nmap || (nlabels && (!names || !values)))
+    if (family >= em->inst->nmap || (nlabels && (!names || !values)))
         return CSM_ERR_INVALID;
     global = em->inst->map[family];
     if (global == SIZE_MAX)
@@ -306,12 +307,28 @@ csm_err csm_emit(csm_emitter *em, size_t family, size_t nlabels, const char *con
         if (b->ptr)
             b->ptr[mark] = '\0';
     }
-    if (err)
-        em->inst->rejected++;
-    if (err && em->diag)
-        csm_emitter_note(em, "sample of %s rejected: %s", em->gs->fam[global].name,
+    return err;
+}
+
+csm_err csm_emit(csm_emitter *em, size_t family, size_t nlabels, const char *const *names,
+                 const char *const *values, double value)
+{
+    csm_err err;
+
+    if (!em)
+        return CSM_ERR_INVALID;
+    err = emit_sample(em, family, nlabels, names, values, value);
+    if (!err)
+        return CSM_OK;
+    /* Counted even when the generator ignores the error. */
+    em->inst->rejected++;
+    if (em->diag && family < em->inst->nmap && em->inst->map[family] != SIZE_MAX)
+        csm_emitter_note(em, "sample of %s rejected: %s", em->gs->fam[em->inst->map[family]].name,
                          err == CSM_ERR_INVALID ? "invalid label name or duplicate label"
                                                 : csm_strerror(err));
+    else if (em->diag)
+        csm_emitter_note(em, "sample rejected: %s",
+                         family < em->inst->nmap ? csm_strerror(err) : "no such family");
     return err;
 }
 

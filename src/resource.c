@@ -474,3 +474,25 @@ csm_err csm_resource_write(const csm_resource *r, csm_expo_format fmt, csm_sink 
     csm_buf_free(&hdr);
     return err;
 }
+
+/* ---- regeneration (a reloaded --config) ------------------------------ */
+
+csm_err csm_resource_regenerate(csm_resource *r)
+{
+    csm_err err;
+
+    /* Not served (yet): the next discovery builds the set anew anyway. */
+    if (r->phase != RES_SERVED || r->teardown)
+        return CSM_OK;
+    /* The stores hold blocks laid out for the old set's families, so every
+     * object is listed and rendered again: a new set, new informers. */
+    drop_informers(r);
+    err = start_informers(r);
+    if (err) {
+        drop_informers(r);
+        r->phase = RES_FAILING;
+        snprintf(r->phase_why, sizeof(r->phase_why), "could not start informers");
+        arm_timer(r, csm_backoff_next(&r->backoff, now_mono()));
+    }
+    return err;
+}

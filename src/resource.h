@@ -65,4 +65,13 @@ size_t csm_resource_objects(const csm_resource *r);
  * by reference. Nothing while the Kind is not served. */
 csm_err csm_resource_write(const csm_resource *r, csm_expo_format fmt, csm_sink *sink);
 
+/*
+ * Builds the generator set again (make_genset is called anew) and relists
+ * every object so that it is rendered with the new set: for a reloaded
+ * --config. The resource's series are absent until the new LIST completes
+ * (and /readyz says so). A resource that is not served yet picks the new set
+ * up when discovery finds it.
+ */
+csm_err csm_resource_regenerate(csm_resource *r);
+
 #endif

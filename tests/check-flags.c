@@ -404,8 +404,12 @@ START_TEST(test_resource_required_unless_help_or_version)
     csm_config cfg;
     char err[256];
 
-    expect_msg("missing --resource: name at least one resource", NULL);
-    expect_msg("missing --resource: name at least one resource", "--port", "1", NULL);
+    expect_msg("missing --resource: name at least one resource (or a --config "
+               "that does)",
+               NULL);
+    expect_msg("missing --resource: name at least one resource (or a --config "
+               "that does)",
+               "--port", "1", NULL);
     ck_assert_int_eq(parse(&cfg, err, sizeof(err), "--help", NULL), CSM_OK);
     ck_assert_int_eq(cfg.show_help, 1);
     csm_config_free(&cfg);
@@ -602,6 +606,67 @@ START_TEST(test_free_zeroed_and_null)
 }
 END_TEST
 
+START_TEST(test_generator_flags)
+{
+    csm_config cfg;
+    char err[512];
+
+    ck_assert_int_eq(
+        parse(&cfg, err, sizeof(err), "--resource", "g.io/v1/K", "--generators", "info,labels",
+              "--generators", "ks=[info,status],*=[info]", "--metric-labels-allowlist",
+              "ks=[app,tier],*=[*]", "--metric-annotations-allowlist=ks=[owner]",
+              "--metric-denylist", "k_created,.*_labels", "--metric-denylist", "x", "--config",
+              "/etc/crs.yaml", "--generator-plugin", "/p/a.so", "--generator-plugin=b.so", NULL),
+        CSM_OK);
+    /* A repeated --generators replaces; the regex lists accumulate. */
+    ck_assert_str_eq(cfg.generators, "ks=[info,status],*=[info]");
+    ck_assert_str_eq(cfg.labels_allowlist, "ks=[app,tier],*=[*]");
+    ck_assert_str_eq(cfg.annotations_allowlist, "ks=[owner]");
+    ck_assert_uint_eq(cfg.metric_denylist.n, 3);
+    ck_assert_str_eq(cfg.metric_denylist.items[1], ".*_labels");
+    ck_assert_uint_eq(cfg.metric_allowlist.n, 0);
+    ck_assert_str_eq(cfg.config_file, "/etc/crs.yaml");
+    ck_assert_uint_eq(cfg.plugins.n, 2);
+    ck_assert_str_eq(cfg.plugins.items[1], "b.so");
+    csm_config_free(&cfg);
+    assert_zeroed(&cfg);
+
+    /* Defaults: nothing set. A --config alone is enough. */
+    ck_assert_int_eq(parse(&cfg, err, sizeof(err), "--config", "c.yaml", NULL), CSM_OK);
+    ck_assert_uint_eq(cfg.nresources, 0);
+    ck_assert_ptr_null(cfg.generators);
+    ck_assert_ptr_null(cfg.labels_allowlist);
+    ck_assert_ptr_null(cfg.annotations_allowlist);
+    ck_assert_uint_eq(cfg.plugins.n, 0);
+    csm_config_free(&cfg);
+}
+END_TEST
+
+START_TEST(test_generator_flag_errors)
+{
+    expect_msg("--metric-allowlist and --metric-denylist are mutually exclusive", "--resource",
+               "v1/A", "--metric-allowlist", "a", "--metric-denylist", "b", NULL);
+    expect_msg("--metric-allowlist: invalid regular expression \"a(b\": Unmatched ( or \\(",
+               "--resource", "v1/A", "--metric-allowlist", "x,a(b", NULL);
+    expect_msg("--metric-denylist \"a,,b\": empty item in comma-separated list", "--resource",
+               "v1/A", "--metric-denylist", "a,,b", NULL);
+    expect_msg("invalid value \"ks=[a\" for --metric-labels-allowlist: \"ks\": expected "
+               "[ITEM,...] after '='",
+               "--resource", "v1/A", "--metric-labels-allowlist", "ks=[a", NULL);
+    expect_msg("invalid value \"app,tier\" for --metric-annotations-allowlist: \"app,tier\": "
+               "expected RESOURCE=[ITEM,...]",
+               "--resource", "v1/A", "--metric-annotations-allowlist", "app,tier", NULL);
+    expect_msg("invalid value \"info,,labels\" for --generators: an empty item in the list of "
+               "\"*\"",
+               "--resource", "v1/A", "--generators", "info,,labels", NULL);
+    expect_msg("invalid value \"\" for --config: must not be empty", "--config=", NULL);
+    expect_msg("invalid value \"\" for --generator-plugin: must not be empty", "--resource", "v1/A",
+               "--generator-plugin=", NULL);
+    expect_msg("missing --resource: name at least one resource (or a --config that does)",
+               "--generators", "info", NULL);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("flags");
@@ -632,6 +697,8 @@ int main(void)
     tcase_add_test(tc, test_usage_lists_every_flag);
     tcase_add_test(tc, test_usage_write_error);
     tcase_add_test(tc, test_free_zeroed_and_null);
+    tcase_add_test(tc, test_generator_flags);
+    tcase_add_test(tc, test_generator_flag_errors);
     suite_add_tcase(s, tc);
     sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
