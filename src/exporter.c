@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "auth.h"
 #include "buf.h"
 #include "csm_version.h"
 #include "gen.h"
@@ -16,6 +17,7 @@
 #include "kubeconfig.h"
 #include "resource.h"
 #include "telemetry.h"
+#include "tls.h"
 
 typedef struct exporter {
     const csm_config *cfg;
@@ -35,6 +37,8 @@ typedef struct exporter {
     size_t nres;
     csm_httpd *metrics_srv;
     csm_httpd *tel_srv;
+    csm_tls *tls;     /* NULL: plain HTTP */
+    csm_auth *access; /* NULL: --auth=none */
     struct event *sigterm;
     struct event *sigint;
     int stopping;
@@ -177,6 +181,47 @@ static void log_config(const exporter *x)
     csm_buf_free(&b);
 }
 
+/* TLS and access control for both listeners, from the --tls-* and
+ * --auth* flags (validated by the flag parser). */
+static csm_err start_security(exporter *x)
+{
+    const csm_config *c = x->cfg;
+    csm_tls_config tc;
+    csm_auth_config ac;
+    csm_auth_transport tr;
+    csm_err err;
+
+    if (!c->tls_cert_file)
+        return CSM_OK;
+    memset(&tc, 0, sizeof(tc));
+    tc.cert_file = c->tls_cert_file;
+    tc.key_file = c->tls_key_file;
+    tc.client_ca_file = c->client_ca_file;
+    /* Without --auth a client CA is the only gate, so a certificate is
+     * required; with it, a certificate is one way of authenticating. */
+    tc.require_client_cert = c->auth == CSM_AUTH_MODE_NONE;
+    tc.min_version = c->tls_min_version;
+    tc.cipher_suites = c->tls_cipher_suites;
+    err = csm_tls_new(x->base, &tc, x->log, x->tel, &x->tls);
+    if (err || c->auth != CSM_AUTH_MODE_KUBERNETES)
+        return err;
+    memset(&ac, 0, sizeof(ac));
+    ac.audiences = (const char *const *)c->auth_audiences.items;
+    ac.naudiences = c->auth_audiences.n;
+    ac.allow_paths = (const char *const *)c->auth_allow_paths.items;
+    ac.nallow_paths = c->auth_allow_paths.n;
+    ac.allow_groups = (const char *const *)c->auth_allow_groups.items;
+    ac.nallow_groups = c->auth_allow_groups.n;
+    ac.resource_attributes = c->auth_resource_attributes;
+    ac.ttl_token_ms = c->auth_ttl_token_ms;
+    ac.ttl_allowed_ms = c->auth_ttl_allowed_ms;
+    ac.ttl_denied_ms = c->auth_ttl_denied_ms;
+    ac.stale_ms = c->auth_stale_ms;
+    ac.timeout_ms = c->auth_timeout_ms;
+    csm_auth_kclient_transport(x->kc, &tr);
+    return csm_auth_new(&ac, &tr, x->log, x->tel, &x->access);
+}
+
 /* Resource options a --config reload uses for the resources it adds. */
 static csm_err add_resource(exporter *x, const csm_gvk *gvk)
 {
@@ -293,8 +338,8 @@ static csm_err start(exporter *x)
     const csm_gvk *resources;
     size_t nresources;
     char errbuf[1024] = "";
-    csm_httpd_handlers mh = {write_metrics, ready, x, "crd-state-metrics"};
-    csm_httpd_handlers th = {write_telemetry, NULL, x, "crd-state-metrics telemetry"};
+    csm_httpd_handlers mh = {write_metrics, ready, x, "crd-state-metrics", NULL, NULL};
+    csm_httpd_handlers th = {write_telemetry, NULL, x, "crd-state-metrics telemetry", NULL, NULL};
     csm_err err;
 
     /* Generators, plugins and --config first: a mistake there is the
@@ -351,6 +396,14 @@ static csm_err start(exporter *x)
         x->nres++;
     }
 
+    err = start_security(x);
+    if (err) {
+        csm_logf(x->log, CSM_LOG_ERROR, "cannot set up TLS or access control: %s",
+                 csm_strerror(err));
+        return err;
+    }
+    mh.tls = th.tls = x->tls;
+    mh.auth = th.auth = x->access;
     err = csm_httpd_new(x->base, x->cfg->host, x->cfg->port, &mh, x->log, x->tel, &x->metrics_srv);
     if (err) {
         csm_logf(x->log, CSM_LOG_ERROR, "cannot serve metrics on [%s]:%d: %s", x->cfg->host,
@@ -393,6 +446,10 @@ static void teardown(exporter *x)
         event_free(x->sighup);
     csm_httpd_free(x->metrics_srv);
     csm_httpd_free(x->tel_srv);
+    /* After the servers (their held requests cancel their waits) and
+     * before the API client (whose requests it cancels). */
+    csm_auth_free(x->access);
+    csm_tls_free(x->tls);
     if (x->sigterm)
         event_free(x->sigterm);
     if (x->sigint)

@@ -6,8 +6,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "auth.h"
 #include "mfilter.h"
 #include "reslist.h"
+#include "tls.h"
 
 /*
  * Adding a flag: give it an id below, a row in flag_specs[] and a case in
@@ -41,6 +43,21 @@ enum flag_id {
     FLAG_WATCH_TIMEOUT,
     FLAG_LIST_PAGE_SIZE,
     FLAG_WATCH_LIST,
+    FLAG_TLS_CERT_FILE,
+    FLAG_TLS_KEY_FILE,
+    FLAG_TLS_MIN_VERSION,
+    FLAG_TLS_CIPHER_SUITES,
+    FLAG_CLIENT_CA_FILE,
+    FLAG_AUTH,
+    FLAG_AUTH_TOKEN_AUDIENCES,
+    FLAG_AUTH_ALLOW_PATHS,
+    FLAG_AUTH_ALLOW_GROUPS,
+    FLAG_AUTH_RESOURCE_ATTRIBUTES,
+    FLAG_AUTH_TTL_TOKEN,
+    FLAG_AUTH_TTL_ALLOWED,
+    FLAG_AUTH_TTL_DENIED,
+    FLAG_AUTH_STALE_IF_ERROR,
+    FLAG_AUTH_TIMEOUT,
 };
 
 typedef struct flag_spec {
@@ -86,6 +103,47 @@ static const flag_spec flag_specs[] = {
     {"watch-list", FLAG_WATCH_LIST, 0, required_argument, "MODE", "auto",
      "Initial sync by a streaming WATCH with sendInitialEvents: auto (when the\n"
      "server supports it), on or off (paged LIST)."},
+    {"tls-cert-file", FLAG_TLS_CERT_FILE, 0, required_argument, "PATH", NULL,
+     "Serve both listeners over TLS with this PEM certificate (leaf first). It and\n"
+     "the key are reloaded when the files change; a bad new pair keeps the old one."},
+    {"tls-private-key-file", FLAG_TLS_KEY_FILE, 0, required_argument, "PATH", NULL,
+     "The PEM private key of --tls-cert-file."},
+    {"tls-min-version", FLAG_TLS_MIN_VERSION, 0, required_argument, "VERSION", "VersionTLS12",
+     "Oldest TLS version accepted: VersionTLS12 or VersionTLS13 (or 1.2, 1.3)."},
+    {"tls-cipher-suites", FLAG_TLS_CIPHER_SUITES, 0, required_argument, "SUITE[,SUITE...]", NULL,
+     "TLS 1.2 cipher suites, IANA names (TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256, ...);\n"
+     "default: OpenSSL's. TLS 1.3 suites are always on."},
+    {"client-ca-file", FLAG_CLIENT_CA_FILE, 0, required_argument, "PATH", NULL,
+     "Verify client certificates against this PEM CA bundle. With --auth=kubernetes\n"
+     "a verified certificate authenticates CN as the user and O as groups; with\n"
+     "--auth=none every client must present one."},
+    {"auth", FLAG_AUTH, 0, required_argument, "MODE", "none",
+     "none, or kubernetes: Bearer tokens checked with a TokenReview, then every\n"
+     "request with a SubjectAccessReview. Needs --tls-cert-file."},
+    {"auth-token-audiences", FLAG_AUTH_TOKEN_AUDIENCES, 0, required_argument, "AUD[,AUD...]", NULL,
+     "Audiences a token must be issued for (default: the API server's)."},
+    {"auth-always-allow-paths", FLAG_AUTH_ALLOW_PATHS, 0, required_argument, "PATH[,PATH...]",
+     "/healthz,/livez,/readyz",
+     "Paths served without authentication (exact; a trailing * matches a prefix).\n"
+     "An empty value allows none."},
+    {"auth-always-allow-groups", FLAG_AUTH_ALLOW_GROUPS, 0, required_argument, "GROUP[,GROUP...]",
+     NULL, "Authenticated users in these groups skip the SubjectAccessReview."},
+    {"auth-resource-attributes", FLAG_AUTH_RESOURCE_ATTRIBUTES, 0, required_argument,
+     "KEY=VALUE[,...]", NULL,
+     "Authorize against these resource attributes instead of the request path, as\n"
+     "kube-rbac-proxy does; keys: namespace, apiGroup, apiVersion, resource (required),\n"
+     "subresource, name."},
+    {"auth-cache-ttl-token", FLAG_AUTH_TTL_TOKEN, 0, required_argument, "DURATION", "1m",
+     "How long a TokenReview answer is reused (never past a JWT's exp)."},
+    {"auth-cache-ttl-allowed", FLAG_AUTH_TTL_ALLOWED, 0, required_argument, "DURATION", "5m",
+     "How long an allowing SubjectAccessReview answer is reused."},
+    {"auth-cache-ttl-denied", FLAG_AUTH_TTL_DENIED, 0, required_argument, "DURATION", "30s",
+     "How long a denying SubjectAccessReview answer is reused."},
+    {"auth-stale-if-error", FLAG_AUTH_STALE_IF_ERROR, 0, required_argument, "DURATION", "0s",
+     "When the API server cannot answer a review, reuse an answer that expired at\n"
+     "most this long ago instead of answering 503 (never past a token's exp)."},
+    {"auth-timeout", FLAG_AUTH_TIMEOUT, 0, required_argument, "DURATION", "10s",
+     "Timeout of each TokenReview and SubjectAccessReview request."},
     {"generators", FLAG_GENERATORS, 0, required_argument, "LIST", NULL,
      "Generators per resource: a list (info,labels,created,status) for every\n"
      "--resource, or RESOURCE=[GEN,...] entries by plural with * for the rest\n"
@@ -530,6 +588,95 @@ static csm_err set_port(int *dst, const flag_spec *f, const char *val, char *err
     return set_int_range(dst, f, val, 0, 65535, errbuf, errlen);
 }
 
+/*
+ * Parses a Go-style duration ("1m30s", "500ms", "2h", "0") into
+ * milliseconds in [0, max_ms]. Integers only: nobody needs 1.5s here.
+ */
+static csm_err set_duration(long *dst, const flag_spec *f, const char *val, long max_ms,
+                            char *errbuf, size_t errlen)
+{
+    static const struct {
+        const char *unit;
+        long ms;
+    } units[] = {{"ms", 1}, {"s", 1000}, {"m", 60000}, {"h", 3600000}};
+    const char *p = val;
+    long total = 0;
+    long n;
+    size_t digits;
+    size_t u;
+    char q[QUOTE_MAX * 4 + 8];
+
+    if (strcmp(val, "0") == 0) {
+        *dst = 0;
+        return CSM_OK;
+    }
+    while (*p) {
+        n = 0;
+        for (digits = 0; p[digits] >= '0' && p[digits] <= '9' && digits < 9; digits++)
+            n = n * 10 + (p[digits] - '0');
+        p += digits;
+        /* "ms" comes before "m" in units[], so "m" never takes its m. */
+        for (u = 0; digits && u < sizeof(units) / sizeof(units[0]); u++) {
+            if (strncmp(p, units[u].unit, strlen(units[u].unit)) == 0)
+                break;
+        }
+        if (!digits || u == sizeof(units) / sizeof(units[0]) || n > max_ms / units[u].ms ||
+            total > max_ms - n * units[u].ms)
+            return usage_err(errbuf, errlen,
+                             "invalid value \"%s\" for --%s: must be a duration like 30s, 5m "
+                             "or 1m30s, at most %ldh",
+                             quote(val, strlen(val), q, sizeof(q)), f->name, max_ms / 3600000);
+        total += n * units[u].ms;
+        p += strlen(units[u].unit);
+    }
+    *dst = total;
+    return CSM_OK;
+}
+
+/* Replaces *l with the comma-separated items of val; an empty value
+ * empties the list. Items must be non-empty, and paths start with '/'. */
+static csm_err set_list(csm_strlist *l, const flag_spec *f, const char *val, int paths,
+                        char *errbuf, size_t errlen)
+{
+    const char *pos = *val ? val : NULL;
+    const char *item;
+    size_t len;
+    char q[QUOTE_MAX * 4 + 8];
+    csm_err err;
+
+    strlist_free(l);
+    while (next_item(&pos, &item, &len)) {
+        if (len == 0)
+            return usage_err(errbuf, errlen, "--%s \"%s\": empty item in comma-separated list",
+                             f->name, quote(val, strlen(val), q, sizeof(q)));
+        if (paths && item[0] != '/')
+            return usage_err(errbuf, errlen, "--%s \"%s\": a path must start with /", f->name,
+                             quote(item, len, q, sizeof(q)));
+        err = strlist_push(l, item, len);
+        if (err)
+            return err;
+    }
+    return CSM_OK;
+}
+
+/* The values that need OpenSSL or the auth module to check. */
+static csm_err check_security_value(const flag_spec *f, const char *val, char *errbuf,
+                                    size_t errlen)
+{
+    char why[256] = "";
+    char q[QUOTE_MAX * 4 + 8];
+    csm_err err;
+
+    if (f->id == FLAG_TLS_CIPHER_SUITES)
+        err = csm_tls_cipher_suites_parse(val, NULL, why, sizeof(why));
+    else
+        err = csm_auth_resource_attributes_check(val, why, sizeof(why));
+    if (err == CSM_ERR_INVALID)
+        return usage_err(errbuf, errlen, "invalid value \"%s\" for --%s: %s",
+                         quote(val, strlen(val), q, sizeof(q)), f->name, why);
+    return err;
+}
+
 /* --generators and the allow lists: RESOURCE=[ITEM,...] (see reslist.h). */
 static csm_err set_reslist(char **dst, const flag_spec *f, const char *val, int plain_ok,
                            char *errbuf, size_t errlen)
@@ -633,6 +780,58 @@ static csm_err flag_apply(csm_config *cfg, const flag_spec *f, const char *val, 
                              "invalid value \"%s\" for --%s: must be auto, on or off",
                              quote(val, strlen(val), q, sizeof(q)), f->name);
         return CSM_OK;
+    case FLAG_TLS_CERT_FILE:
+        return set_nonempty(&cfg->tls_cert_file, f, val, errbuf, errlen);
+    case FLAG_TLS_KEY_FILE:
+        return set_nonempty(&cfg->tls_key_file, f, val, errbuf, errlen);
+    case FLAG_TLS_MIN_VERSION:
+        if (csm_tls_version_parse(val, &cfg->tls_min_version) != CSM_OK)
+            return usage_err(errbuf, errlen,
+                             "invalid value \"%s\" for --%s: must be VersionTLS12 or "
+                             "VersionTLS13 (older versions are not offered)",
+                             quote(val, strlen(val), q, sizeof(q)), f->name);
+        return CSM_OK;
+    case FLAG_TLS_CIPHER_SUITES:
+        if (check_security_value(f, val, errbuf, errlen) != CSM_OK)
+            return CSM_ERR_USAGE;
+        return set_nonempty(&cfg->tls_cipher_suites, f, val, errbuf, errlen);
+    case FLAG_CLIENT_CA_FILE:
+        return set_nonempty(&cfg->client_ca_file, f, val, errbuf, errlen);
+    case FLAG_AUTH:
+        if (strcmp(val, "none") == 0)
+            cfg->auth = CSM_AUTH_MODE_NONE;
+        else if (strcmp(val, "kubernetes") == 0)
+            cfg->auth = CSM_AUTH_MODE_KUBERNETES;
+        else
+            return usage_err(errbuf, errlen,
+                             "invalid value \"%s\" for --%s: must be none or kubernetes",
+                             quote(val, strlen(val), q, sizeof(q)), f->name);
+        return CSM_OK;
+    case FLAG_AUTH_TOKEN_AUDIENCES:
+        return set_list(&cfg->auth_audiences, f, val, 0, errbuf, errlen);
+    case FLAG_AUTH_ALLOW_PATHS:
+        return set_list(&cfg->auth_allow_paths, f, val, 1, errbuf, errlen);
+    case FLAG_AUTH_ALLOW_GROUPS:
+        return set_list(&cfg->auth_allow_groups, f, val, 0, errbuf, errlen);
+    case FLAG_AUTH_RESOURCE_ATTRIBUTES:
+        if (check_security_value(f, val, errbuf, errlen) != CSM_OK)
+            return CSM_ERR_USAGE;
+        return set_nonempty(&cfg->auth_resource_attributes, f, val, errbuf, errlen);
+    case FLAG_AUTH_TTL_TOKEN:
+        return set_duration(&cfg->auth_ttl_token_ms, f, val, 86400000L, errbuf, errlen);
+    case FLAG_AUTH_TTL_ALLOWED:
+        return set_duration(&cfg->auth_ttl_allowed_ms, f, val, 86400000L, errbuf, errlen);
+    case FLAG_AUTH_TTL_DENIED:
+        return set_duration(&cfg->auth_ttl_denied_ms, f, val, 86400000L, errbuf, errlen);
+    case FLAG_AUTH_STALE_IF_ERROR:
+        return set_duration(&cfg->auth_stale_ms, f, val, 86400000L, errbuf, errlen);
+    case FLAG_AUTH_TIMEOUT:
+        if (set_duration(&cfg->auth_timeout_ms, f, val, 300000L, errbuf, errlen) != CSM_OK)
+            return CSM_ERR_USAGE;
+        if (cfg->auth_timeout_ms == 0)
+            return usage_err(errbuf, errlen, "invalid value \"0\" for --%s: must be positive",
+                             f->name);
+        return CSM_OK;
     case FLAG_GENERATORS:
         return set_reslist(&cfg->generators, f, val, 1, errbuf, errlen);
     case FLAG_LABELS_ALLOWLIST:
@@ -670,6 +869,17 @@ static csm_err check_config(const csm_config *cfg, char *errbuf, size_t errlen)
         strcmp(cfg->host, cfg->telemetry_host) == 0)
         return usage_err(errbuf, errlen, "--port and --telemetry-port are both %d on the same host",
                          cfg->port);
+    if (!cfg->tls_cert_file != !cfg->tls_key_file)
+        return usage_err(errbuf, errlen,
+                         "--tls-cert-file and --tls-private-key-file must be given together");
+    if (!cfg->tls_cert_file && (cfg->client_ca_file || cfg->tls_cipher_suites))
+        return usage_err(errbuf, errlen, "--%s needs --tls-cert-file",
+                         cfg->client_ca_file ? "client-ca-file" : "tls-cipher-suites");
+    /* A bearer token sent in clear text is anyone's on the path. */
+    if (cfg->auth == CSM_AUTH_MODE_KUBERNETES && !cfg->tls_cert_file)
+        return usage_err(errbuf, errlen,
+                         "--auth=kubernetes needs --tls-cert-file: tokens must not travel "
+                         "in clear text");
     if (cfg->metric_allowlist.n && cfg->metric_denylist.n)
         return usage_err(errbuf, errlen,
                          "--metric-allowlist and --metric-denylist are mutually exclusive");
@@ -888,5 +1098,13 @@ void csm_config_free(csm_config *cfg)
     strlist_free(&cfg->metric_denylist);
     free(cfg->config_file);
     strlist_free(&cfg->plugins);
+    free(cfg->tls_cert_file);
+    free(cfg->tls_key_file);
+    free(cfg->tls_cipher_suites);
+    free(cfg->client_ca_file);
+    strlist_free(&cfg->auth_audiences);
+    strlist_free(&cfg->auth_allow_paths);
+    strlist_free(&cfg->auth_allow_groups);
+    free(cfg->auth_resource_attributes);
     memset(cfg, 0, sizeof(*cfg));
 }

@@ -33,6 +33,12 @@ typedef enum csm_watch_list_mode {
     CSM_WATCH_LIST_OFF, /* paged LIST */
 } csm_watch_list_mode;
 
+/* --auth: who may read the listeners. */
+typedef enum csm_auth_mode {
+    CSM_AUTH_MODE_NONE = 0,
+    CSM_AUTH_MODE_KUBERNETES, /* TokenReview + SubjectAccessReview */
+} csm_auth_mode;
+
 typedef struct csm_config {
     csm_gvk *resources; /* in command-line order */
     size_t nresources;
@@ -51,6 +57,22 @@ typedef struct csm_config {
     int watch_timeout_s;            /* --watch-timeout, default 300 */
     int list_page_size;             /* --list-page-size, default 500 */
     csm_watch_list_mode watch_list; /* --watch-list, default auto */
+    /* Secure serving (src/tls.h, src/auth.h); durations in milliseconds. */
+    char *tls_cert_file;            /* --tls-cert-file, NULL: plain HTTP */
+    char *tls_key_file;             /* --tls-private-key-file */
+    int tls_min_version;            /* --tls-min-version, default TLS 1.2 (0x0303) */
+    char *tls_cipher_suites;        /* --tls-cipher-suites, NULL: OpenSSL's */
+    char *client_ca_file;           /* --client-ca-file */
+    csm_auth_mode auth;             /* --auth, default none */
+    csm_strlist auth_audiences;     /* --auth-token-audiences */
+    csm_strlist auth_allow_paths;   /* --auth-always-allow-paths */
+    csm_strlist auth_allow_groups;  /* --auth-always-allow-groups */
+    char *auth_resource_attributes; /* --auth-resource-attributes */
+    long auth_ttl_token_ms;         /* --auth-cache-ttl-token, default 1m */
+    long auth_ttl_allowed_ms;       /* --auth-cache-ttl-allowed, default 5m */
+    long auth_ttl_denied_ms;        /* --auth-cache-ttl-denied, default 30s */
+    long auth_stale_ms;             /* --auth-stale-if-error, default 0 */
+    long auth_timeout_ms;           /* --auth-timeout, default 10s */
     char *generators;               /* --generators, NULL: info plus every plugin */
     char *labels_allowlist;         /* --metric-labels-allowlist, NULL if unset */
     char *annotations_allowlist;    /* --metric-annotations-allowlist, NULL if unset */

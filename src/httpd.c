@@ -29,6 +29,25 @@
  * buffer with evbuffer_add_reference(); the block's release runs from the
  * chain's cleanup when libevent drains it after writing, or when the buffer
  * is freed with an abandoned connection, so exactly once on every path.
+ *
+ * Held requests. With access control, a request whose answer needs the API
+ * server is held: the handler returns without replying and the reply comes
+ * from the review's completion. evhttp 2.1 reads nothing while a handler
+ * has not replied, so it would not notice the client leaving; and if data
+ * did arrive, its read callback would abort the process (it treats input
+ * in that state as impossible). So while a request is held the server does
+ * what evhttp itself does while writing a response: it switches the read
+ * callback off and keeps reading enabled (capped by a watermark), so that
+ * EOF, errors and the inactivity timeout reach evhttp's event callback.
+ * evhttp then detaches the request from the connection and frees the
+ * connection; our close callback cancels the wait and frees the request,
+ * which nobody else will (evhttp only frees it when it is replied to).
+ * evhttp restores its read callback itself once the reply is written.
+ *
+ * Deadlines. Each connection has one timer: TLS handshake, then the first
+ * request's headers, then (after each response) the next request's
+ * headers. A deadline that passes closes the connection, so a client
+ * trickling bytes cannot keep a connection slot for longer than that.
  */
 #include "httpd.h"
 
@@ -39,6 +58,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
 
@@ -46,6 +66,7 @@
 #include <event2/bufferevent.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
+#include <openssl/crypto.h>
 #include <zlib.h>
 
 /* ---- Limits, in one place. ----------------------------------------------- */
@@ -57,7 +78,15 @@
 /* evhttp 2.1 has a single inactivity timeout that covers reading a request,
  * writing a response and idling on a kept-alive connection. 60 s outlasts
  * common scrape intervals, so Prometheus reuses its connection. */
-#define HTTPD_TIMEOUT_SEC 60
+#define HTTPD_TIMEOUT_MS 60000
+/* A TLS handshake takes a round trip or two; 10 s is generous. */
+#define HTTPD_HANDSHAKE_MS 10000
+/* Prometheus sends its request headers in one segment. */
+#define HTTPD_READ_HEADER_MS 10000
+/* Input buffered from a client while its request is held (pipelined
+ * requests); beyond it the server stops reading until the reply. */
+#define HTTPD_HELD_READ_MAX (64 * 1024)
+#define HTTPD_REALM         "Bearer realm=\"crd-state-metrics\""
 /* Beyond this many open connections, new ones are closed at once. */
 #define HTTPD_MAX_CONNECTIONS 512
 /* Fast compression: scrape latency matters more than a few percent of
@@ -100,6 +129,14 @@ static const struct {
     [ROUTE_OTHER] = {NULL, "other"},
 };
 
+/* What the connection's deadline timer is waiting for. */
+typedef enum conn_phase {
+    PHASE_HANDSHAKE = 0, /* the TLS handshake */
+    PHASE_HEADERS,       /* the first request's headers */
+    PHASE_BUSY,          /* nothing: a request is being answered */
+    PHASE_IDLE,          /* the next request's headers */
+} conn_phase;
+
 typedef struct httpd_conn httpd_conn;
 struct httpd_conn {
     httpd_conn *prev;
@@ -111,6 +148,17 @@ struct httpd_conn {
     struct evhttp_connection *evcon;
     /* A response on this connection is in flight. */
     int busy;
+    /* Close at adoption: TLS was wanted but could not be set up. */
+    int reject;
+    conn_phase phase;
+    struct event *deadline;
+    /* A request held for access control (see the top of the file). */
+    struct evhttp_request *held;
+    csm_auth_wait *wait;
+    int held_route;
+    struct timespec held_t0;
+    size_t saved_lowmark;
+    size_t saved_highmark;
 };
 
 struct csm_httpd {
@@ -122,6 +170,7 @@ struct csm_httpd {
     csm_log *log;
     csm_tel_family *duration; /* NULL without telemetry */
     int port;
+    csm_httpd_limits limits;
 
     httpd_conn *conns; /* pending and adopted connections */
     size_t nconns;
@@ -145,7 +194,8 @@ struct csm_httpd {
  */
 static struct bufferevent *httpd_new_bufferevent(csm_httpd *s, struct event_base *base)
 {
-    (void)s;
+    if (s->h.tls)
+        return csm_tls_bufferevent_new(s->h.tls, base);
     return bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
 }
 
@@ -164,6 +214,8 @@ static void conn_forget(httpd_conn *c)
         s->cap_warned = 0;
     if (c->bev)
         bufferevent_decref(c->bev);
+    if (c->deadline)
+        event_free(c->deadline);
     free(c);
 }
 
@@ -185,6 +237,15 @@ static void done_cb(evutil_socket_t fd, short what, void *arg)
         s->done(s->done_arg);
 }
 
+static void arm_deadline(httpd_conn *c, conn_phase phase, int ms)
+{
+    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+
+    c->phase = phase;
+    if (c->deadline)
+        evtimer_add(c->deadline, &tv);
+}
+
 /* A response stopped being in flight (written or abandoned). */
 static void conn_idle(httpd_conn *c)
 {
@@ -199,29 +260,88 @@ static void conn_closed(struct evhttp_connection *evcon, void *arg)
 {
     httpd_conn *c = arg;
     (void)evcon;
+    csm_auth_cancel(c->wait);
+    c->wait = NULL;
+    /* A held request that evhttp detached (client gone, timeout) is ours
+     * to free; one still attached (evhttp_free) is freed by evhttp. */
+    if (c->held && !evhttp_request_get_connection(c->held))
+        evhttp_request_free(c->held);
+    c->held = NULL;
     conn_idle(c);
     conn_forget(c);
+}
+
+static const char *phase_missed(conn_phase p)
+{
+    switch (p) {
+    case PHASE_HANDSHAKE:
+        return "did not complete the TLS handshake";
+    case PHASE_HEADERS:
+        return "did not send its request headers";
+    case PHASE_IDLE:
+        return "did not send its next request";
+    case PHASE_BUSY:
+        break;
+    }
+    return "timed out";
+}
+
+static void conn_deadline(evutil_socket_t fd, short what, void *arg)
+{
+    httpd_conn *c = arg;
+    csm_httpd *s = c->s;
+    struct bufferevent *bev;
+    (void)fd;
+    (void)what;
+
+    if (!c->evcon || c->phase == PHASE_BUSY)
+        return;
+    bev = evhttp_connection_get_bufferevent(c->evcon);
+    if (c->phase == PHASE_HANDSHAKE && csm_tls_handshake_done(bev)) {
+        arm_deadline(c, PHASE_HEADERS, s->limits.read_header_ms);
+        return;
+    }
+    csm_logf(s->log, CSM_LOG_DEBUG, "http: closing a connection that %s in time",
+             phase_missed(c->phase));
+    /* Runs the close callback, which frees c (and this timer). */
+    evhttp_connection_free(c->evcon);
 }
 
 static struct bufferevent *httpd_bevcb(struct event_base *base, void *arg)
 {
     csm_httpd *s = arg;
     struct bufferevent *bev = httpd_new_bufferevent(s, base);
+    int reject = 0;
     httpd_conn *c;
 
+    if (!bev && s->h.tls) {
+        /* Returning NULL would make evhttp serve this connection in clear
+         * text; a plain bufferevent that adoption closes does not. */
+        bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
+        reject = 1;
+    }
     if (!bev)
         return NULL; /* evhttp falls back to its own bufferevent, untracked */
     c = calloc(1, sizeof(*c));
-    if (!c)
-        return bev; /* served, just not counted */
+    if (c)
+        c->deadline = evtimer_new(base, conn_deadline, c);
+    if (!c || !c->deadline) {
+        free(c);
+        return bev; /* served, just not counted; httpd_request refuses clear text */
+    }
     c->s = s;
     c->bev = bev;
+    c->reject = reject;
     bufferevent_incref(bev);
     c->next = s->conns;
     if (s->conns)
         s->conns->prev = c;
     s->conns = c;
     s->nconns++;
+    if (s->h.tls)
+        arm_deadline(c, PHASE_HANDSHAKE, s->limits.handshake_ms);
+    else
+        arm_deadline(c, PHASE_HEADERS, s->limits.read_header_ms);
     event_active(s->adopt_ev, EV_TIMEOUT, 1);
     return bev;
 }
@@ -240,12 +360,15 @@ static void conn_adopt(httpd_conn *c)
     bufferevent_decref(c->bev);
     c->bev = NULL;
     c->evcon = evcon;
-    if (s->nconns > HTTPD_MAX_CONNECTIONS) {
+    if (s->nconns > HTTPD_MAX_CONNECTIONS || c->reject) {
         /* Warn once per episode of hitting the cap, not once per refused
          * connection: a flood must not turn into a log flood. */
-        csm_logf(s->log, s->cap_warned ? CSM_LOG_DEBUG : CSM_LOG_WARN,
-                 "http: %d connections open, closing new ones", HTTPD_MAX_CONNECTIONS);
-        s->cap_warned = 1;
+        if (c->reject)
+            csm_logf(s->log, CSM_LOG_ERROR, "http: cannot set up TLS for a new connection");
+        else
+            csm_logf(s->log, s->cap_warned ? CSM_LOG_DEBUG : CSM_LOG_WARN,
+                     "http: %d connections open, closing new ones", HTTPD_MAX_CONNECTIONS);
+        s->cap_warned |= !c->reject;
         /* Forget first: evhttp_connection_free() would run the close
          * callback, but not being tracked must not depend on that. */
         conn_forget(c);
@@ -284,20 +407,27 @@ static httpd_conn *conn_of(csm_httpd *s, struct evhttp_request *req)
 
 static void request_complete(struct evhttp_request *req, void *arg)
 {
+    httpd_conn *c = arg;
     (void)req;
-    conn_idle(arg);
+    conn_idle(c);
+    /* If the connection is closing, the close callback frees the timer. */
+    arm_deadline(c, PHASE_IDLE, c->s->limits.idle_ms);
 }
 
-/* Marks the response to req as in flight until it is written or dropped. */
-static void track_request(csm_httpd *s, struct evhttp_request *req)
+/* Marks the response to req as in flight until it is written or dropped;
+ * returns its connection (NULL for an untracked one). */
+static httpd_conn *track_request(csm_httpd *s, struct evhttp_request *req)
 {
     httpd_conn *c = conn_of(s, req);
 
     if (!c)
-        return; /* untracked connection: cannot see it die, so not counted */
+        return NULL; /* untracked connection: cannot see it die, so not counted */
     c->busy = 1;
     s->inflight++;
     evhttp_request_set_on_complete_cb(req, request_complete, c);
+    evtimer_del(c->deadline);
+    c->phase = PHASE_BUSY;
+    return c;
 }
 
 /* ---- Sinks. -------------------------------------------------------------- */
@@ -620,20 +750,17 @@ static double seconds_since(const struct timespec *t0)
     return (double)(t1.tv_sec - t0->tv_sec) + (double)(t1.tv_nsec - t0->tv_nsec) / 1e9;
 }
 
-/* Every request that reaches a handler passes here. */
-static void httpd_request(struct evhttp_request *req, void *arg)
+static void observe(csm_httpd *s, route r, const struct timespec *t0)
 {
-    csm_httpd *s = arg;
-    const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
-    enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
-    route r = route_of(uri ? evhttp_uri_get_path(uri) : NULL);
-    struct timespec t0;
-    const char *label[1];
+    const char *label[1] = {routes[r].label};
+    if (s->duration)
+        csm_tel_observe(s->duration, label, seconds_since(t0));
+}
 
-    clock_gettime(CLOCK_MONOTONIC, &t0);
-    track_request(s, req);
-    if (s->stopping)
-        evhttp_add_header(evhttp_request_get_output_headers(req), "Connection", "close");
+/* The answer to a request that passed access control (if any). */
+static void serve(csm_httpd *s, struct evhttp_request *req, route r)
+{
+    enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
 
     if (r == ROUTE_OTHER) {
         reply_text(s, req, HTTP_NOTFOUND, "Not Found", "not found\n");
@@ -649,11 +776,152 @@ static void httpd_request(struct evhttp_request *req, void *arg)
     } else {
         reply_text(s, req, HTTP_OK, "OK", "ok\n");
     }
+}
 
-    if (s->duration) {
-        label[0] = routes[r].label;
-        csm_tel_observe(s->duration, label, seconds_since(&t0));
+/* Answers a request according to the access-control verdict. */
+static void answer(csm_httpd *s, struct evhttp_request *req, route r, csm_auth_verdict v)
+{
+    struct evkeyvalq *hdrs = evhttp_request_get_output_headers(req);
+
+    switch (v) {
+    case CSM_AUTH_ALLOW:
+        serve(s, req, r);
+        return;
+    case CSM_AUTH_UNAUTHENTICATED:
+        evhttp_add_header(hdrs, "WWW-Authenticate", HTTPD_REALM);
+        reply_text(s, req, 401, "Unauthorized", "unauthorized\n");
+        return;
+    case CSM_AUTH_FORBIDDEN:
+        reply_text(s, req, 403, "Forbidden", "forbidden\n");
+        return;
+    case CSM_AUTH_UNAVAILABLE:
+        reply_text(s, req, HTTP_SERVUNAVAIL, "Service Unavailable",
+                   "cannot check access: the Kubernetes API server did not answer\n");
+        return;
+    case CSM_AUTH_ERROR:
+    case CSM_AUTH_PENDING:
+        break;
     }
+    reply_text(s, req, HTTP_INTERNAL, "Internal Server Error", "cannot check access\n");
+}
+
+/* The Authorization header is not needed once access control has read it;
+ * wiping it keeps the token out of memory that outlives the request. */
+static void wipe_authorization(struct evhttp_request *req)
+{
+    struct evkeyvalq *in = evhttp_request_get_input_headers(req);
+
+    for (struct evkeyval *kv = in->tqh_first; kv; kv = kv->next.tqe_next) {
+        if (strcasecmp(kv->key, "Authorization") == 0 && kv->value)
+            OPENSSL_cleanse(kv->value, strlen(kv->value));
+    }
+}
+
+/* Holds req on c until auth_done (see the top of the file). */
+static void hold(httpd_conn *c, struct evhttp_request *req, route r, const struct timespec *t0)
+{
+    struct bufferevent *bev = evhttp_connection_get_bufferevent(c->evcon);
+    bufferevent_data_cb writecb = NULL;
+    bufferevent_event_cb eventcb = NULL;
+    void *cbarg = NULL;
+
+    c->held = req;
+    c->held_route = r;
+    c->held_t0 = *t0;
+    bufferevent_getcb(bev, NULL, &writecb, &eventcb, &cbarg);
+    bufferevent_setcb(bev, NULL, writecb, eventcb, cbarg);
+    bufferevent_getwatermark(bev, EV_READ, &c->saved_lowmark, &c->saved_highmark);
+    bufferevent_setwatermark(bev, EV_READ, 0, HTTPD_HELD_READ_MAX);
+    bufferevent_enable(bev, EV_READ);
+}
+
+static void auth_done(void *arg, csm_auth_verdict v)
+{
+    httpd_conn *c = arg;
+    struct evhttp_request *req = c->held;
+    struct bufferevent *bev = evhttp_connection_get_bufferevent(c->evcon);
+    route r = (route)c->held_route;
+
+    c->wait = NULL;
+    c->held = NULL;
+    /* Reading stays enabled with the read callback off, as evhttp has it
+     * while it writes the reply; it restores its callback afterwards. */
+    bufferevent_setwatermark(bev, EV_READ, c->saved_lowmark, c->saved_highmark);
+    answer(c->s, req, r, v);
+    observe(c->s, r, &c->held_t0);
+}
+
+/* Access control for req; either answers it or holds it. */
+static void authorize(csm_httpd *s, httpd_conn *c, struct evhttp_request *req, route r,
+                      const char *path, const struct timespec *t0)
+{
+    csm_tls_peer peer = {NULL, NULL, 0};
+    csm_auth_input in;
+    csm_auth_verdict v;
+
+    if (!c) {
+        /* An untracked connection (allocation failure) cannot be watched
+         * while held; ask the client to come back. */
+        answer(s, req, r, CSM_AUTH_UNAVAILABLE);
+        observe(s, r, t0);
+        return;
+    }
+    memset(&in, 0, sizeof(in));
+    in.method = method_name(evhttp_request_get_command(req));
+    in.path = path;
+    in.authorization = evhttp_find_header(evhttp_request_get_input_headers(req), "Authorization");
+    if (s->h.tls &&
+        csm_tls_peer_get(evhttp_connection_get_bufferevent(c->evcon), &peer) == CSM_OK) {
+        in.cert_user = peer.cn;
+        in.cert_groups = (const char *const *)peer.orgs;
+        in.ncert_groups = peer.norgs;
+    }
+    v = csm_auth_check(s->h.auth, &in, auth_done, c, &c->wait);
+    wipe_authorization(req);
+    csm_tls_peer_free(&peer);
+    if (v == CSM_AUTH_PENDING) {
+        hold(c, req, r, t0);
+        return;
+    }
+    answer(s, req, r, v);
+    observe(s, r, t0);
+}
+
+/* Every request that reaches a handler passes here. */
+static void httpd_request(struct evhttp_request *req, void *arg)
+{
+    csm_httpd *s = arg;
+    const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
+    enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
+    const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
+    route r = route_of(path);
+    struct evhttp_connection *evcon = evhttp_request_get_connection(req);
+    struct evkeyvalq *hdrs = evhttp_request_get_output_headers(req);
+    struct timespec t0;
+    httpd_conn *c;
+
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    c = track_request(s, req);
+    if (s->stopping)
+        evhttp_add_header(hdrs, "Connection", "close");
+
+    if (s->h.tls && !csm_tls_is_tls(evhttp_connection_get_bufferevent(evcon))) {
+        /* Only reachable if TLS could not be set up for the connection and
+         * evhttp fell back to a plain one: never serve in clear text. */
+        evhttp_add_header(hdrs, "Connection", "close");
+        reply_text(s, req, HTTP_BADREQUEST, "Bad Request", "TLS required\n");
+    } else if (!s->h.auth || csm_auth_path_always_allowed(s->h.auth, path)) {
+        serve(s, req, r);
+    } else if (cmd != EVHTTP_REQ_GET && cmd != EVHTTP_REQ_HEAD) {
+        /* Nothing is served for other methods, so there is nothing to
+         * authorize: 405 tells no more than the Allow header. */
+        evhttp_add_header(hdrs, "Allow", "GET, HEAD");
+        reply_text(s, req, HTTP_BADMETHOD, "Method Not Allowed", "method not allowed\n");
+    } else {
+        authorize(s, c, req, r, path ? path : "/", &t0);
+        return; /* observed when answered */
+    }
+    observe(s, r, &t0);
 }
 
 /* ---- Life cycle. --------------------------------------------------------- */
@@ -690,7 +958,7 @@ csm_err csm_httpd_new(struct event_base *base, const char *host, int port,
                       csm_httpd **out)
 {
     csm_httpd *s = NULL;
-    struct timeval tv = {HTTPD_TIMEOUT_SEC, 0};
+    struct timeval tv = {HTTPD_TIMEOUT_MS / 1000, (HTTPD_TIMEOUT_MS % 1000) * 1000};
     const char *label_names[] = {"handler"};
     csm_err err = CSM_OK;
 
@@ -703,6 +971,9 @@ csm_err csm_httpd_new(struct event_base *base, const char *host, int port,
     s->base = base;
     s->h = *h;
     s->log = log;
+    s->limits.handshake_ms = HTTPD_HANDSHAKE_MS;
+    s->limits.read_header_ms = HTTPD_READ_HEADER_MS;
+    s->limits.idle_ms = HTTPD_TIMEOUT_MS;
     if (tel) {
         err = csm_tel_histogram_add(
             tel, DURATION_NAME, "Time to build the response to an HTTP request, by handler.", 1,
@@ -737,6 +1008,24 @@ out:
 int csm_httpd_port(const csm_httpd *s)
 {
     return s ? s->port : -1;
+}
+
+void csm_httpd_set_limits(csm_httpd *s, const csm_httpd_limits *l)
+{
+    struct timeval tv;
+
+    if (!s || !l)
+        return;
+    if (l->handshake_ms > 0)
+        s->limits.handshake_ms = l->handshake_ms;
+    if (l->read_header_ms > 0)
+        s->limits.read_header_ms = l->read_header_ms;
+    if (l->idle_ms > 0) {
+        s->limits.idle_ms = l->idle_ms;
+        tv.tv_sec = l->idle_ms / 1000;
+        tv.tv_usec = (l->idle_ms % 1000) * 1000;
+        evhttp_set_timeout_tv(s->http, &tv);
+    }
 }
 
 /*

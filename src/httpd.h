@@ -13,11 +13,13 @@
 
 #include <event2/event.h>
 
+#include "auth.h"
 #include "buf.h"
 #include "csm/error.h"
 #include "expo.h"
 #include "log.h"
 #include "telemetry.h"
+#include "tls.h"
 
 typedef struct csm_httpd csm_httpd;
 
@@ -31,7 +33,27 @@ typedef struct csm_httpd_handlers {
     void *ctx;
     /* Shown on the index page "/" (borrowed, must outlive the server). */
     const char *title;
+    /* Optional, borrowed, must outlive the server. With tls every
+     * connection speaks TLS; with auth every request to a path that is not
+     * always allowed is authenticated and authorized first (401, 403, 503
+     * otherwise), and a request waiting for the API server's answer holds
+     * its connection only: the loop serves others meanwhile. */
+    csm_tls *tls;
+    csm_auth *auth;
 } csm_httpd_handlers;
+
+/* Per-connection time limits, in milliseconds. */
+typedef struct csm_httpd_limits {
+    /* From accept to a completed TLS handshake. */
+    int handshake_ms;
+    /* From the handshake (or accept, without TLS) to the first request's
+     * headers. Slow-header clients (slowloris) are cut off here however
+     * steadily they trickle bytes. */
+    int read_header_ms;
+    /* Inactivity while reading or writing, and from the end of a response
+     * to the next request's headers on a kept-alive connection. */
+    int idle_ms;
+} csm_httpd_limits;
 
 /*
  * Binds host:port (port 0 picks a free one, see csm_httpd_port()) and serves
@@ -45,6 +67,10 @@ csm_err csm_httpd_new(struct event_base *base, const char *host, int port,
 
 /* The bound port. */
 int csm_httpd_port(const csm_httpd *s);
+
+/* Replaces the default limits (10 s, 10 s, 60 s) for connections accepted
+ * from now on; a zero field keeps its current value. */
+void csm_httpd_set_limits(csm_httpd *s, const csm_httpd_limits *l);
 
 /*
  * Stops accepting connections; calls done(arg) once every response in flight

@@ -667,6 +667,103 @@ START_TEST(test_generator_flag_errors)
 }
 END_TEST
 
+START_TEST(test_secure_serving_flags)
+{
+    csm_config cfg;
+    char err[512];
+
+    /* Defaults. */
+    ck_assert_int_eq(parse(&cfg, err, sizeof(err), "--resource", "v1/ConfigMap", NULL), CSM_OK);
+    ck_assert_ptr_null(cfg.tls_cert_file);
+    ck_assert_int_eq(cfg.tls_min_version, 0x0303);
+    ck_assert_int_eq(cfg.auth, CSM_AUTH_MODE_NONE);
+    ck_assert_uint_eq(cfg.auth_allow_paths.n, 3);
+    ck_assert_str_eq(cfg.auth_allow_paths.items[0], "/healthz");
+    ck_assert_str_eq(cfg.auth_allow_paths.items[2], "/readyz");
+    ck_assert_int_eq(cfg.auth_ttl_token_ms, 60000);
+    ck_assert_int_eq(cfg.auth_ttl_allowed_ms, 300000);
+    ck_assert_int_eq(cfg.auth_ttl_denied_ms, 30000);
+    ck_assert_int_eq(cfg.auth_stale_ms, 0);
+    ck_assert_int_eq(cfg.auth_timeout_ms, 10000);
+    csm_config_free(&cfg);
+
+    ck_assert_int_eq(
+        parse(&cfg, err, sizeof(err), "--resource", "v1/ConfigMap", "--tls-cert-file", "c.pem",
+              "--tls-private-key-file", "k.pem", "--tls-min-version", "VersionTLS13",
+              "--tls-cipher-suites", "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256", "--client-ca-file",
+              "ca.pem", "--auth", "kubernetes", "--auth-token-audiences", "a,b",
+              "--auth-always-allow-paths=", "--auth-always-allow-groups", "system:masters",
+              "--auth-resource-attributes", "namespace=m,resource=services,subresource=proxy",
+              "--auth-cache-ttl-token", "1m30s", "--auth-cache-ttl-allowed", "2h",
+              "--auth-cache-ttl-denied", "500ms", "--auth-stale-if-error", "10m", "--auth-timeout",
+              "3s", NULL),
+        CSM_OK);
+    ck_assert_str_eq(cfg.tls_cert_file, "c.pem");
+    ck_assert_str_eq(cfg.tls_key_file, "k.pem");
+    ck_assert_int_eq(cfg.tls_min_version, 0x0304);
+    ck_assert_str_eq(cfg.tls_cipher_suites, "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256");
+    ck_assert_str_eq(cfg.client_ca_file, "ca.pem");
+    ck_assert_int_eq(cfg.auth, CSM_AUTH_MODE_KUBERNETES);
+    ck_assert_uint_eq(cfg.auth_audiences.n, 2);
+    ck_assert_str_eq(cfg.auth_audiences.items[1], "b");
+    /* An empty value replaces the default with nothing. */
+    ck_assert_uint_eq(cfg.auth_allow_paths.n, 0);
+    ck_assert_uint_eq(cfg.auth_allow_groups.n, 1);
+    ck_assert_str_eq(cfg.auth_resource_attributes,
+                     "namespace=m,resource=services,subresource=proxy");
+    ck_assert_int_eq(cfg.auth_ttl_token_ms, 90000);
+    ck_assert_int_eq(cfg.auth_ttl_allowed_ms, 7200000);
+    ck_assert_int_eq(cfg.auth_ttl_denied_ms, 500);
+    ck_assert_int_eq(cfg.auth_stale_ms, 600000);
+    ck_assert_int_eq(cfg.auth_timeout_ms, 3000);
+    csm_config_free(&cfg);
+
+    /* A repeated list flag replaces, like a scalar. */
+    ck_assert_int_eq(parse(&cfg, err, sizeof(err), "--resource", "v1/ConfigMap",
+                           "--auth-always-allow-paths", "/a,/b", "--auth-always-allow-paths",
+                           "/metrics-free/*", "--auth-cache-ttl-token", "0", NULL),
+                     CSM_OK);
+    ck_assert_uint_eq(cfg.auth_allow_paths.n, 1);
+    ck_assert_str_eq(cfg.auth_allow_paths.items[0], "/metrics-free/*");
+    ck_assert_int_eq(cfg.auth_ttl_token_ms, 0);
+    csm_config_free(&cfg);
+
+    expect_msg("invalid value \"VersionTLS11\" for --tls-min-version: must be VersionTLS12 or "
+               "VersionTLS13 (older versions are not offered)",
+               "--resource", "v1/X", "--tls-min-version", "VersionTLS11", NULL);
+    expect_msg("invalid value \"TLS_RSA_WITH_RC4_128_SHA\" for --tls-cipher-suites: unknown or "
+               "unavailable cipher suite \"TLS_RSA_WITH_RC4_128_SHA\"",
+               "--resource", "v1/X", "--tls-cipher-suites", "TLS_RSA_WITH_RC4_128_SHA", NULL);
+    expect_msg("invalid value \"ldap\" for --auth: must be none or kubernetes", "--resource",
+               "v1/X", "--auth", "ldap", NULL);
+    expect_msg("--auth-always-allow-paths \"healthz\": a path must start with /", "--resource",
+               "v1/X", "--auth-always-allow-paths", "/livez,healthz", NULL);
+    expect_msg("--auth-token-audiences \"a,,b\": empty item in comma-separated list", "--resource",
+               "v1/X", "--auth-token-audiences", "a,,b", NULL);
+    expect_msg("invalid value \"verb=get\" for --auth-resource-attributes: \"verb=get\" is not "
+               "KEY=VALUE with KEY one of namespace, apiGroup, apiVersion, resource, "
+               "subresource, name",
+               "--resource", "v1/X", "--auth-resource-attributes", "verb=get", NULL);
+    expect_msg("invalid value \"5\" for --auth-cache-ttl-token: must be a duration like 30s, 5m "
+               "or 1m30s, at most 24h",
+               "--resource", "v1/X", "--auth-cache-ttl-token", "5", NULL);
+    expect_msg("invalid value \"1.5s\" for --auth-cache-ttl-denied: must be a duration like 30s, "
+               "5m or 1m30s, at most 24h",
+               "--resource", "v1/X", "--auth-cache-ttl-denied", "1.5s", NULL);
+    expect_msg("invalid value \"25h\" for --auth-stale-if-error: must be a duration like 30s, 5m "
+               "or 1m30s, at most 24h",
+               "--resource", "v1/X", "--auth-stale-if-error", "25h", NULL);
+    expect_msg("invalid value \"0\" for --auth-timeout: must be positive", "--resource", "v1/X",
+               "--auth-timeout", "0", NULL);
+    expect_msg("--tls-cert-file and --tls-private-key-file must be given together", "--resource",
+               "v1/X", "--tls-cert-file", "c.pem", NULL);
+    expect_msg("--client-ca-file needs --tls-cert-file", "--resource", "v1/X", "--client-ca-file",
+               "ca.pem", NULL);
+    expect_msg("--auth=kubernetes needs --tls-cert-file: tokens must not travel in clear text",
+               "--resource", "v1/X", "--auth", "kubernetes", NULL);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("flags");
@@ -697,6 +794,7 @@ int main(void)
     tcase_add_test(tc, test_usage_lists_every_flag);
     tcase_add_test(tc, test_usage_write_error);
     tcase_add_test(tc, test_free_zeroed_and_null);
+    tcase_add_test(tc, test_secure_serving_flags);
     tcase_add_test(tc, test_generator_flags);
     tcase_add_test(tc, test_generator_flag_errors);
     suite_add_tcase(s, tc);

@@ -17,6 +17,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -271,9 +272,10 @@ static size_t on_body(char *p, size_t size, size_t n, void *arg)
 }
 
 /* Performs one request; headers is NULL-terminated (or NULL). The body is
- * not decoded, so a gzip response arrives compressed. */
-static void http_do(int port, const char *method, const char *path, const char *const *headers,
-                    http_res *r)
+ * not decoded, so a gzip response arrives compressed. With tls, https
+ * verified against the test CA in data/tls. */
+static void http_do_ex(int port, int tls, const char *method, const char *path,
+                       const char *const *headers, http_res *r)
 {
     CURL *c = curl_easy_init();
     struct curl_slist *sl = NULL;
@@ -283,8 +285,10 @@ static void http_do(int port, const char *method, const char *path, const char *
     memset(r, 0, sizeof(*r));
     csm_buf_init(&r->body, BODY_MAX);
     csm_buf_init(&r->headers, 1 << 16);
-    snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", port, path);
+    snprintf(url, sizeof(url), "%s://127.0.0.1:%d%s", tls ? "https" : "http", port, path);
     curl_easy_setopt(c, CURLOPT_URL, url);
+    if (tls)
+        curl_easy_setopt(c, CURLOPT_CAINFO, "data/tls/ca.crt");
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(c, CURLOPT_TIMEOUT, 60L);
     curl_easy_setopt(c, CURLOPT_HTTP_CONTENT_DECODING, 0L);
@@ -306,6 +310,12 @@ static void http_do(int port, const char *method, const char *path, const char *
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
     curl_slist_free_all(sl);
     curl_easy_cleanup(c);
+}
+
+static void http_do(int port, const char *method, const char *path, const char *const *headers,
+                    http_res *r)
+{
+    http_do_ex(port, 0, method, path, headers, r);
 }
 
 static void http_res_free(http_res *r)
@@ -1036,6 +1046,483 @@ START_TEST(test_connection_cap)
 }
 END_TEST
 
+/* ---- TLS, access control and deadlines. ---------------------------------- */
+
+/* A stand-in for the API server: reviews wait until the test answers. */
+typedef struct fake_review {
+    csm_auth_reply_fn done;
+    void *arg;
+    int open;
+    char path[64];
+} fake_review;
+
+typedef struct fake_api {
+    fake_review r[16];
+    int n;
+} fake_api;
+
+static csm_err fapi_post(void *ctx, const char *path, const char *body, size_t len, long timeout_ms,
+                         csm_auth_reply_fn done, void *arg, void **handle)
+{
+    fake_api *f = ctx;
+    fake_review *r = &f->r[f->n++];
+    (void)body;
+    (void)len;
+    (void)timeout_ms;
+    ck_assert_int_le(f->n, 16);
+    r->done = done;
+    r->arg = arg;
+    r->open = 1;
+    snprintf(r->path, sizeof(r->path), "%s", path);
+    *handle = r;
+    return CSM_OK;
+}
+
+static void fapi_cancel(void *ctx, void *handle)
+{
+    (void)ctx;
+    ((fake_review *)handle)->open = 0;
+}
+
+static void fapi_reply(fake_api *f, int i, long status, const char *body)
+{
+    csm_auth_reply rep = {status, status == 0 ? 7 : 0, body, body ? strlen(body) : 0};
+    ck_assert_int_lt(i, f->n);
+    ck_assert(f->r[i].open);
+    f->r[i].open = 0;
+    f->r[i].done(f->r[i].arg, &rep);
+}
+
+#define TOKEN_OK(user)                                                                             \
+    "{\"status\":{\"authenticated\":true,\"user\":{\"username\":\"" user "\",\"groups\":["         \
+    "\"system:authenticated\"]}}}"
+static const char SAR_ALLOWED[] = "{\"status\":{\"allowed\":true}}";
+static const char SAR_DENIED[] = "{\"status\":{\"allowed\":false}}";
+
+static csm_auth *auth_new(fake_api *f)
+{
+    static const char *const paths[] = {"/healthz", "/livez", "/readyz"};
+    csm_auth_transport tr = {fapi_post, fapi_cancel, f};
+    csm_auth_config cfg;
+    csm_auth *a = NULL;
+
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.allow_paths = paths;
+    cfg.nallow_paths = 3;
+    cfg.ttl_token_ms = 60000;
+    cfg.ttl_allowed_ms = 60000;
+    cfg.ttl_denied_ms = 60000;
+    ck_assert_int_eq(csm_auth_new(&cfg, &tr, NULL, NULL, &a), CSM_OK);
+    return a;
+}
+
+static csm_tls *tls_new(void)
+{
+    csm_tls_config cfg;
+    csm_tls *t = NULL;
+
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.cert_file = "data/tls/server.crt";
+    cfg.key_file = "data/tls/server.key";
+    ck_assert_int_eq(csm_tls_new(NULL, &cfg, NULL, NULL, &t), CSM_OK);
+    return t;
+}
+
+/* Replaces the server of e by one with TLS, access control and limits. */
+static void env_secure(env *e, csm_tls *tls, csm_auth *auth, const csm_httpd_limits *l)
+{
+    csm_httpd_free(e->srv);
+    e->h.tls = tls;
+    e->h.auth = auth;
+    ck_assert_int_eq(csm_httpd_new(e->base, "127.0.0.1", 0, &e->h, NULL, NULL, &e->srv), CSM_OK);
+    if (l)
+        csm_httpd_set_limits(e->srv, l);
+    e->port = csm_httpd_port(e->srv);
+}
+
+/* Serves until the fake API server has received n reviews. */
+static void serve_until_reviews(env *e, fake_api *f, int n)
+{
+    while (f->n < n)
+        ck_assert_int_ne(event_base_loop(e->base, EVLOOP_ONCE), -1);
+}
+
+/* Serves a little without blocking, so that input reaches the server. */
+static void serve_briefly(env *e)
+{
+    for (int i = 0; i < 50; i++) {
+        event_base_loop(e->base, EVLOOP_NONBLOCK);
+        usleep(2000);
+    }
+}
+
+START_TEST(test_auth_held_requests)
+{
+    env e;
+    fake_api f = {0};
+    csm_auth *a = auth_new(&f);
+    scenario ok = {"GET", "/metrics", {"Authorization: Bearer good", NULL}, {0}};
+    scenario again = {"GET", "/metrics", {"Authorization: Bearer good", NULL}, {0}};
+    scenario anon = {"GET", "/metrics", {NULL}, {0}};
+    scenario health = {"GET", "/healthz", {NULL}, {0}};
+    scenario post = {"POST", "/metrics", {NULL}, {0}};
+    scenario denied = {"GET", "/metrics", {"Authorization: Bearer bob", NULL}, {0}};
+    scenario down = {"GET", "/nope", {"Authorization: Bearer carol", NULL}, {0}};
+    size_t elen;
+    char *exp;
+
+    env_setup(&e, 3, 64, NULL);
+    env_secure(&e, NULL, a, NULL);
+    exp = expected_body(&e.m, 0, &elen);
+
+    /* Held through two reviews, then served. */
+    start_client(&e, client_one, &ok);
+    serve_until_reviews(&e, &f, 1);
+    ck_assert_str_eq(f.r[0].path, "/apis/authentication.k8s.io/v1/tokenreviews");
+    ck_assert_int_eq(e.m.calls, 0);
+    fapi_reply(&f, 0, 201, TOKEN_OK("alice"));
+    ck_assert_int_eq(f.n, 2);
+    ck_assert_str_eq(f.r[1].path, "/apis/authorization.k8s.io/v1/subjectaccessreviews");
+    fapi_reply(&f, 1, 201, SAR_ALLOWED);
+    serve_until_checkpoint(&e);
+    join_client(&e);
+    ck_assert_int_eq(ok.res.status, 200);
+    ck_assert_uint_eq(ok.res.body.len, elen);
+    ck_assert(memcmp(ok.res.body.ptr, exp, elen) == 0);
+
+    /* Cached: answered at once. */
+    request(&e, &again);
+    ck_assert_int_eq(again.res.status, 200);
+    ck_assert_int_eq(f.n, 2);
+    request(&e, &anon);
+    ck_assert_int_eq(anon.res.status, 401);
+    ck_assert(has_header(&anon.res, "WWW-Authenticate: Bearer realm=\"crd-state-metrics\"\r\n"));
+    request(&e, &health);
+    ck_assert_int_eq(health.res.status, 200);
+    request(&e, &post);
+    ck_assert_int_eq(post.res.status, 405);
+
+    start_client(&e, client_one, &denied);
+    serve_until_reviews(&e, &f, 3);
+    fapi_reply(&f, 2, 201, TOKEN_OK("bob"));
+    fapi_reply(&f, 3, 201, SAR_DENIED);
+    serve_until_checkpoint(&e);
+    join_client(&e);
+    ck_assert_int_eq(denied.res.status, 403);
+    ck_assert_str_eq(csm_buf_str(&denied.res.body), "forbidden\n");
+
+    /* The API server is unreachable; the path (a 404 once allowed) does
+     * not matter before access control. */
+    start_client(&e, client_one, &down);
+    serve_until_reviews(&e, &f, 5);
+    fapi_reply(&f, 4, 0, NULL);
+    serve_until_checkpoint(&e);
+    join_client(&e);
+    ck_assert_int_eq(down.res.status, 503);
+    ck_assert_int_eq(e.m.calls, 2);
+
+    free(exp);
+    http_res_free(&ok.res);
+    http_res_free(&again.res);
+    http_res_free(&anon.res);
+    http_res_free(&health.res);
+    http_res_free(&post.res);
+    http_res_free(&denied.res);
+    http_res_free(&down.res);
+    env_teardown(&e);
+    csm_auth_free(a);
+    mctx_free(&e.m);
+}
+END_TEST
+
+static int raw_send(int port, const char *text)
+{
+    int fd = raw_connect(port);
+    ck_assert_int_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+    return fd;
+}
+
+static const char HELD_GET[] =
+    "GET /metrics HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer held\r\n\r\n";
+
+/* Sends a request, waits for the main thread, hangs up. */
+static void client_send_then_close(env *e)
+{
+    int fd = raw_send(e->port, HELD_GET);
+    notify_main(e);
+    wait_main(e);
+    close(fd);
+}
+
+/* A server with access control holding one request, whose client waits
+ * for go_client() to hang up. */
+static csm_auth *start_held(env *e, fake_api *f)
+{
+    csm_auth *a = auth_new(f);
+
+    env_setup(e, 3, 64, NULL);
+    env_secure(e, NULL, a, NULL);
+    start_client(e, client_send_then_close, NULL);
+    serve_until_reviews(e, f, 1);
+    return a;
+}
+
+START_TEST(test_auth_client_gone_while_held)
+{
+    env e;
+    fake_api f = {0};
+    csm_auth *a = start_held(&e, &f);
+
+    go_client(&e);
+    join_client(&e);
+    /* The server notices the hang-up while the request is held: shutdown
+     * then completes without the review ever being answered (otherwise
+     * the request would stay in flight and this would not return). */
+    ck_assert_int_eq(csm_httpd_shutdown(e.srv, on_done, &e), CSM_OK);
+    while (e.done_calls == 0)
+        serve_until_checkpoint(&e);
+    ck_assert_int_eq(e.m.calls, 0);
+    /* The review's answer arrives later and finds nobody waiting. */
+    fapi_reply(&f, 0, 201, TOKEN_OK("alice"));
+    ck_assert_int_eq(f.n, 1);
+    env_teardown(&e);
+    csm_auth_free(a);
+    mctx_free(&e.m);
+}
+END_TEST
+
+typedef struct pipelined {
+    char buf[8192];
+    size_t len;
+} pipelined;
+
+/* Sends one request, and a second one only once the first is held. */
+static void client_pipelined(env *e)
+{
+    pipelined *p = e->arg;
+    const char second[] = "GET /metrics HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer held\r\n"
+                          "Connection: close\r\n\r\n";
+    int fd = raw_send(e->port, HELD_GET);
+    ssize_t n;
+
+    notify_main(e);
+    wait_main(e);
+    ck_assert_int_eq(write(fd, second, sizeof(second) - 1), (ssize_t)sizeof(second) - 1);
+    for (;;) {
+        n = read(fd, p->buf + p->len, sizeof(p->buf) - 1 - p->len);
+        if (n <= 0)
+            break;
+        p->len += (size_t)n;
+    }
+    p->buf[p->len] = '\0';
+    close(fd);
+}
+
+START_TEST(test_auth_input_while_held)
+{
+    env e;
+    fake_api f = {0};
+    csm_auth *a = auth_new(&f);
+    pipelined p = {{0}, 0};
+    const char *second;
+
+    env_setup(&e, 3, 64, NULL);
+    env_secure(&e, NULL, a, NULL);
+    start_client(&e, client_pipelined, &p);
+    serve_until_reviews(&e, &f, 1);
+    go_client(&e);
+    /* The next request arrives while the first is held: evhttp must not
+     * see it yet (it would abort the process), nor lose it. */
+    serve_briefly(&e);
+    fapi_reply(&f, 0, 201, TOKEN_OK("alice"));
+    fapi_reply(&f, 1, 201, SAR_ALLOWED);
+    serve_until_checkpoint(&e);
+    join_client(&e);
+    ck_assert_int_eq(f.n, 2); /* the second request was answered from the cache */
+    ck_assert_int_eq(strncmp(p.buf, "HTTP/1.1 200 OK\r\n", 17), 0);
+    second = strstr(p.buf + 17, "HTTP/1.1 200 OK\r\n");
+    ck_assert_ptr_nonnull(second);
+    ck_assert_ptr_nonnull(strstr(second, "Connection: close\r\n"));
+    ck_assert_int_eq(e.m.calls, 2);
+    env_teardown(&e);
+    csm_auth_free(a);
+    mctx_free(&e.m);
+}
+END_TEST
+
+START_TEST(test_auth_free_while_held)
+{
+    env e;
+    fake_api f = {0};
+    csm_auth *a = start_held(&e, &f);
+
+    /* Freeing the server cancels the wait; evhttp frees the request. */
+    csm_httpd_free(e.srv);
+    e.srv = NULL;
+    go_client(&e);
+    join_client(&e);
+    ck_assert(f.r[0].open);
+    csm_auth_free(a); /* cancels the review */
+    ck_assert(!f.r[0].open);
+    env_teardown(&e);
+    mctx_free(&e.m);
+}
+END_TEST
+
+static long elapsed_ms(const struct timespec *t0)
+{
+    struct timespec t1;
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    return (t1.tv_sec - t0->tv_sec) * 1000 + (t1.tv_nsec - t0->tv_nsec) / 1000000;
+}
+
+/* 1 once the server has closed fd (EOF or reset) within timeout_ms. */
+static int closed_within(int fd, int timeout_ms)
+{
+    struct pollfd p = {fd, POLLIN, 0};
+    char buf[4096];
+
+    while (poll(&p, 1, timeout_ms) == 1) {
+        ssize_t n = read(fd, buf, sizeof(buf));
+        if (n <= 0)
+            return 1;
+    }
+    return 0;
+}
+
+typedef struct timing {
+    long ms; /* until the server closed */
+    int closed;
+} timing;
+
+/* Trickles header bytes every 50 ms, as slowloris does. */
+static void client_slow_headers(env *e)
+{
+    timing *t = e->arg;
+    struct timespec t0;
+    int fd = raw_send(e->port, "GET /metrics HTTP/1.1\r\n");
+
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    while (elapsed_ms(&t0) < 5000) {
+        if (write(fd, "X-A: b\r\n", 8) != 8 || closed_within(fd, 50)) {
+            t->closed = 1;
+            break;
+        }
+    }
+    t->ms = elapsed_ms(&t0);
+    close(fd);
+}
+
+/* Connects and sends nothing. */
+static void client_silent(env *e)
+{
+    timing *t = e->arg;
+    struct timespec t0;
+    int fd = raw_connect(e->port);
+
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    t->closed = closed_within(fd, 5000);
+    t->ms = elapsed_ms(&t0);
+    close(fd);
+}
+
+/* One request on a kept-alive connection, then silence. */
+static void client_idle_after_response(env *e)
+{
+    timing *t = e->arg;
+    struct timespec t0;
+    char buf[4096];
+    int fd = raw_send(e->port, "GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n");
+
+    ck_assert_int_gt(read(fd, buf, sizeof(buf)), 12);
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    t->closed = closed_within(fd, 5000);
+    t->ms = elapsed_ms(&t0);
+    close(fd);
+}
+
+START_TEST(test_deadlines)
+{
+    env e;
+    timing slow = {0, 0};
+    timing idle = {0, 0};
+    timing silent = {0, 0};
+    csm_httpd_limits l = {0, 300, 400};
+    scenario after = {"GET", "/healthz", {NULL}, {0}};
+
+    env_setup(&e, 1, 64, NULL);
+    csm_httpd_set_limits(e.srv, &l);
+    /* Headers trickled in steadily still have to be complete in time. */
+    run_client(&e, client_slow_headers, &slow);
+    ck_assert(slow.closed);
+    ck_assert_int_ge(slow.ms, 250);
+    ck_assert_int_lt(slow.ms, 2000);
+    run_client(&e, client_idle_after_response, &idle);
+    ck_assert(idle.closed);
+    ck_assert_int_ge(idle.ms, 350);
+    ck_assert_int_lt(idle.ms, 2000);
+    run_client(&e, client_silent, &silent);
+    ck_assert(silent.closed);
+    ck_assert_int_ge(silent.ms, 250);
+    ck_assert_int_lt(silent.ms, 2000);
+    /* Nothing leaked into the server's view: it still serves. */
+    request(&e, &after);
+    ck_assert_int_eq(after.res.status, 200);
+    http_res_free(&after.res);
+    env_teardown(&e);
+    mctx_free(&e.m);
+}
+END_TEST
+
+typedef struct tls_scenario {
+    http_res res;
+    http_res plain;
+} tls_scenario;
+
+static void client_tls(env *e)
+{
+    tls_scenario *t = e->arg;
+    http_do_ex(e->port, 1, "GET", "/metrics", NULL, &t->res);
+    http_do_ex(e->port, 0, "GET", "/metrics", NULL, &t->plain);
+}
+
+START_TEST(test_tls_serving)
+{
+    env e;
+    csm_tls *tls = tls_new();
+    tls_scenario sc;
+    timing silent = {0, 0};
+    csm_httpd_limits l = {300, 0, 0};
+    size_t elen;
+    char *exp;
+
+    memset(&sc, 0, sizeof(sc));
+    env_setup(&e, 20, 64, NULL);
+    env_secure(&e, tls, NULL, &l);
+    exp = expected_body(&e.m, 0, &elen);
+    run_client(&e, client_tls, &sc);
+    ck_assert_msg(sc.res.rc == CURLE_OK, "curl: %s", curl_easy_strerror(sc.res.rc));
+    ck_assert_int_eq(sc.res.status, 200);
+    ck_assert_uint_eq(sc.res.body.len, elen);
+    ck_assert(memcmp(sc.res.body.ptr, exp, elen) == 0);
+    /* Clear text on the TLS port gets no HTTP answer. */
+    ck_assert_int_ne(sc.plain.rc, CURLE_OK);
+    ck_assert_int_eq(sc.plain.status, 0);
+    /* A TCP connection that never starts the handshake is closed. */
+    run_client(&e, client_silent, &silent);
+    ck_assert(silent.closed);
+    ck_assert_int_ge(silent.ms, 250);
+    ck_assert_int_lt(silent.ms, 2000);
+    ck_assert_int_eq(e.m.calls, 1);
+    free(exp);
+    http_res_free(&sc.res);
+    http_res_free(&sc.plain);
+    env_teardown(&e);
+    csm_tls_free(tls);
+    mctx_free(&e.m);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("httpd");
@@ -1064,6 +1551,12 @@ int main(void)
     tcase_add_test(tc, test_disconnect_releases_once);
     tcase_add_test(tc, test_free_with_open_response);
     tcase_add_test(tc, test_connection_cap);
+    tcase_add_test(tc, test_auth_held_requests);
+    tcase_add_test(tc, test_auth_client_gone_while_held);
+    tcase_add_test(tc, test_auth_input_while_held);
+    tcase_add_test(tc, test_auth_free_while_held);
+    tcase_add_test(tc, test_deadlines);
+    tcase_add_test(tc, test_tls_serving);
     suite_add_tcase(s, tc);
     sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
