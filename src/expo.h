@@ -57,8 +57,8 @@ csm_err csm_expo_format_value(csm_buf *b, double v);
  * the "_info" suffix), a stateset as TYPE stateset, a counter "x_total" as
  * "x" with TYPE counter.
  */
-csm_err csm_expo_family_header(csm_buf *b, csm_expo_format fmt, const char *name,
-                               const char *help, csm_metric_type type);
+csm_err csm_expo_family_header(csm_buf *b, csm_expo_format fmt, const char *name, const char *help,
+                               csm_metric_type type);
 
 /*
  * Appends one sample line: name{l1="v1",...} value\n. Checks the names,
@@ -76,8 +76,7 @@ csm_err csm_expo_sample(csm_buf *b, const char *name, size_t nlabels, const char
 typedef struct csm_sink csm_sink;
 struct csm_sink {
     csm_err (*text)(csm_sink *s, const char *p, size_t n);
-    csm_err (*ref)(csm_sink *s, const char *p, size_t n, void (*release)(void *owner),
-                   void *owner);
+    csm_err (*ref)(csm_sink *s, const char *p, size_t n, void (*release)(void *owner), void *owner);
 };
 
 #endif

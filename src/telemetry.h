@@ -35,9 +35,9 @@ csm_err csm_tel_family_add(csm_telemetry *t, const char *name, const char *help,
 
 /* Registers a histogram with the given upper bounds (ascending, +Inf is
  * implicit). */
-csm_err csm_tel_histogram_add(csm_telemetry *t, const char *name, const char *help,
-                              size_t nlabels, const char *const *label_names,
-                              const double *bounds, size_t nbounds, csm_tel_family **out);
+csm_err csm_tel_histogram_add(csm_telemetry *t, const char *name, const char *help, size_t nlabels,
+                              const char *const *label_names, const double *bounds, size_t nbounds,
+                              csm_tel_family **out);
 
 /* label_values has as many entries as the family has label names. */
 csm_err csm_tel_inc(csm_tel_family *f, const char *const *label_values, double delta);
