@@ -80,7 +80,7 @@ START_TEST(test_example_plugin_whole_abi)
                            ",type=\"Ready\"} 1704164645\n"
                            "memcached_example_condition_transition_timestamp_seconds{" B
                            ",type=\"Degraded\"} 1704161046.5\n"
-                           "memcached_example_label_count{" B "} 2\n"
+                           "memcached_example_label_keys{" B "} 2\n"
                            "memcached_example_annotation_bytes{" B ",annotation=\"note\"} 5\n"
                            "memcached_example_annotation_bytes{" B ",annotation=\"owner\"} 6\n");
 #undef B

@@ -16,7 +16,7 @@
  *   memcached_example_phase{namespace,memcached,memcached_example_phase=S}
  *                                                  1|0 per state    stateset
  *   memcached_example_condition_transition_timestamp_seconds{...,type} gauge
- *   memcached_example_label_count{namespace,memcached} #labels       gauge
+ *   memcached_example_label_keys{namespace,memcached} #labels       gauge
  *   memcached_example_annotation_bytes{...,annotation=<key>} length   gauge
  *
  * Missing fields leave their family out for that object; a field of the
@@ -36,7 +36,7 @@ enum {
     F_RESTARTS,
     F_PHASE,
     F_TRANSITION,
-    F_LABEL_COUNT,
+    F_LABEL_KEYS,
     F_ANNOTATION_BYTES,
     NFAM
 };
@@ -53,7 +53,7 @@ static const struct {
     {"phase", "status.phase: 1 for the current phase.", CSM_METRIC_STATESET},
     {"condition_transition_timestamp_seconds", "lastTransitionTime per condition type.",
      CSM_METRIC_GAUGE},
-    {"label_count", "Number of labels on the object.", CSM_METRIC_GAUGE},
+    {"label_keys", "Number of labels on the object.", CSM_METRIC_GAUGE},
     {"annotation_bytes", "Length of each annotation's value.", CSM_METRIC_GAUGE},
 };
 
@@ -208,7 +208,7 @@ static csm_err emit_maps(const example_state *st, const csm_object *obj, csm_emi
     for (size_t i = 0; csm_value_entry(labels, i, &key); i++)
         count += key != NULL;
     if (csm_value_kind_of(labels) == CSM_VALUE_MAP)
-        keep(&first, csm_emit(em, st->fam[F_LABEL_COUNT], n, names, values, (double)count));
+        keep(&first, csm_emit(em, st->fam[F_LABEL_KEYS], n, names, values, (double)count));
     for (const csm_value *e = csm_value_first(ann); e; e = csm_value_next(e)) {
         const char *v;
         if (csm_value_kind_of(e) != CSM_VALUE_STRING || csm_value_string(e, &v) != CSM_OK)
