@@ -150,6 +150,22 @@ START_TEST(test_doc_all_vpa_metrics)
 }
 END_TEST
 
+START_TEST(test_readme_example)
+{
+    /* README.md's worked example; the values checked by hand: 64Mi is
+     * 67108864, 2024-05-01T10:00:00Z is 1714557600. */
+    char *want = slurp("data/crs/readme-example.prom");
+    result r = run("../generators/examples/memcached-config.yaml", "--object",
+                   "../generators/examples/memcached.yaml", NULL, NULL);
+    ck_assert_int_eq(r.rc, 0);
+    ck_assert_str_eq(r.out, want);
+    ck_assert_ptr_nonnull(strstr(r.out, "} 67108864\n"));
+    ck_assert_ptr_nonnull(strstr(r.out, ",type=\"Ready\"} 1714557600\n"));
+    free(want);
+    result_free(&r);
+}
+END_TEST
+
 START_TEST(test_json_object_list_and_resource_flag)
 {
     FILE *f = fopen("/tmp/csm-checkcfg-list.json", "w");
@@ -268,6 +284,7 @@ int main(void)
     tcase_add_test(tc, test_doc_stateset_info_naming);
     tcase_add_test(tc, test_doc_wildcards);
     tcase_add_test(tc, test_doc_all_vpa_metrics);
+    tcase_add_test(tc, test_readme_example);
     tcase_add_test(tc, test_json_object_list_and_resource_flag);
     tcase_add_test(tc, test_missing_path_exit_1);
     tcase_add_test(tc, test_usage_and_input_errors);
