@@ -16,20 +16,20 @@
 #include "csm/error.h"
 
 typedef struct csm_kauth {
-    char *server;            /* "https://host:port", no trailing '/' */
-    char *tls_server_name;   /* kubeconfig tls-server-name, or NULL */
-    char *ca_file;           /* certificate-authority, or NULL */
-    unsigned char *ca_data;  /* certificate-authority-data (PEM), or NULL */
+    char *server;           /* "https://host:port", no trailing '/' */
+    char *tls_server_name;  /* kubeconfig tls-server-name, or NULL */
+    char *ca_file;          /* certificate-authority, or NULL */
+    unsigned char *ca_data; /* certificate-authority-data (PEM), or NULL */
     size_t ca_len;
-    int insecure;            /* insecure-skip-tls-verify: true */
-    char *cert_file;         /* client-certificate, or NULL */
+    int insecure;    /* insecure-skip-tls-verify: true */
+    char *cert_file; /* client-certificate, or NULL */
     unsigned char *cert_data;
     size_t cert_len;
-    char *key_file;          /* client-key, or NULL */
+    char *key_file; /* client-key, or NULL */
     unsigned char *key_data;
     size_t key_len;
-    char *token;             /* static bearer token, or NULL */
-    char *token_file;        /* token re-read from here, or NULL */
+    char *token;      /* static bearer token, or NULL */
+    char *token_file; /* token re-read from here, or NULL */
     /* Cache for token_file; managed by csm_kauth_bearer(). */
     char *file_token;
     time_t file_token_read;
@@ -43,8 +43,7 @@ typedef struct csm_kauth {
  * errbuf names the file and the problem (missing context, bad base64, YAML
  * syntax with line number, unreadable referenced file).
  */
-csm_err csm_kauth_from_kubeconfig(const char *path, csm_kauth **out, char *errbuf,
-                                  size_t errlen);
+csm_err csm_kauth_from_kubeconfig(const char *path, csm_kauth **out, char *errbuf, size_t errlen);
 
 /*
  * In-cluster configuration: server from KUBERNETES_SERVICE_HOST and
@@ -59,8 +58,8 @@ csm_err csm_kauth_in_cluster(const char *sa_dir, csm_kauth **out, char *errbuf, 
  * set, else ~/.kube/config. `apiserver` (the --apiserver flag), when not
  * NULL, overrides the server.
  */
-csm_err csm_kauth_load(const char *kubeconfig, const char *apiserver, csm_kauth **out,
-                       char *errbuf, size_t errlen);
+csm_err csm_kauth_load(const char *kubeconfig, const char *apiserver, csm_kauth **out, char *errbuf,
+                       size_t errlen);
 
 /*
  * The bearer token to send, or NULL in *token when none is configured.
