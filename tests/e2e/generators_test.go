@@ -20,8 +20,8 @@ import (
 // Issue 5: generators. Kinds of their own, so that nothing else the suite runs
 // shows up in these bodies.
 var (
-	widget = cluster.CRDSpec{Group: "gen.example.com", Version: "v1", Kind: "Widget", Namespaced: true}
-	gadget = cluster.CRDSpec{Group: "gen.example.com", Version: "v1", Kind: "Gadget"}
+	genWidget = cluster.CRDSpec{Group: "gen.example.com", Version: "v1", Kind: "Widget", Namespaced: true}
+	genGadget = cluster.CRDSpec{Group: "gen.example.com", Version: "v1", Kind: "Gadget"}
 )
 
 // The Custom Resource State config of the test: Widget metrics (Widget is also a
@@ -118,17 +118,17 @@ func TestGenerators(t *testing.T) {
 	c := cluster.Get(t)
 
 	c.EnsureNamespace(t, "team-b")
-	for _, s := range []cluster.CRDSpec{widget, gadget} {
+	for _, s := range []cluster.CRDSpec{genWidget, genGadget} {
 		c.EnsureCRD(t, s)
 		c.DeleteAllObjects(t, s)
 	}
 	// alpha: labels, annotations, a status with conditions, phase and replicas.
-	alpha := widget.Object("default", "alpha", map[string]string{
+	alpha := genWidget.Object("default", "alpha", map[string]string{
 		"app": "shop", "tier": "web", "app.kubernetes.io/name": "alpha-shop",
 	}, map[string]any{"replicas": 3})
 	alpha.SetAnnotations(map[string]string{"owner": "team-a", "note": "not exported"})
-	alpha = c.CreateObject(t, widget, alpha)
-	alpha = setStatus(t, c, widget, alpha, map[string]any{
+	alpha = c.CreateObject(t, genWidget, alpha)
+	alpha = setStatus(t, c, genWidget, alpha, map[string]any{
 		"phase": "Running", "replicas": 2, "observedGeneration": 1,
 		"conditions": []any{
 			map[string]any{"type": "Ready", "status": "True", "lastTransitionTime": "2024-01-02T03:04:05Z"},
@@ -136,8 +136,8 @@ func TestGenerators(t *testing.T) {
 		},
 	})
 	// beta: new, no status yet (what an operator shows before its first reconcile).
-	beta := c.CreateObject(t, widget, widget.Object("team-b", "beta", map[string]string{"app": "api"}, map[string]any{"replicas": 1}))
-	c.CreateObject(t, gadget, gadget.Object("", "g1", nil, map[string]any{"color": "blue"}))
+	beta := c.CreateObject(t, genWidget, genWidget.Object("team-b", "beta", map[string]string{"app": "api"}, map[string]any{"replicas": 1}))
+	c.CreateObject(t, genGadget, genGadget.Object("", "g1", nil, map[string]any{"color": "blue"}))
 
 	created := func(u *unstructured.Unstructured) int64 { return u.GetCreationTimestamp().Unix() }
 	cm := newConfigMapDir(t, genConfig)
