@@ -24,6 +24,22 @@ import (
 // exporter's own TLS; clients verify it with c.CAFile).
 func (c *Cluster) IssueCert(t testing.TB, cn string, orgs []string, server bool) (certFile, keyFile string) {
 	t.Helper()
+	if server {
+		return c.issue(t, cn, orgs, true, []string{"localhost"})
+	}
+	return c.issue(t, cn, orgs, false, nil)
+}
+
+// IssueServingCert is IssueCert for a serving certificate whose names are
+// 127.0.0.1, ::1, localhost and dnsNames (e.g. a Service's
+// <name>.<namespace>.svc, as cert-manager would issue it).
+func (c *Cluster) IssueServingCert(t testing.TB, cn string, dnsNames ...string) (certFile, keyFile string) {
+	t.Helper()
+	return c.issue(t, cn, nil, true, append([]string{"localhost"}, dnsNames...))
+}
+
+func (c *Cluster) issue(t testing.TB, cn string, orgs []string, server bool, dnsNames []string) (certFile, keyFile string) {
+	t.Helper()
 	pair, err := tls.LoadX509KeyPair(filepath.Join(c.Dir, "pki", "ca.crt"), filepath.Join(c.Dir, "pki", "ca.key"))
 	if err != nil {
 		t.Fatalf("load cluster CA: %v", err)
@@ -48,7 +64,7 @@ func (c *Cluster) IssueCert(t testing.TB, cn string, orgs []string, server bool)
 	if server {
 		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
 		tmpl.IPAddresses = []net.IP{net.ParseIP("127.0.0.1"), net.IPv6loopback}
-		tmpl.DNSNames = []string{"localhost"}
+		tmpl.DNSNames = dnsNames
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, pair.PrivateKey)
 	if err != nil {
