@@ -348,8 +348,10 @@ func TestResilienceAPIServerDown(t *testing.T) {
 		t.Errorf("api_errors_total = %v after a 30s outage; want the failed retries counted (>= 4)", got)
 	}
 
-	r.create()
+	// Delete first, so that the deletion cannot pick the new object (the set
+	// must change in a way the exporter can only learn from the server).
 	r.deleteSome(1)
+	r.create()
 	r.waitConverged("after the apiserver came back", 50*time.Second)
 	t.Logf("recovered %v after the apiserver was ready again", time.Since(tUp).Round(time.Millisecond))
 
@@ -715,8 +717,8 @@ func TestResilienceTokenRotation(t *testing.T) {
 	t.Logf("old tokens rejected %v after their Secrets were deleted", d.Round(time.Millisecond))
 	seq = r.mark()
 	r.px.DropConnections()
-	r.create()
 	r.deleteSome(1)
+	r.create()
 	r.waitConverged("after rotation with the old token invalid", 20*time.Second)
 	es := r.px.Filter(func(e faultproxy.Entry) bool { return e.Seq >= seq })
 	var n401 int
