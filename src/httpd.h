@@ -46,8 +46,9 @@ typedef struct csm_httpd_handlers {
 typedef struct csm_httpd_limits {
     /* From accept to a completed TLS handshake. */
     int handshake_ms;
-    /* From the handshake (or accept, without TLS) to the first request's
-     * headers. Slow-header clients (slowloris) are cut off here however
+    /* For the first request's headers: from accept without TLS; with TLS
+     * from the end of handshake_ms (when the timer finds the handshake
+     * done). Slow-header clients (slowloris) are cut off here however
      * steadily they trickle bytes. */
     int read_header_ms;
     /* Inactivity while reading or writing, and from the end of a response
