@@ -10,7 +10,7 @@
 #include "csm_version.h"
 
 /* Enough for any Kubernetes Status object; longer error bodies are cut. */
-#define KCLIENT_ERRBODY_MAX (64u * 1024u)
+#define KCLIENT_ERRBODY_MAX       (64u * 1024u)
 #define KCLIENT_CONNECT_TIMEOUT_S 10L
 
 struct csm_kreq {
@@ -20,6 +20,7 @@ struct csm_kreq {
     csm_kreq_cbs cbs;
     csm_buf errbody;
     char *body; /* POST body copy */
+    size_t body_len;
     long status;
     int aborted;
     double retry_after;
@@ -63,8 +64,14 @@ static void req_destroy(csm_kreq *r)
         curl_multi_remove_handle(r->c->multi, r->easy);
         curl_easy_cleanup(r->easy);
     }
+    /* Headers hold the bearer token and POST bodies may hold a token under
+     * review: wipe both before the memory goes back to the allocator. */
+    for (struct curl_slist *h = r->headers; h; h = h->next)
+        memset(h->data, 0, strlen(h->data));
     curl_slist_free_all(r->headers);
     csm_buf_free(&r->errbody);
+    if (r->body)
+        memset(r->body, 0, r->body_len);
     free(r->body);
     free(r);
 }
@@ -181,8 +188,7 @@ static int timer_cb(CURLM *multi, long timeout_ms, void *userp)
     return evtimer_add(c->timer, &tv) == 0 ? 0 : -1;
 }
 
-csm_err csm_kclient_new(struct event_base *base, csm_kauth *auth, csm_log *log,
-                        csm_kclient **out)
+csm_err csm_kclient_new(struct event_base *base, csm_kauth *auth, csm_log *log, csm_kclient **out)
 {
     csm_kclient *c = calloc(1, sizeof(*c));
 
@@ -343,9 +349,9 @@ static csm_err add_header(csm_kreq *r, const char *h)
     return CSM_OK;
 }
 
-csm_err csm_kclient_request(csm_kclient *c, const char *method, const char *path,
-                            const char *body, size_t body_len, long timeout_s,
-                            const csm_kreq_cbs *cbs, csm_kreq **out)
+csm_err csm_kclient_request(csm_kclient *c, const char *method, const char *path, const char *body,
+                            size_t body_len, long timeout_s, const csm_kreq_cbs *cbs,
+                            csm_kreq **out)
 {
     csm_kreq *r = calloc(1, sizeof(*r));
     csm_buf url;
@@ -381,6 +387,7 @@ csm_err csm_kclient_request(csm_kclient *c, const char *method, const char *path
         err = add_header(r, "Content-Type: application/json");
         if (!err) {
             r->body = malloc(body_len + 1);
+            r->body_len = body_len;
             err = r->body ? CSM_OK : CSM_ERR_NOMEM;
         }
         if (!err) {

@@ -52,8 +52,7 @@ typedef struct csm_kreq_cbs {
  * the kubeconfig. *out is freed with csm_kclient_free(), which cancels
  * every request still running (without calling done()).
  */
-csm_err csm_kclient_new(struct event_base *base, csm_kauth *auth, csm_log *log,
-                        csm_kclient **out);
+csm_err csm_kclient_new(struct event_base *base, csm_kauth *auth, csm_log *log, csm_kclient **out);
 void csm_kclient_free(csm_kclient *c);
 
 /*
@@ -63,9 +62,9 @@ void csm_kclient_free(csm_kclient *c);
  * (may be NULL) receives a handle usable with csm_kreq_cancel() until
  * done() has been called.
  */
-csm_err csm_kclient_request(csm_kclient *c, const char *method, const char *path,
-                            const char *body, size_t body_len, long timeout_s,
-                            const csm_kreq_cbs *cbs, csm_kreq **out);
+csm_err csm_kclient_request(csm_kclient *c, const char *method, const char *path, const char *body,
+                            size_t body_len, long timeout_s, const csm_kreq_cbs *cbs,
+                            csm_kreq **out);
 
 /* Stops a request; no callback runs for it afterwards. Not from data(). */
 void csm_kreq_cancel(csm_kreq *r);
