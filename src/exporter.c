@@ -10,6 +10,7 @@
 #include "buf.h"
 #include "csm_version.h"
 #include "gen.h"
+#include "crsdisco.h"
 #include "genconf.h"
 #include "httpd.h"
 #include "informer.h"
@@ -32,6 +33,7 @@ typedef struct exporter {
     csm_resource_opts res_opts; /* for resources a --config reload adds */
     struct event *reload_timer; /* polls --config */
     struct event *sighup;       /* reloads --config */
+    csm_crsdisco *disco;        /* resolves the config's wildcards */
     csm_informer_env env;
     csm_resource **res;
     size_t nres;
@@ -45,15 +47,61 @@ typedef struct exporter {
     int pending_shutdowns;
 } exporter;
 
+/* 1 if a resource before res[a] has a family of that name. */
+static int written_before(const exporter *x, size_t a, const char *name)
+{
+    for (size_t b = 0; b < a; b++) {
+        for (size_t j = 0; j < csm_resource_families(x->res[b]); j++) {
+            if (strcmp(csm_resource_family(x->res[b], j)->name, name) == 0)
+                return 1;
+        }
+    }
+    return 0;
+}
+
+/* The samples of every resource from res[a] on that has a family `name`. */
+static csm_err write_family_samples(const exporter *x, size_t a, const char *name, csm_sink *sink)
+{
+    csm_err err = CSM_OK;
+
+    for (size_t c = a; !err && c < x->nres; c++) {
+        for (size_t j = 0; !err && j < csm_resource_families(x->res[c]); j++) {
+            if (strcmp(csm_resource_family(x->res[c], j)->name, name) == 0)
+                err = csm_resource_write_family(x->res[c], j, sink);
+        }
+    }
+    return err;
+}
+
+/*
+ * Every family once, where it first appears, with the samples of every
+ * resource that has it: resources share family names when one config metric
+ * applies to several kinds (kube-state-metrics' default prefix makes that
+ * likely), and a family written twice is invalid exposition. The first
+ * resource's HELP and TYPE stand for all.
+ */
 static csm_err write_metrics(void *ctx, csm_expo_format fmt, csm_sink *sink)
 {
     exporter *x = ctx;
-    for (size_t i = 0; i < x->nres; i++) {
-        csm_err err = csm_resource_write(x->res[i], fmt, sink);
-        if (err)
-            return err;
+    csm_buf hdr;
+    csm_err err = CSM_OK;
+
+    csm_buf_init(&hdr, 64 * 1024);
+    for (size_t a = 0; !err && a < x->nres; a++) {
+        for (size_t f = 0; !err && f < csm_resource_families(x->res[a]); f++) {
+            const csm_gen_family *fam = csm_resource_family(x->res[a], f);
+            if (written_before(x, a, fam->name))
+                continue;
+            csm_buf_reset(&hdr);
+            err = csm_expo_family_header(&hdr, fmt, fam->name, fam->help, fam->type);
+            if (!err)
+                err = sink->text(sink, hdr.ptr, hdr.len);
+            if (!err)
+                err = write_family_samples(x, a, fam->name, sink);
+        }
     }
-    return CSM_OK;
+    csm_buf_free(&hdr);
+    return err;
 }
 
 static int ready(void *ctx, csm_buf *why)
@@ -95,6 +143,7 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
     x->stopping = 1;
     if (x->reload_timer)
         evtimer_del(x->reload_timer);
+    csm_crsdisco_stop(x->disco);
     csm_logf(x->log, CSM_LOG_INFO, "signal %d: shutting down after in-flight responses", (int)sig);
     for (size_t i = 0; i < x->nres; i++)
         csm_resource_stop(x->res[i]);
@@ -222,7 +271,7 @@ static csm_err start_security(exporter *x)
     return csm_auth_new(&ac, &tr, x->log, x->tel, &x->access);
 }
 
-/* Resource options a --config reload uses for the resources it adds. */
+/* Adds and starts a resource (a --config reload or discovery found it). */
 static csm_err add_resource(exporter *x, const csm_gvk *gvk)
 {
     csm_resource **nr = realloc(x->res, (x->nres + 1) * sizeof(*nr));
@@ -240,6 +289,55 @@ static csm_err add_resource(exporter *x, const csm_gvk *gvk)
     return CSM_OK;
 }
 
+/* Adds resources the generator configuration appended from index `first`. */
+static void add_new_resources(exporter *x, const char *why)
+{
+    const csm_gvk *res;
+    size_t n;
+
+    /* Only allocation can fail here, and then the resource is missing
+     * until a restart; the log says so. */
+    res = csm_genconf_resources(x->gc, &n);
+    for (size_t i = x->nres; i < n; i++) {
+        if (add_resource(x, &res[i]) != CSM_OK)
+            csm_logf(x->log, CSM_LOG_ERROR, "%s: cannot add %s/%s; restart to export it", why,
+                     res[i].version, res[i].kind);
+        else
+            csm_logf(x->log, CSM_LOG_INFO, "%s: now exporting %s", why,
+                     csm_resource_label(x->res[x->nres - 1]));
+    }
+}
+
+/* A discovery round resolved the config's wildcards. */
+static void on_discovered(void *ctx, const csm_gvk *found, size_t n)
+{
+    exporter *x = ctx;
+    size_t first;
+
+    if (x->stopping || csm_genconf_discovered(x->gc, found, n, &first) != CSM_OK)
+        return;
+    add_new_resources(x, "config wildcard");
+}
+
+/* Resolves the config's "*" versions and kinds every 30 s (CRDs come and
+ * go); with no wildcards, nothing runs. */
+static csm_err update_discovery(exporter *x)
+{
+    const csm_gvk *wild;
+    size_t n;
+    csm_err err;
+
+    wild = csm_genconf_wildcards(x->gc, &n);
+    if (!x->disco && !n)
+        return CSM_OK;
+    if (!x->disco) {
+        err = csm_crsdisco_new(x->base, x->kc, x->log, 30, on_discovered, x, &x->disco);
+        if (err)
+            return err;
+    }
+    return csm_crsdisco_set_patterns(x->disco, wild, n);
+}
+
 /*
  * Reloads --config (a changed file or SIGHUP). A bad config is logged and
  * the old one stays. Otherwise resources whose config metrics changed are
@@ -251,9 +349,7 @@ static void reload_config(exporter *x, const char *why)
     char errbuf[1024] = "";
     csm_genconf_action *act = NULL;
     csm_resource **kept;
-    const csm_gvk *res;
     size_t nold = 0;
-    size_t n;
     size_t k = 0;
 
     if (x->stopping)
@@ -285,17 +381,9 @@ static void reload_config(exporter *x, const char *why)
     }
     free(kept);
     free(act);
-    /* Only allocation can fail here, and then the resource is missing
-     * until a restart; the log says so. */
-    res = csm_genconf_resources(x->gc, &n);
-    for (size_t i = x->nres; i < n; i++) {
-        if (add_resource(x, &res[i]) != CSM_OK)
-            csm_logf(x->log, CSM_LOG_ERROR, "config reload: cannot add %s/%s; restart to export it",
-                     res[i].version, res[i].kind);
-        else
-            csm_logf(x->log, CSM_LOG_INFO, "config reload: now exporting %s",
-                     csm_resource_label(x->res[x->nres - 1]));
-    }
+    add_new_resources(x, "config reload");
+    if (update_discovery(x) != CSM_OK)
+        csm_logf(x->log, CSM_LOG_ERROR, "config reload: cannot resolve the config's wildcards");
     csm_logf(x->log, CSM_LOG_INFO, "config reloaded (%s)", why);
 }
 
@@ -325,6 +413,8 @@ static csm_err start_reload(exporter *x)
 
     if (!csm_genconf_has_file(x->gc))
         return CSM_OK;
+    if (update_discovery(x) != CSM_OK)
+        return CSM_ERR_NOMEM;
     x->reload_timer = event_new(x->base, -1, EV_PERSIST, on_reload_timer, x);
     x->sighup = evsignal_new(x->base, SIGHUP, on_sighup, x);
     if (!x->reload_timer || !x->sighup || event_add(x->reload_timer, &every) ||
@@ -374,22 +464,23 @@ static csm_err start(exporter *x)
                         : x->cfg->watch_list == CSM_WATCH_LIST_OFF ? 0
                                                                    : 2;
 
+    /* What every resource gets, also those a reload or discovery adds
+     * (there may be none at first: a config of wildcards only). */
+    memset(&x->res_opts, 0, sizeof(x->res_opts));
+    x->res_opts.env = &x->env;
+    x->res_opts.namespaces = &x->cfg->namespaces;
+    x->res_opts.namespaces_deny = &x->cfg->namespaces_deny;
+    x->res_opts.label_selector = x->cfg->label_selector;
+    x->res_opts.field_selector = x->cfg->field_selector;
+    x->res_opts.make_genset = csm_genconf_make_genset;
+    x->res_opts.genset_ctx = x->gc;
     resources = csm_genconf_resources(x->gc, &nresources);
     x->res = calloc(nresources ? nresources : 1, sizeof(*x->res));
     if (!x->res)
         return CSM_ERR_NOMEM;
     for (size_t i = 0; i < nresources; i++) {
-        csm_resource_opts o;
-        memset(&o, 0, sizeof(o));
-        o.env = &x->env;
+        csm_resource_opts o = x->res_opts;
         o.gvk = &resources[i];
-        o.namespaces = &x->cfg->namespaces;
-        o.namespaces_deny = &x->cfg->namespaces_deny;
-        o.label_selector = x->cfg->label_selector;
-        o.field_selector = x->cfg->field_selector;
-        o.make_genset = csm_genconf_make_genset;
-        o.genset_ctx = x->gc;
-        x->res_opts = o;
         err = csm_resource_new(&o, &x->res[i]);
         if (err)
             return err;
@@ -440,6 +531,7 @@ static void teardown(exporter *x)
     free(x->res);
     /* After every generator set: it unloads the plugins. */
     csm_genconf_free(x->gc);
+    csm_crsdisco_free(x->disco);
     if (x->reload_timer)
         event_free(x->reload_timer);
     if (x->sighup)

@@ -386,6 +386,37 @@ void csm_gvk_free(csm_gvk *g)
     memset(g, 0, sizeof(*g));
 }
 
+csm_err csm_gvk_list_add(csm_gvk **list, size_t *n, const char *group, const char *version,
+                         const char *kind)
+{
+    csm_gvk g;
+    csm_gvk *nl;
+
+    for (size_t i = 0; i < *n; i++) {
+        if (strcmp((*list)[i].group, group) == 0 && strcmp((*list)[i].version, version) == 0 &&
+            strcmp((*list)[i].kind, kind) == 0)
+            return CSM_OK;
+    }
+    g.group = strdup(group);
+    g.version = strdup(version);
+    g.kind = strdup(kind);
+    nl = g.group && g.version && g.kind ? realloc(*list, (*n + 1) * sizeof(*nl)) : NULL;
+    if (!nl) {
+        csm_gvk_free(&g);
+        return CSM_ERR_NOMEM;
+    }
+    nl[(*n)++] = g;
+    *list = nl;
+    return CSM_OK;
+}
+
+void csm_gvk_list_free(csm_gvk *list, size_t n)
+{
+    for (size_t i = 0; list && i < n; i++)
+        csm_gvk_free(&list[i]);
+    free(list);
+}
+
 static void strlist_free(csm_strlist *l)
 {
     for (size_t i = 0; i < l->n; i++)

@@ -102,4 +102,11 @@ csm_err csm_flags_usage(FILE *out, const char *prog);
 void csm_config_free(csm_config *cfg);
 void csm_gvk_free(csm_gvk *g);
 
+/* Appends a copy of group/version/kind to *list (*n entries) unless an
+ * equal entry is there. On CSM_ERR_NOMEM the list stays valid. */
+csm_err csm_gvk_list_add(csm_gvk **list, size_t *n, const char *group, const char *version,
+                         const char *kind);
+/* Frees n entries and the array; accepts NULL. */
+void csm_gvk_list_free(csm_gvk *list, size_t n);
+
 #endif

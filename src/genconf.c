@@ -31,20 +31,17 @@ struct csm_genconf {
     csm_crs *crs;      /* --config, or NULL */
     csm_gvk *res;      /* the resources to watch */
     size_t nres;
-    char **fps; /* per resource: the config entries that apply to it */
+    char **fps;    /* per resource: the config entries that apply to it */
+    csm_gvk *wild; /* the config's wildcard groupVersionKinds */
+    size_t nwild;
+    csm_gvk *disc; /* what discovery last resolved them to */
+    size_t ndisc;
     file_sig sig;
     csm_tel_family *reloads;
     csm_tel_family *last_ok;
     csm_tel_family *last_ok_time;
     csm_tel_family *failures;
 };
-
-static void gvks_free(csm_gvk *g, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        csm_gvk_free(&g[i]);
-    free(g);
-}
 
 static void strs_free(char **s, size_t n)
 {
@@ -61,9 +58,17 @@ void csm_genconf_free(csm_genconf *g)
     csm_mfilter_free(g->filter);
     csm_reslist_free(g->gens);
     csm_crs_unref(g->crs);
-    gvks_free(g->res, g->nres);
+    csm_gvk_list_free(g->res, g->nres);
     strs_free(g->fps, g->nres);
+    csm_gvk_list_free(g->wild, g->nwild);
+    csm_gvk_list_free(g->disc, g->ndisc);
     free(g);
+}
+
+const csm_gvk *csm_genconf_wildcards(const csm_genconf *g, size_t *n)
+{
+    *n = g->nwild;
+    return g->wild;
 }
 
 const csm_gvk *csm_genconf_resources(const csm_genconf *g, size_t *n)
@@ -224,22 +229,6 @@ csm_err csm_genconf_make_genset(void *ctx, const csm_resource_desc *desc, csm_ge
 
 /* ---- the resource list -------------------------------------------------- */
 
-static csm_err push_gvk(csm_gvk **list, size_t *n, const char *group, const char *version,
-                        const char *kind)
-{
-    csm_gvk *nl = realloc(*list, (*n + 1) * sizeof(*nl));
-    if (!nl)
-        return CSM_ERR_NOMEM;
-    *list = nl;
-    nl[*n].group = strdup(group);
-    nl[*n].version = strdup(version);
-    nl[*n].kind = strdup(kind);
-    (*n)++;
-    if (!nl[*n - 1].group || !nl[*n - 1].version || !nl[*n - 1].kind)
-        return CSM_ERR_NOMEM;
-    return CSM_OK;
-}
-
 /* --resource, then the config's concrete resources. */
 static csm_err build_resources(const csm_genconf *g, const csm_crs *crs, csm_gvk **out,
                                size_t *nout, char *errbuf, size_t errlen)
@@ -250,7 +239,7 @@ static csm_err build_resources(const csm_genconf *g, const csm_crs *crs, csm_gvk
 
     for (size_t i = 0; !err && i < g->cfg->nresources; i++) {
         const csm_gvk *r = &g->cfg->resources[i];
-        err = push_gvk(&list, &n, r->group, r->version, r->kind);
+        err = csm_gvk_list_add(&list, &n, r->group, r->version, r->kind);
     }
     for (size_t i = 0; !err && i < csm_crs_resources(crs); i++) {
         const csm_crs_resource *r = csm_crs_resource_at(crs, i);
@@ -262,7 +251,7 @@ static csm_err build_resources(const csm_genconf *g, const csm_crs *crs, csm_gvk
                 break;
         }
         if (j == n) {
-            err = push_gvk(&list, &n, r->group, r->version, r->kind);
+            err = csm_gvk_list_add(&list, &n, r->group, r->version, r->kind);
         } else if (strcmp(list[j].version, r->version) != 0) {
             /* One Kind under two versions would export each object twice. */
             snprintf(errbuf, errlen,
@@ -273,8 +262,42 @@ static csm_err build_resources(const csm_genconf *g, const csm_crs *crs, csm_gvk
             err = CSM_ERR_USAGE;
         }
     }
+    /* Then what discovery found for the config's wildcards, where no kind
+     * of that group is listed already (the explicit entries win). */
+    for (size_t i = 0; !err && i < g->ndisc; i++) {
+        const csm_gvk *d = &g->disc[i];
+        int wanted = 0;
+        int listed = 0;
+        for (size_t j = 0; j < csm_crs_resources(crs); j++)
+            wanted |= csm_crs_matches(csm_crs_resource_at(crs, j), d->group, d->version, d->kind);
+        for (size_t j = 0; j < n; j++)
+            listed |= strcmp(list[j].group, d->group) == 0 && strcmp(list[j].kind, d->kind) == 0;
+        if (wanted && !listed)
+            err = csm_gvk_list_add(&list, &n, d->group, d->version, d->kind);
+    }
     if (err) {
-        gvks_free(list, n);
+        csm_gvk_list_free(list, n);
+        return err;
+    }
+    *out = list;
+    *nout = n;
+    return CSM_OK;
+}
+
+/* The config's wildcard entries, each group/version/kind once. */
+static csm_err wildcards(const csm_crs *crs, csm_gvk **out, size_t *nout)
+{
+    csm_gvk *list = NULL;
+    size_t n = 0;
+    csm_err err = CSM_OK;
+
+    for (size_t i = 0; !err && i < csm_crs_resources(crs); i++) {
+        const csm_crs_resource *r = csm_crs_resource_at(crs, i);
+        if (strcmp(r->version, "*") == 0 || strcmp(r->kind, "*") == 0)
+            err = csm_gvk_list_add(&list, &n, r->group, r->version, r->kind);
+    }
+    if (err) {
+        csm_gvk_list_free(list, n);
         return err;
     }
     *out = list;
@@ -413,7 +436,7 @@ static csm_err load_config(csm_genconf *g, csm_crs **crs, csm_gvk **res, size_t 
         err = preflight(g, *crs, *res, *nres, errbuf, errlen);
     if (err) {
         csm_crs_unref(*crs);
-        gvks_free(*res, *nres);
+        csm_gvk_list_free(*res, *nres);
         *crs = NULL;
         *res = NULL;
         *nres = 0;
@@ -478,10 +501,10 @@ csm_err csm_genconf_new(const csm_config *cfg, csm_log *log, csm_genconf **out, 
         err = preflight(g, NULL, g->res, g->nres, errbuf, errlen);
     if (!err)
         err = fingerprints(g->crs, g->res, g->nres, &g->fps);
-    if (!err && g->nres == 0) {
-        snprintf(errbuf, errlen,
-                 "%s names no resource with a concrete version and kind, and "
-                 "there is no --resource",
+    if (!err)
+        err = wildcards(g->crs, &g->wild, &g->nwild);
+    if (!err && g->nres == 0 && g->nwild == 0) {
+        snprintf(errbuf, errlen, "%s names no resource, and there is no --resource",
                  c->config_file ? c->config_file : "the command line");
         err = CSM_ERR_USAGE;
     }
@@ -601,6 +624,8 @@ csm_err csm_genconf_reload(csm_genconf *g, csm_genconf_action **actions, size_t 
     csm_genconf_action *act = NULL;
     csm_gvk *ores = NULL;
     char **ofps = NULL;
+    csm_gvk *wild = NULL;
+    size_t nwild = 0;
     csm_err err;
 
     if (!g->cfg->config_file)
@@ -608,6 +633,8 @@ csm_err csm_genconf_reload(csm_genconf *g, csm_genconf_action **actions, size_t 
     err = load_config(g, &crs, &res, &n, errbuf, errlen);
     if (!err)
         err = fingerprints(crs, res, n, &fps);
+    if (!err)
+        err = wildcards(crs, &wild, &nwild);
     if (!err) {
         act = calloc(g->nres ? g->nres : 1, sizeof(*act));
         ores = calloc(n ? n : 1, sizeof(*ores));
@@ -624,8 +651,9 @@ csm_err csm_genconf_reload(csm_genconf *g, csm_genconf_action **actions, size_t 
         if (err == CSM_ERR_NOMEM)
             snprintf(errbuf, errlen, "out of memory");
         csm_crs_unref(crs);
-        gvks_free(res, n);
+        csm_gvk_list_free(res, n);
         strs_free(fps, n);
+        csm_gvk_list_free(wild, nwild);
         free(act);
         free(ores);
         free(ofps);
@@ -635,9 +663,12 @@ csm_err csm_genconf_reload(csm_genconf *g, csm_genconf_action **actions, size_t 
     free(res);
     free(fps);
     csm_crs_unref(g->crs);
-    gvks_free(g->res, g->nres);
+    csm_gvk_list_free(g->res, g->nres);
     strs_free(g->fps, g->nres);
     g->crs = crs;
+    csm_gvk_list_free(g->wild, g->nwild);
+    g->wild = wild;
+    g->nwild = nwild;
     *nold = g->nres;
     g->res = ores;
     g->fps = ofps;
@@ -645,4 +676,61 @@ csm_err csm_genconf_reload(csm_genconf *g, csm_genconf_action **actions, size_t 
     *actions = act;
     log_summary(g);
     return CSM_OK;
+}
+
+csm_err csm_genconf_discovered(csm_genconf *g, const csm_gvk *found, size_t n, size_t *first_new)
+{
+    csm_gvk *disc = NULL;
+    size_t ndisc = 0;
+    csm_gvk *res = NULL;
+    size_t nres = 0;
+    char errbuf[512];
+    csm_err err = CSM_OK;
+
+    *first_new = g->nres;
+    for (size_t i = 0; !err && i < n; i++)
+        err = csm_gvk_list_add(&disc, &ndisc, found[i].group, found[i].version, found[i].kind);
+    if (err) {
+        csm_gvk_list_free(disc, ndisc);
+        return err;
+    }
+    csm_gvk_list_free(g->disc, g->ndisc);
+    g->disc = disc;
+    g->ndisc = ndisc;
+    /* The list as a reload would build it; append what is new. */
+    err = build_resources(g, g->crs, &res, &nres, errbuf, sizeof(errbuf));
+    for (size_t i = 0; !err && i < nres; i++) {
+        size_t j;
+        csm_gvk *nl;
+        char **nf;
+        for (j = 0; j < g->nres; j++) {
+            if (strcmp(g->res[j].group, res[i].group) == 0 &&
+                strcmp(g->res[j].kind, res[i].kind) == 0)
+                break;
+        }
+        if (j < g->nres)
+            continue;
+        nl = realloc(g->res, (g->nres + 1) * sizeof(*nl));
+        if (!nl) {
+            err = CSM_ERR_NOMEM;
+            break;
+        }
+        g->res = nl;
+        nf = realloc(g->fps, (g->nres + 1) * sizeof(*nf));
+        if (!nf) {
+            err = CSM_ERR_NOMEM;
+            break;
+        }
+        g->fps = nf;
+        nf[g->nres] = fingerprint(g->crs, &res[i]);
+        if (!nf[g->nres]) {
+            err = CSM_ERR_NOMEM;
+            break;
+        }
+        /* Moved: res[i] is not freed below. */
+        nl[g->nres++] = res[i];
+        memset(&res[i], 0, sizeof(res[i]));
+    }
+    csm_gvk_list_free(res, nres);
+    return err;
 }

@@ -15,8 +15,10 @@
  * the config names with a concrete version and kind that --resource does
  * not. --generators applies to the --resource ones; a resource only the
  * config names gets only its config metrics, as in kube-state-metrics.
- * Config entries with "*" for the version or kind add no resource; they
- * apply to every listed resource they match.
+ * Config entries with "*" for the version or kind apply to every listed
+ * resource they match, and to the resources discovery resolves them to
+ * (csm_genconf_wildcards(), csm_genconf_discovered(); see crsdisco.h),
+ * which are listed after the others.
  */
 #ifndef CSM_GENCONF_H
 #define CSM_GENCONF_H
@@ -45,6 +47,19 @@ void csm_genconf_free(csm_genconf *g);
 /* The resources to watch (borrowed; valid until the next successful
  * csm_genconf_reload()). */
 const csm_gvk *csm_genconf_resources(const csm_genconf *g, size_t *n);
+
+/* The config's groupVersionKinds with "*" in the version or kind
+ * (borrowed; valid until the next successful reload). */
+const csm_gvk *csm_genconf_wildcards(const csm_genconf *g, size_t *n);
+
+/*
+ * What discovery resolved the wildcards to (a whole round's result). Adds
+ * the resources this makes new to the end of the list and sets *first_new
+ * to the index of the first one (the list's length if none). Resources are
+ * not removed here: a kind that stops being served is the resource's to
+ * notice, and a reload drops what the config no longer matches.
+ */
+csm_err csm_genconf_discovered(csm_genconf *g, const csm_gvk *found, size_t n, size_t *first_new);
 
 /* A csm_resource_genset_fn; ctx is the csm_genconf. */
 csm_err csm_genconf_make_genset(void *ctx, const csm_resource_desc *desc, csm_genset **out,

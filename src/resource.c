@@ -496,3 +496,31 @@ csm_err csm_resource_regenerate(csm_resource *r)
     }
     return err;
 }
+
+/* ---- families shared between resources -------------------------------- */
+
+size_t csm_resource_families(const csm_resource *r)
+{
+    if (r->phase != RES_SERVED || !r->genset)
+        return 0;
+    return csm_genset_families(r->genset);
+}
+
+const csm_gen_family *csm_resource_family(const csm_resource *r, size_t i)
+{
+    return i < csm_resource_families(r) ? csm_genset_family(r->genset, i) : NULL;
+}
+
+csm_err csm_resource_write_family(const csm_resource *r, size_t i, csm_sink *sink)
+{
+    write_ctx w;
+    csm_err err = CSM_OK;
+
+    if (i >= csm_resource_families(r))
+        return CSM_OK;
+    w.sink = sink;
+    w.family = i;
+    for (size_t k = 0; !err && k < r->ninf; k++)
+        err = csm_store_foreach(csm_informer_store(r->inf[k]), write_block, &w);
+    return err;
+}

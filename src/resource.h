@@ -74,4 +74,15 @@ csm_err csm_resource_write(const csm_resource *r, csm_expo_format fmt, csm_sink 
  */
 csm_err csm_resource_regenerate(csm_resource *r);
 
+/*
+ * The families of the resource's current generator set, for writing a
+ * family that several resources share once (csm_resource_write() writes
+ * each family with its header): how many (0 while the Kind is not served),
+ * family i (borrowed, until the set changes), and the objects' samples of
+ * family i without a header.
+ */
+size_t csm_resource_families(const csm_resource *r);
+const csm_gen_family *csm_resource_family(const csm_resource *r, size_t i);
+csm_err csm_resource_write_family(const csm_resource *r, size_t i, csm_sink *sink);
+
 #endif

@@ -764,6 +764,24 @@ START_TEST(test_secure_serving_flags)
 }
 END_TEST
 
+START_TEST(test_gvk_list)
+{
+    csm_gvk *l = NULL;
+    size_t n = 0;
+
+    ck_assert_int_eq(csm_gvk_list_add(&l, &n, "g.io", "v1", "A"), CSM_OK);
+    ck_assert_int_eq(csm_gvk_list_add(&l, &n, "", "v1", "ConfigMap"), CSM_OK);
+    /* Equal entries once; another version is another entry. */
+    ck_assert_int_eq(csm_gvk_list_add(&l, &n, "g.io", "v1", "A"), CSM_OK);
+    ck_assert_int_eq(csm_gvk_list_add(&l, &n, "g.io", "v2", "A"), CSM_OK);
+    ck_assert_uint_eq(n, 3);
+    ck_assert_str_eq(l[1].kind, "ConfigMap");
+    ck_assert_str_eq(l[2].version, "v2");
+    csm_gvk_list_free(l, n);
+    csm_gvk_list_free(NULL, 0);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("flags");
@@ -797,6 +815,7 @@ int main(void)
     tcase_add_test(tc, test_secure_serving_flags);
     tcase_add_test(tc, test_generator_flags);
     tcase_add_test(tc, test_generator_flag_errors);
+    tcase_add_test(tc, test_gvk_list);
     suite_add_tcase(s, tc);
     sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

@@ -226,11 +226,10 @@ START_TEST(test_startup_errors)
     make_fails("resource g.io/v1/A: generator config for A: invalid argument");
     csm_config_free(&cfg);
 
-    /* Only wildcards and no --resource: nothing to watch. */
-    write_file(
-        CFG, "spec:\n  resources:\n  - groupVersionKind: {group: g.io, version: \"*\", kind: A}\n");
+    /* No resource at all. */
+    write_file(CFG, "spec:\n  resources: []\n");
     flags("--config", CFG, NULL);
-    make_fails(CFG " names no resource with a concrete version and kind");
+    make_fails(CFG " names no resource, and there is no --resource");
 }
 END_TEST
 
@@ -241,6 +240,69 @@ static csm_genconf_action *reload_ok(csm_genconf *g, size_t *nold)
     ck_assert_msg(csm_genconf_reload(g, &act, nold, err, sizeof(err)) == CSM_OK, "%s", err);
     return act;
 }
+
+START_TEST(test_wildcards_resolved_by_discovery)
+{
+    static const csm_gvk found[] = {{"gen.example.com", "v1", "Widget"},
+                                    {"gen.example.com", "v1", "Gadget"},
+                                    {"other.io", "v1", "Thing"}};
+    csm_genconf_action *act;
+    csm_genconf *g;
+    const csm_gvk *res;
+    const csm_gvk *wild;
+    size_t first;
+    size_t nold;
+    size_t n;
+
+    /* Wildcards (one of them twice) and a --resource. */
+    write_file(CFG,
+               "spec:\n  resources:\n"
+               "  - groupVersionKind: {group: gen.example.com, version: \"*\", kind: \"*\"}\n"
+               "    metrics: [{name: seen, each: {type: Gauge, gauge: {path: [x], "
+               "nilIsZero: true}}}]\n"
+               "  - groupVersionKind: {group: gen.example.com, version: \"*\", kind: Widget}\n"
+               "  - groupVersionKind: {group: gen.example.com, version: \"*\", kind: \"*\"}\n");
+    flags("--config", CFG, "--resource", "gen.example.com/v2/Gadget", NULL);
+    g = make();
+    wild = csm_genconf_wildcards(g, &n);
+    ck_assert_uint_eq(n, 2);
+    ck_assert_str_eq(wild[0].kind, "*");
+    ck_assert_str_eq(wild[1].kind, "Widget");
+    csm_genconf_resources(g, &n);
+    ck_assert_uint_eq(n, 1);
+
+    /* Widget is new; Gadget is on the command line already (its v2 wins);
+     * other.io matches no wildcard. */
+    ck_assert_int_eq(csm_genconf_discovered(g, found, 3, &first), CSM_OK);
+    res = csm_genconf_resources(g, &n);
+    ck_assert_uint_eq(first, 1);
+    ck_assert_uint_eq(n, 2);
+    ck_assert_str_eq(res[1].kind, "Widget");
+    expect_families(g, "gen.example.com/v1/Widget", "widgets", "kube_customresource_seen");
+    expect_families(g, "gen.example.com/v2/Gadget", "gadgets",
+                    "gadget_info,kube_customresource_seen");
+    /* The same round again adds nothing. */
+    ck_assert_int_eq(csm_genconf_discovered(g, found, 3, &first), CSM_OK);
+    ck_assert_uint_eq(first, 2);
+    csm_genconf_resources(g, &n);
+    ck_assert_uint_eq(n, 2);
+
+    /* A reload that keeps the wildcard keeps Widget; one without drops it. */
+    act = reload_ok(g, &nold);
+    ck_assert_uint_eq(nold, 2);
+    ck_assert_int_eq(act[0], CSM_GENCONF_KEEP);
+    ck_assert_int_eq(act[1], CSM_GENCONF_KEEP);
+    free(act);
+    write_file(CFG, "spec:\n  resources: []\n");
+    act = reload_ok(g, &nold);
+    ck_assert_int_eq(act[0], CSM_GENCONF_REGENERATE);
+    ck_assert_int_eq(act[1], CSM_GENCONF_DROP);
+    free(act);
+    csm_genconf_wildcards(g, &n);
+    ck_assert_uint_eq(n, 0);
+    csm_genconf_free(g);
+}
+END_TEST
 
 START_TEST(test_reload_actions_and_order)
 {
@@ -360,6 +422,7 @@ int main(void)
     tcase_add_test(tc, test_selection_per_resource_and_filter);
     tcase_add_test(tc, test_config_resources);
     tcase_add_test(tc, test_startup_errors);
+    tcase_add_test(tc, test_wildcards_resolved_by_discovery);
     tcase_add_test(tc, test_reload_actions_and_order);
     tcase_add_test(tc, test_file_changes);
     suite_add_tcase(s, tc);

@@ -338,3 +338,82 @@ func TestGenerators(t *testing.T) {
 		t.Errorf("crd_state_metrics_config_last_reload_successful = %v, want 1", v)
 	}
 }
+
+// TestGeneratorsWildcards runs the documentation's wildcard example: a config
+// whose only resource is {group, version: "*", kind: "*"} and no --resource.
+// Discovery resolves it to every kind of the group; a CRD installed later is
+// found by the next round (SIGHUP starts one at once).
+func TestGeneratorsWildcards(t *testing.T) {
+	c := cluster.Get(t)
+	foo := cluster.CRDSpec{Group: "wild.example.com", Version: "v1", Kind: "Foo", Namespaced: true}
+	bar := cluster.CRDSpec{Group: "wild.example.com", Version: "v1", Kind: "Bar", Namespaced: true}
+	baz := cluster.CRDSpec{Group: "wild.example.com", Version: "v1", Kind: "Baz", Namespaced: true}
+	c.EnsureNamespace(t, "ns")
+	c.DeleteCRD(t, baz)
+	for _, s := range []cluster.CRDSpec{foo, bar} {
+		c.EnsureCRD(t, s)
+		c.DeleteAllObjects(t, s)
+	}
+	c.CreateObject(t, foo, foo.Object("ns", "foo", nil, nil))
+	c.CreateObject(t, bar, bar.Object("ns", "bar", nil, nil))
+
+	cfg := filepath.Join(t.TempDir(), "config.yaml")
+	if err := os.WriteFile(cfg, []byte(`kind: CustomResourceStateMetrics
+spec:
+  resources:
+    - groupVersionKind:
+        group: "wild.example.com"
+        version: "*"
+        kind: "*"
+      metrics:
+        - name: "myobject_info"
+          help: "Foo Bar Baz"
+          each:
+            type: Info
+            info:
+              path: [metadata]
+              labelsFromPath:
+                object: [name]
+                namespace: [namespace]
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	e := exporter.Start(t, exporter.Options{Kubeconfig: c.Kubeconfig, Args: []string{"--config", cfg}})
+	bc := &bodyChecker{t: t, linted: map[[32]byte]bool{}}
+	series := func(kinds ...string) string {
+		var b strings.Builder
+		b.WriteString("# HELP kube_customresource_myobject_info Foo Bar Baz\n# TYPE kube_customresource_myobject_info gauge\n")
+		for _, k := range kinds {
+			fmt.Fprintf(&b, `kube_customresource_myobject_info{customresource_group="wild.example.com",customresource_kind="%s",customresource_version="v1",namespace="ns",object="%s"} 1`+"\n",
+				k, strings.ToLower(k))
+		}
+		return b.String()
+	}
+	// One family for all kinds: each resource has it, the body has it once.
+	check := func(what string, kinds ...string) {
+		t.Helper()
+		want, err := exporter.Normalize(series(kinds...))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got string
+		d := cluster.Eventually(t, 20*time.Second, 50*time.Millisecond, what, func() (bool, error) {
+			st, raw, _, err := exporter.Get(e.URL + "/metrics")
+			if err != nil || st != 200 {
+				return false, err
+			}
+			got, err = bc.check(string(raw))
+			return err == nil && got == want, err
+		})
+		t.Logf("%s after %v", what, d.Round(time.Millisecond))
+	}
+	check("Foo and Bar found by discovery", "Foo", "Bar")
+
+	c.EnsureCRD(t, baz)
+	c.CreateObject(t, baz, baz.Object("ns", "baz", nil, nil))
+	if err := e.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	check("Baz, installed later, found after SIGHUP", "Foo", "Bar", "Baz")
+	c.DeleteCRD(t, baz)
+}
