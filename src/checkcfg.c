@@ -98,12 +98,17 @@ static cJSON *plain_scalar(const char *s)
     return cJSON_CreateString(s);
 }
 
-static cJSON *yaml_to_json(yaml_document_t *doc, yaml_node_t *n, int depth)
+/* Aliases let a small document stand for a huge tree ("billion laughs");
+ * no object has more nodes than this. */
+#define OBJECT_NODES_MAX 1000000
+
+static cJSON *yaml_to_json(yaml_document_t *doc, yaml_node_t *n, int depth, size_t *budget)
 {
     cJSON *out = NULL;
 
-    if (!n || depth > 64)
+    if (!n || depth > 64 || *budget == 0)
         return NULL;
+    (*budget)--;
     switch (n->type) {
     case YAML_SCALAR_NODE:
         if (n->data.scalar.style == YAML_PLAIN_SCALAR_STYLE)
@@ -113,7 +118,7 @@ static cJSON *yaml_to_json(yaml_document_t *doc, yaml_node_t *n, int depth)
         out = cJSON_CreateArray();
         for (yaml_node_item_t *i = n->data.sequence.items.start;
              out && i < n->data.sequence.items.top; i++) {
-            cJSON *c = yaml_to_json(doc, yaml_document_get_node(doc, *i), depth + 1);
+            cJSON *c = yaml_to_json(doc, yaml_document_get_node(doc, *i), depth + 1, budget);
             if (!c || !cJSON_AddItemToArray(out, c)) {
                 cJSON_Delete(c);
                 cJSON_Delete(out);
@@ -131,7 +136,7 @@ static cJSON *yaml_to_json(yaml_document_t *doc, yaml_node_t *n, int depth)
                 cJSON_Delete(out);
                 return NULL;
             }
-            c = yaml_to_json(doc, yaml_document_get_node(doc, p->value), depth + 1);
+            c = yaml_to_json(doc, yaml_document_get_node(doc, p->value), depth + 1, budget);
             if (!c || !cJSON_AddItemToObject(out, (const char *)k->data.scalar.value, c)) {
                 cJSON_Delete(c);
                 cJSON_Delete(out);
@@ -149,6 +154,7 @@ static cJSON *parse_object(const char *name, const csm_buf *text, char *why, siz
 {
     yaml_parser_t parser;
     yaml_document_t doc;
+    size_t budget = OBJECT_NODES_MAX;
     cJSON *obj = cJSON_ParseWithLength(text->ptr ? text->ptr : "", text->len);
 
     if (obj)
@@ -166,9 +172,10 @@ static cJSON *parse_object(const char *name, const csm_buf *text, char *why, siz
         yaml_parser_delete(&parser);
         return NULL;
     }
-    obj = yaml_to_json(&doc, yaml_document_get_root_node(&doc), 0);
+    obj = yaml_to_json(&doc, yaml_document_get_root_node(&doc), 0, &budget);
     if (!obj)
-        snprintf(why, whylen, "%s: empty, or not an object", name);
+        snprintf(why, whylen, "%s: empty, nested more than 64 deep or larger than %u nodes", name,
+                 OBJECT_NODES_MAX);
     yaml_document_delete(&doc);
     yaml_parser_delete(&parser);
     return obj;

@@ -215,6 +215,27 @@ START_TEST(test_missing_path_exit_1)
 }
 END_TEST
 
+START_TEST(test_object_alias_bomb)
+{
+    FILE *f = fopen("/tmp/csm-checkcfg-bomb.yaml", "w");
+    result r;
+
+    ck_assert_ptr_nonnull(f);
+    /* Ten levels of ten aliases: 10^10 nodes if expanded. */
+    fputs("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n", f);
+    for (int i = 1; i < 10; i++)
+        fprintf(f, "a%d: &a%d [*a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d]\n", i, i,
+                i - 1, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1);
+    fclose(f);
+    r = run("data/crs/single.yaml", "--object", "/tmp/csm-checkcfg-bomb.yaml", NULL, NULL);
+    ck_assert_int_eq(r.rc, 2);
+    ck_assert_str_eq(r.err, "check-config: /tmp/csm-checkcfg-bomb.yaml: empty, nested more than "
+                            "64 deep or larger than 1000000 nodes\n");
+    result_free(&r);
+    remove("/tmp/csm-checkcfg-bomb.yaml");
+}
+END_TEST
+
 START_TEST(test_usage_and_input_errors)
 {
     result r = run(NULL, NULL, NULL, NULL, NULL);
@@ -287,6 +308,7 @@ int main(void)
     tcase_add_test(tc, test_readme_example);
     tcase_add_test(tc, test_json_object_list_and_resource_flag);
     tcase_add_test(tc, test_missing_path_exit_1);
+    tcase_add_test(tc, test_object_alias_bomb);
     tcase_add_test(tc, test_usage_and_input_errors);
     suite_add_tcase(s, tc);
     sr = srunner_create(s);
