@@ -34,7 +34,8 @@ csm_err csm_buf_append(csm_buf *b, const void *p, size_t n);
 csm_err csm_buf_puts(csm_buf *b, const char *s);
 csm_err csm_buf_putc(csm_buf *b, char c);
 csm_err csm_buf_printf(csm_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-csm_err csm_buf_vprintf(csm_buf *b, const char *fmt, va_list ap);
+csm_err csm_buf_vprintf(csm_buf *b, const char *fmt, va_list ap)
+    __attribute__((format(printf, 2, 0)));
 
 /* Drops the first n bytes, moving the rest to the front. O(len - n). */
 void csm_buf_consume(csm_buf *b, size_t n);
