@@ -91,16 +91,17 @@ csm_err csm_name_sanitize(const char *in, char *dst, size_t dstlen)
         err = CSM_ERR_INVALID;
         goto out;
     }
-    if (is_digit(*p)) {
-        if (n + 1 >= dstlen) {
-            err = CSM_ERR_TOO_LARGE;
-            goto out;
-        }
-        dst[n++] = '_';
-    }
     for (; *p; p++) {
         if ((*p & 0xC0) == 0x80)
             continue; /* UTF-8 continuation: its lead byte already gave a '_' */
+        /* The first byte kept decides, also after stray continuation bytes. */
+        if (n == 0 && is_digit(*p)) {
+            if (n + 1 >= dstlen) {
+                err = CSM_ERR_TOO_LARGE;
+                goto out;
+            }
+            dst[n++] = '_';
+        }
         if (n + 1 >= dstlen) {
             err = CSM_ERR_TOO_LARGE;
             goto out;

@@ -100,6 +100,14 @@ START_TEST(test_sanitize)
     ck_assert(csm_expo_valid_metric_name(out));
     ck_assert_int_eq(csm_name_sanitize("", out, sizeof(out)), CSM_ERR_INVALID);
     ck_assert_str_eq(out, "");
+    /* Stray continuation bytes (octal 227, 200, 277) are dropped before the
+     * leading-digit rule applies (found by tests/fuzz/fuzz-expo). */
+    ck_assert_int_eq(csm_name_sanitize("\22700", out, sizeof(out)), CSM_OK);
+    ck_assert_str_eq(out, "_00");
+    ck_assert(csm_expo_valid_metric_name(out));
+    ck_assert_int_eq(csm_label_sanitize("\200\2771a", out, sizeof(out)), CSM_OK);
+    ck_assert_str_eq(out, "_1a");
+    ck_assert(csm_expo_valid_label_name(out));
 }
 END_TEST
 
