@@ -144,9 +144,15 @@ static int64_t now_mono(const csm_auth *a)
     return a->clock.mono_ms(a->clock.ctx);
 }
 
+/* t + d, clamped to int64_t. t may be negative: the monotonic time that
+ * the "exp" of a token expired longer ago than the host's uptime maps to. */
 static int64_t add_sat(int64_t t, int64_t d)
 {
-    return d > INT64_MAX - t ? INT64_MAX : t + d;
+    if (d > 0 && t > INT64_MAX - d)
+        return INT64_MAX;
+    if (d < 0 && t < INT64_MIN - d)
+        return INT64_MIN;
+    return t + d;
 }
 
 static int64_t min64(int64_t x, int64_t y)

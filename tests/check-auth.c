@@ -556,6 +556,38 @@ START_TEST(test_token_entry_never_outlives_exp)
 }
 END_TEST
 
+/* A JWT that expired before the host booted maps to a negative monotonic
+ * time; the TTL arithmetic must not overflow on it (UBSan found this in
+ * tests/fuzz/fuzz-auth) and the answer must not be cached. */
+START_TEST(test_long_expired_token)
+{
+    h x;
+    result r = {0};
+    char hdr[1024];
+    char *t;
+
+    h_config(&x);
+    x.f.mono = 5000; /* 5 s after boot */
+    x.cfg.stale_ms = 300000;
+    h_start(&x);
+    t = jwt("{\"exp\":1}");
+    snprintf(hdr, sizeof(hdr), "Bearer %s", t);
+    ck_assert_int_eq(check(&x, "GET", "/metrics", hdr, &r, NULL), CSM_AUTH_PENDING);
+    reply(&x.f, 0, 201, AUTHENTICATED);
+    reply(&x.f, 1, 201, ALLOWED);
+    ck_assert_int_eq(r.calls, 1);
+    ck_assert_int_eq(r.v, CSM_AUTH_ALLOW);
+    /* Not cached, and no stale stand-in when the API server fails. */
+    ck_assert_int_eq(check(&x, "GET", "/metrics", hdr, &r, NULL), CSM_AUTH_PENDING);
+    ck_assert_str_eq(x.f.posts[2].path, TR);
+    reply(&x.f, 2, 0, NULL);
+    ck_assert_int_eq(r.calls, 2);
+    ck_assert_int_eq(r.v, CSM_AUTH_UNAVAILABLE);
+    free(t);
+    h_teardown(&x);
+}
+END_TEST
+
 START_TEST(test_concurrent_reviews_merge)
 {
     h x;
@@ -943,6 +975,7 @@ int main(void)
     tcase_add_test(tc, test_unauthenticated_is_cached_for_the_token_ttl);
     tcase_add_test(tc, test_jwt_exp);
     tcase_add_test(tc, test_token_entry_never_outlives_exp);
+    tcase_add_test(tc, test_long_expired_token);
     tcase_add_test(tc, test_concurrent_reviews_merge);
     tcase_add_test(tc, test_failures_are_not_cached);
     tcase_add_test(tc, test_stale_if_error);
