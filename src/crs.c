@@ -717,13 +717,22 @@ static csm_err get_metric(loader *L, const char *prefix, yaml_node_t *res_node, 
 
 /* ---- resources ---------------------------------------------------------- */
 
+/* Deeper than any config; also where an alias inside the node it names
+ * ("&a [*a]", which libyaml accepts) stops. */
+#define FINGERPRINT_DEPTH_MAX 64
+
 /* Canonical text of a node: JSON-like, document order. */
-static csm_err fingerprint(loader *L, const yaml_node_t *n, csm_buf *b)
+static csm_err fingerprint(loader *L, const yaml_node_t *n, csm_buf *b, const char *where,
+                           int depth)
 {
     csm_err err = CSM_OK;
 
     if (!n)
         return csm_buf_puts(b, "null");
+    if (depth > FINGERPRINT_DEPTH_MAX)
+        return fail(L, n, where,
+                    "nested more than %d deep, or an alias refers to a node that contains it",
+                    FINGERPRINT_DEPTH_MAX);
     switch (n->type) {
     case YAML_SCALAR_NODE:
         if (is_null(n))
@@ -739,7 +748,7 @@ static csm_err fingerprint(loader *L, const yaml_node_t *n, csm_buf *b)
             if (i != n->data.sequence.items.start)
                 err = csm_buf_putc(b, ',');
             if (!err)
-                err = fingerprint(L, node(L, *i), b);
+                err = fingerprint(L, node(L, *i), b, where, depth + 1);
         }
         return err ? err : csm_buf_putc(b, ']');
     case YAML_MAPPING_NODE:
@@ -749,11 +758,11 @@ static csm_err fingerprint(loader *L, const yaml_node_t *n, csm_buf *b)
             if (p != n->data.mapping.pairs.start)
                 err = csm_buf_putc(b, ',');
             if (!err)
-                err = fingerprint(L, node(L, p->key), b);
+                err = fingerprint(L, node(L, p->key), b, where, depth + 1);
             if (!err)
                 err = csm_buf_putc(b, ':');
             if (!err)
-                err = fingerprint(L, node(L, p->value), b);
+                err = fingerprint(L, node(L, p->value), b, where, depth + 1);
         }
         return err ? err : csm_buf_putc(b, '}');
     default:
@@ -898,7 +907,10 @@ static csm_err get_resource(loader *L, yaml_node_t *rn, const char *where, csm_c
             }
         }
     }
-    err = fingerprint(L, rn, &fp);
+    err = fingerprint(L, rn, &fp, where, 0);
+    if (err == CSM_ERR_TOO_LARGE)
+        err =
+            fail(L, rn, where, "larger than %u MiB with its aliases expanded", CRS_FILE_MAX >> 20);
     if (!err) {
         r->fingerprint = csm_buf_steal(&fp, NULL);
         if (!r->fingerprint)

@@ -6,6 +6,7 @@
  */
 #include <check.h>
 #include <cjson/cJSON.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -571,6 +572,43 @@ START_TEST(test_errors_metric)
 }
 END_TEST
 
+/* Found by tests/fuzz/fuzz-crs: libyaml lets an alias name a node that
+ * contains it, and nests without limit; the resource's fingerprint walked
+ * either until the stack overflowed. */
+START_TEST(test_errors_aliases_and_depth)
+{
+    char deep[512];
+    char laughs[1024];
+    int n;
+
+    load_fails("spec:\n  resources:\n  - &r\n    groupVersionKind: {group: x.io, version: v1, "
+               "kind: Foo}\n    errorLogV: *r\n",
+               "t.yaml:4:24: spec.resources[0]: nested more than 64 deep, or an alias refers to "
+               "a node that contains it");
+    n = snprintf(deep, sizeof(deep), "%s    errorLogV: ",
+                 "spec:\n  resources:\n  - groupVersionKind: {group: x.io, version: v1, kind: "
+                 "Foo}\n");
+    for (int i = 0; i < 100; i++)
+        deep[n++] = '[';
+    for (int i = 0; i < 100; i++)
+        deep[n++] = ']';
+    strcpy(deep + n, "\n");
+    load_fails(deep, "t.yaml:4:80: spec.resources[0]: nested more than 64 deep, or an alias "
+                     "refers to a node that contains it");
+    /* Aliases that expand past the file size cap: 10^8 copies of "lol". */
+    n = snprintf(laughs, sizeof(laughs), "metadata:\n  a0: &a0 [lol]\n");
+    for (int i = 1; i <= 8; i++)
+        n += snprintf(laughs + n, sizeof(laughs) - (size_t)n,
+                      "  a%d: &a%d [*a%d,*a%d,*a%d,*a%d,*a%d,*a%d,*a%d,*a%d,*a%d,*a%d]\n", i, i,
+                      i - 1, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1);
+    snprintf(laughs + n, sizeof(laughs) - (size_t)n,
+             "spec:\n  resources:\n  - groupVersionKind: {group: x.io, version: v1, kind: Foo}\n"
+             "    errorLogV: *a8\n");
+    load_fails(laughs, "t.yaml:13:5: spec.resources[0]: larger than 16 MiB with its aliases "
+                       "expanded");
+}
+END_TEST
+
 START_TEST(test_load_file)
 {
     csm_crs *c = NULL;
@@ -610,6 +648,7 @@ int main(void)
     tcase_add_test(tc, test_errors_document);
     tcase_add_test(tc, test_errors_resource);
     tcase_add_test(tc, test_errors_metric);
+    tcase_add_test(tc, test_errors_aliases_and_depth);
     tcase_add_test(tc, test_load_file);
     suite_add_tcase(s, tc);
     sr = srunner_create(s);
