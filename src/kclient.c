@@ -147,7 +147,9 @@ static int socket_cb(CURL *easy, curl_socket_t s, int what, void *userp, void *s
     (void)easy;
     if (what == CURL_POLL_REMOVE) {
         if (ks) {
-            event_free(ks->ev);
+            /* NULL when event_new() failed below. */
+            if (ks->ev)
+                event_free(ks->ev);
             free(ks);
             curl_multi_assign(c->multi, s, NULL);
         }
@@ -163,7 +165,7 @@ static int socket_cb(CURL *easy, curl_socket_t s, int what, void *userp, void *s
         if (!ks)
             return -1;
         curl_multi_assign(c->multi, s, ks);
-    } else {
+    } else if (ks->ev) {
         event_free(ks->ev);
     }
     ks->ev = event_new(c->base, s, kind, on_socket_event, c);
