@@ -92,7 +92,8 @@ typedef struct csm_config {
  */
 csm_err csm_flags_parse(int argc, char **argv, csm_config *cfg, char *errbuf, size_t errlen);
 
-/* Parses "cache.example.com/v1/Memcached" or "v1/ConfigMap". */
+/* Parses "cache.example.com/v1/Memcached" or "v1/ConfigMap". On success *out
+ * owns its strings: free them with csm_gvk_free(). */
 csm_err csm_gvk_parse(const char *s, csm_gvk *out);
 
 /* Writes the --help text. */

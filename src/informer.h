@@ -70,7 +70,8 @@ typedef struct csm_informer csm_informer;
  * ("cache.example.com/v1/Memcached"); path is the collection
  * ("/apis/cache.example.com/v1/namespaces/ns/memcacheds"); query holds
  * extra URL-encoded parameters ("labelSelector=...&fieldSelector=...") or
- * NULL. Strings are copied. The informer owns its store.
+ * NULL. Strings are copied. The informer owns its store. *out is freed with
+ * csm_informer_free(), which cancels its request and timer.
  */
 csm_err csm_informer_new(const csm_informer_env *env, const char *resource_label, const char *path,
                          const char *query, const csm_informer_hooks *hooks, csm_informer **out);
