@@ -295,16 +295,19 @@ static void add_new_resources(exporter *x, const char *why)
     const csm_gvk *res;
     size_t n;
 
-    /* Only allocation can fail here, and then the resource is missing
-     * until a restart; the log says so. */
+    /* Only allocation can fail here. x->res must stay a prefix of the
+     * configuration's list (reload_config() pairs them by index), so the
+     * first failure stops the round; the next reload or discovery round
+     * tries the rest again. */
     res = csm_genconf_resources(x->gc, &n);
     for (size_t i = x->nres; i < n; i++) {
-        if (add_resource(x, &res[i]) != CSM_OK)
-            csm_logf(x->log, CSM_LOG_ERROR, "%s: cannot add %s/%s; restart to export it", why,
+        if (add_resource(x, &res[i]) != CSM_OK) {
+            csm_logf(x->log, CSM_LOG_ERROR, "%s: cannot add %s/%s yet; retrying later", why,
                      res[i].version, res[i].kind);
-        else
-            csm_logf(x->log, CSM_LOG_INFO, "%s: now exporting %s", why,
-                     csm_resource_label(x->res[x->nres - 1]));
+            break;
+        }
+        csm_logf(x->log, CSM_LOG_INFO, "%s: now exporting %s", why,
+                 csm_resource_label(x->res[x->nres - 1]));
     }
 }
 
@@ -354,13 +357,25 @@ static void reload_config(exporter *x, const char *why)
 
     if (x->stopping)
         return;
+    /* Allocated before the reload so that a failure cannot leave the
+     * generator configuration switched and x->res not. */
+    kept = calloc(x->nres ? x->nres : 1, sizeof(*kept));
+    if (!kept) {
+        csm_logf(x->log, CSM_LOG_ERROR,
+                 "config reload (%s): out of memory; the previous config "
+                 "stays",
+                 why);
+        return;
+    }
     if (csm_genconf_reload(x->gc, &act, &nold, errbuf, sizeof(errbuf)) != CSM_OK) {
         csm_logf(x->log, CSM_LOG_ERROR, "config reload (%s) failed; the previous config stays: %s",
                  why, errbuf);
+        free(kept);
         return;
     }
-    kept = calloc(nold ? nold : 1, sizeof(*kept));
-    for (size_t i = 0; kept && i < nold; i++) {
+    /* x->res is a prefix of the old configuration's resource list (see
+     * add_new_resources()), so index i names the same resource in both. */
+    for (size_t i = 0; i < nold && i < x->nres; i++) {
         const char *v[1] = {csm_resource_label(x->res[i])};
         if (act[i] == CSM_GENCONF_DROP) {
             csm_logf(x->log, CSM_LOG_INFO, "config reload: %s is no longer configured", v[0]);
@@ -375,10 +390,8 @@ static void reload_config(exporter *x, const char *why)
         }
         kept[k++] = x->res[i];
     }
-    if (kept) {
-        memcpy(x->res, kept, k * sizeof(*kept));
-        x->nres = k;
-    }
+    memcpy(x->res, kept, k * sizeof(*kept));
+    x->nres = k;
     free(kept);
     free(act);
     add_new_resources(x, "config reload");
