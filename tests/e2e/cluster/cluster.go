@@ -24,6 +24,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -189,13 +190,14 @@ func (c *Cluster) StopAPIServer(t testing.TB) {
 }
 
 // StartAPIServer starts kube-apiserver again on the same port with the same
-// certificates and waits for /readyz. If the start fails (e.g. the port is still
-// held for a moment by sockets of a kube-apiserver that had to be SIGKILLed,
-// which scripts/local-cluster does when it ignores SIGTERM for 10s because
-// watches are open), it retries for up to 30s.
+// certificates and waits for /readyz. If the start fails, it retries for up to
+// 75s: after kube-apiserver was SIGKILLed (scripts/local-cluster does that when
+// it ignores SIGTERM for 10s, which it does while watches are open), sockets it
+// left in TIME_WAIT keep its port for up to 60s, and local-cluster's port check
+// counts them as "in use" (bind with SO_REUSEADDR would succeed).
 func (c *Cluster) StartAPIServer(t testing.TB) {
 	t.Helper()
-	if err := c.startAPIServer(30 * time.Second); err != nil {
+	if err := c.startAPIServer(75 * time.Second); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -207,9 +209,43 @@ func (c *Cluster) startAPIServer(retryFor time.Duration) error {
 		if err == nil || time.Since(t0) > retryFor {
 			return err
 		}
-		fmt.Fprintf(os.Stderr, "cluster: %v; retrying in 1s\n", err)
+		fmt.Fprintf(os.Stderr, "cluster: %v; sockets on the apiserver port: %s; retrying in 1s\n", err, c.portSockets())
 		time.Sleep(time.Second)
 	}
+}
+
+// portSockets describes the TCP sockets whose local port is the apiserver's, by
+// state (from /proc/net/tcp{,6}), for diagnostics.
+func (c *Cluster) portSockets() string {
+	u := c.APIServerURL
+	port := u[strings.LastIndex(u, ":")+1:]
+	p, err := strconv.Atoi(port)
+	if err != nil {
+		return "?"
+	}
+	states := map[string]string{"01": "ESTABLISHED", "02": "SYN_SENT", "03": "SYN_RECV", "04": "FIN_WAIT1",
+		"05": "FIN_WAIT2", "06": "TIME_WAIT", "07": "CLOSE", "08": "CLOSE_WAIT", "09": "LAST_ACK", "0A": "LISTEN", "0B": "CLOSING"}
+	count := map[string]int{}
+	want := fmt.Sprintf("%04X", p)
+	for _, f := range []string{"/proc/net/tcp", "/proc/net/tcp6"} {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(string(b), "\n")[1:] {
+			fs := strings.Fields(line)
+			if len(fs) < 4 {
+				continue
+			}
+			if _, lp, ok := strings.Cut(fs[1], ":"); ok && lp == want {
+				count[states[fs[3]]+"("+fs[3]+")"]++
+			}
+		}
+	}
+	if len(count) == 0 {
+		return "none"
+	}
+	return fmt.Sprint(count)
 }
 
 // RestartAPIServer is StopAPIServer followed by StartAPIServer.
@@ -219,7 +255,7 @@ func (c *Cluster) RestartAPIServer(t testing.TB) {
 	if _, err := script(context.Background(), c.env(), "stop-apiserver"); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.startAPIServer(30 * time.Second); err != nil {
+	if err := c.startAPIServer(75 * time.Second); err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("kube-apiserver restarted in %v", time.Since(t0).Round(time.Millisecond))
