@@ -37,6 +37,10 @@ double csm_backoff_next(csm_backoff *b, double now)
     else
         b->current = b->current * 2 > b->cap ? b->cap : b->current * 2;
     d = b->current * (1 + b->jitter * next_unit(b));
-    /* Jitter spreads retries apart but never past the cap. */
-    return d > b->cap ? b->cap : d;
+    /* Jitter spreads retries apart but never past the cap; at the cap it
+     * spreads them below it instead (down to cap / (1 + jitter)), so that
+     * replicas that failed together do not retry in lockstep every 30 s. */
+    if (d > b->cap)
+        d = b->cap / (1 + b->jitter * next_unit(b));
+    return d;
 }

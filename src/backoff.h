@@ -1,7 +1,8 @@
 /*
  * Capped exponential backoff with jitter, as client-go's reflector uses:
  * 0.8 s doubling to a 30 s cap, each delay stretched by a random factor in
- * [1, 1 + jitter) but never beyond the cap, and the sequence reset once no failure happened for
+ * [1, 1 + jitter) but never beyond the cap (at the cap, divided by such a
+ * factor instead, so retries stay spread), and the sequence reset once no failure happened for
  * `reset_after` seconds (a healthy period).
  *
  * Pure arithmetic on caller-supplied time, so it is unit-testable; the

@@ -33,11 +33,21 @@ END_TEST
 START_TEST(test_jitter_never_exceeds_cap)
 {
     csm_backoff b;
+    double lo = 1e9, hi = 0;
     for (uint64_t seed = 1; seed <= 50; seed++) {
         csm_backoff_init(&b, seed);
-        for (int i = 0; i < 20; i++)
-            ck_assert(csm_backoff_next(&b, i) <= 30.0);
+        for (int i = 0; i < 20; i++) {
+            double d = csm_backoff_next(&b, i);
+            ck_assert(d <= 30.0);
+            if (i >= 10) {
+                /* At the cap: still jittered, within [cap / 1.5, cap]. */
+                ck_assert(d >= 20.0);
+                lo = d < lo ? d : lo;
+                hi = d > hi ? d : hi;
+            }
+        }
     }
+    ck_assert(hi - lo > 3.0);
 }
 END_TEST
 
