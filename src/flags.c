@@ -216,6 +216,37 @@ static const char *quote(const char *s, size_t n, char *out, size_t outlen)
     return out;
 }
 
+/*
+ * The one shape of a bad-value message: 'invalid value "<val>" for --<flag>:
+ * <what>', with the value quoted safely; `what` is a printf format.
+ */
+static csm_err invalid_value(const flag_spec *f, const char *val, char *errbuf, size_t errlen,
+                             const char *what, ...) __attribute__((format(printf, 5, 6)));
+
+static csm_err invalid_value(const flag_spec *f, const char *val, char *errbuf, size_t errlen,
+                             const char *what, ...)
+{
+    char q[QUOTE_MAX * 4 + 8];
+    char expect[512];
+    va_list ap;
+
+    va_start(ap, what);
+    vsnprintf(expect, sizeof(expect), what, ap);
+    va_end(ap);
+    return usage_err(errbuf, errlen, "invalid value \"%s\" for --%s: %s",
+                     quote(val, strlen(val), q, sizeof(q)), f->name, expect);
+}
+
+/* Index of val in names[0..n), or -1: for flags that take one keyword. */
+static int choice_index(const char *val, const char *const *names, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(val, names[i]) == 0)
+            return (int)i;
+    }
+    return -1;
+}
+
 static const flag_spec *flag_by_id(int id)
 {
     for (size_t i = 0; i < NFLAGS; i++) {
@@ -595,7 +626,6 @@ static csm_err set_int_range(int *dst, const flag_spec *f, const char *val, long
 {
     long v = 0;
     size_t n = strlen(val);
-    char q[QUOTE_MAX * 4 + 8];
 
     /* Digits only: strtol would take "+1", " 1" and "0x10". Nine digits
      * cannot overflow a long. */
@@ -607,9 +637,7 @@ static csm_err set_int_range(int *dst, const flag_spec *f, const char *val, long
         v = v * 10 + (val[i] - '0');
     }
     if (n == 0 || v < min || v > max)
-        return usage_err(errbuf, errlen,
-                         "invalid value \"%s\" for --%s: must be an integer in %ld..%ld",
-                         quote(val, n, q, sizeof(q)), f->name, min, max);
+        return invalid_value(f, val, errbuf, errlen, "must be an integer in %ld..%ld", min, max);
     *dst = (int)v;
     return CSM_OK;
 }
@@ -635,7 +663,6 @@ static csm_err set_duration(long *dst, const flag_spec *f, const char *val, long
     long n;
     size_t digits;
     size_t u;
-    char q[QUOTE_MAX * 4 + 8];
 
     if (strcmp(val, "0") == 0) {
         *dst = 0;
@@ -653,10 +680,9 @@ static csm_err set_duration(long *dst, const flag_spec *f, const char *val, long
         }
         if (!digits || u == sizeof(units) / sizeof(units[0]) || n > max_ms / units[u].ms ||
             total > max_ms - n * units[u].ms)
-            return usage_err(errbuf, errlen,
-                             "invalid value \"%s\" for --%s: must be a duration like 30s, 5m "
-                             "or 1m30s, at most %ldh",
-                             quote(val, strlen(val), q, sizeof(q)), f->name, max_ms / 3600000);
+            return invalid_value(f, val, errbuf, errlen,
+                                 "must be a duration like 30s, 5m or 1m30s, at most %ldh",
+                                 max_ms / 3600000);
         total += n * units[u].ms;
         p += strlen(units[u].unit);
     }
@@ -695,7 +721,6 @@ static csm_err check_security_value(const flag_spec *f, const char *val, char *e
                                     size_t errlen)
 {
     char why[256] = "";
-    char q[QUOTE_MAX * 4 + 8];
     csm_err err;
 
     if (f->id == FLAG_TLS_CIPHER_SUITES)
@@ -703,8 +728,7 @@ static csm_err check_security_value(const flag_spec *f, const char *val, char *e
     else
         err = csm_auth_resource_attributes_check(val, why, sizeof(why));
     if (err == CSM_ERR_INVALID)
-        return usage_err(errbuf, errlen, "invalid value \"%s\" for --%s: %s",
-                         quote(val, strlen(val), q, sizeof(q)), f->name, why);
+        return invalid_value(f, val, errbuf, errlen, "%s", why);
     return err;
 }
 
@@ -714,13 +738,11 @@ static csm_err set_reslist(char **dst, const flag_spec *f, const char *val, int 
 {
     csm_reslist *l = NULL;
     char why[256] = "";
-    char q[QUOTE_MAX * 4 + 8];
     csm_err err = csm_reslist_parse(val, plain_ok, &l, why, sizeof(why));
 
     csm_reslist_free(l);
     if (err == CSM_ERR_INVALID)
-        return usage_err(errbuf, errlen, "invalid value \"%s\" for --%s: %s",
-                         quote(val, strlen(val), q, sizeof(q)), f->name, why);
+        return invalid_value(f, val, errbuf, errlen, "%s", why);
     return err ? err : set_string(dst, val);
 }
 
@@ -757,7 +779,7 @@ static csm_err add_regexes(csm_strlist *l, const flag_spec *f, const char *val, 
 static csm_err flag_apply(csm_config *cfg, const flag_spec *f, const char *val, char *errbuf,
                           size_t errlen)
 {
-    char q[QUOTE_MAX * 4 + 8];
+    int choice;
 
     switch (f->id) {
     case FLAG_RESOURCE:
@@ -785,31 +807,22 @@ static csm_err flag_apply(csm_config *cfg, const flag_spec *f, const char *val, 
     case FLAG_LOG_LEVEL:
         /* csm_log_level_parse also takes "warning" and any case. */
         if (csm_log_level_parse(val, &cfg->log_level) != CSM_OK)
-            return usage_err(errbuf, errlen,
-                             "invalid value \"%s\" for --%s: must be one of debug, info, "
-                             "warn, error",
-                             quote(val, strlen(val), q, sizeof(q)), f->name);
+            return invalid_value(f, val, errbuf, errlen, "must be one of debug, info, warn, error");
         return CSM_OK;
     case FLAG_LOG_FORMAT:
         if (csm_log_format_parse(val, &cfg->log_format) != CSM_OK)
-            return usage_err(errbuf, errlen, "invalid value \"%s\" for --%s: must be text or json",
-                             quote(val, strlen(val), q, sizeof(q)), f->name);
+            return invalid_value(f, val, errbuf, errlen, "must be text or json");
         return CSM_OK;
     case FLAG_WATCH_TIMEOUT:
         return set_int_range(&cfg->watch_timeout_s, f, val, 1, 86400, errbuf, errlen);
     case FLAG_LIST_PAGE_SIZE:
         return set_int_range(&cfg->list_page_size, f, val, 1, 100000, errbuf, errlen);
     case FLAG_WATCH_LIST:
-        if (strcmp(val, "auto") == 0)
-            cfg->watch_list = CSM_WATCH_LIST_AUTO;
-        else if (strcmp(val, "on") == 0)
-            cfg->watch_list = CSM_WATCH_LIST_ON;
-        else if (strcmp(val, "off") == 0)
-            cfg->watch_list = CSM_WATCH_LIST_OFF;
-        else
-            return usage_err(errbuf, errlen,
-                             "invalid value \"%s\" for --%s: must be auto, on or off",
-                             quote(val, strlen(val), q, sizeof(q)), f->name);
+        /* In csm_watch_list_mode order. */
+        choice = choice_index(val, (const char *const[]){"auto", "on", "off"}, 3);
+        if (choice < 0)
+            return invalid_value(f, val, errbuf, errlen, "must be auto, on or off");
+        cfg->watch_list = (csm_watch_list_mode)choice;
         return CSM_OK;
     case FLAG_TLS_CERT_FILE:
         return set_nonempty(&cfg->tls_cert_file, f, val, errbuf, errlen);
@@ -817,10 +830,9 @@ static csm_err flag_apply(csm_config *cfg, const flag_spec *f, const char *val, 
         return set_nonempty(&cfg->tls_key_file, f, val, errbuf, errlen);
     case FLAG_TLS_MIN_VERSION:
         if (csm_tls_version_parse(val, &cfg->tls_min_version) != CSM_OK)
-            return usage_err(errbuf, errlen,
-                             "invalid value \"%s\" for --%s: must be VersionTLS12 or "
-                             "VersionTLS13 (older versions are not offered)",
-                             quote(val, strlen(val), q, sizeof(q)), f->name);
+            return invalid_value(f, val, errbuf, errlen,
+                                 "must be VersionTLS12 or VersionTLS13 (older versions are not "
+                                 "offered)");
         return CSM_OK;
     case FLAG_TLS_CIPHER_SUITES:
         if (check_security_value(f, val, errbuf, errlen) != CSM_OK)
@@ -829,14 +841,10 @@ static csm_err flag_apply(csm_config *cfg, const flag_spec *f, const char *val, 
     case FLAG_CLIENT_CA_FILE:
         return set_nonempty(&cfg->client_ca_file, f, val, errbuf, errlen);
     case FLAG_AUTH:
-        if (strcmp(val, "none") == 0)
-            cfg->auth = CSM_AUTH_MODE_NONE;
-        else if (strcmp(val, "kubernetes") == 0)
-            cfg->auth = CSM_AUTH_MODE_KUBERNETES;
-        else
-            return usage_err(errbuf, errlen,
-                             "invalid value \"%s\" for --%s: must be none or kubernetes",
-                             quote(val, strlen(val), q, sizeof(q)), f->name);
+        choice = choice_index(val, (const char *const[]){"none", "kubernetes"}, 2);
+        if (choice < 0)
+            return invalid_value(f, val, errbuf, errlen, "must be none or kubernetes");
+        cfg->auth = choice ? CSM_AUTH_MODE_KUBERNETES : CSM_AUTH_MODE_NONE;
         return CSM_OK;
     case FLAG_AUTH_TOKEN_AUDIENCES:
         return set_list(&cfg->auth_audiences, f, val, 0, errbuf, errlen);
