@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check_main.h"
 #include "auth.h"
 #include "buf.h"
 
@@ -964,8 +965,6 @@ int main(void)
 {
     Suite *s = suite_create("auth");
     TCase *tc = tcase_create("core");
-    SRunner *sr;
-    int failed;
 
     tcase_add_test(tc, test_no_credentials);
     tcase_add_test(tc, test_always_allowed_paths);
@@ -987,9 +986,5 @@ int main(void)
     tcase_add_test(tc, test_free_cancels_reviews);
     tcase_add_test(tc, test_new_errors);
     suite_add_tcase(s, tc);
-    sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return csm_check_run(s);
 }

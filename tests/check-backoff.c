@@ -1,6 +1,7 @@
 #include <check.h>
 #include <stdlib.h>
 
+#include "check_main.h"
 #include "backoff.h"
 
 START_TEST(test_doubles_to_cap_without_jitter)
@@ -71,17 +72,11 @@ int main(void)
 {
     Suite *s = suite_create("backoff");
     TCase *tc = tcase_create("core");
-    SRunner *sr;
-    int failed;
 
     tcase_add_test(tc, test_doubles_to_cap_without_jitter);
     tcase_add_test(tc, test_jitter_bounds_and_spread);
     tcase_add_test(tc, test_jitter_never_exceeds_cap);
     tcase_add_test(tc, test_reset_after_healthy_period);
     suite_add_tcase(s, tc);
-    sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return csm_check_run(s);
 }

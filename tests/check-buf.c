@@ -2,6 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check_main.h"
 #include "buf.h"
 
 START_TEST(test_append_and_terminate)
@@ -86,8 +87,6 @@ int main(void)
 {
     Suite *s = suite_create("buf");
     TCase *tc = tcase_create("core");
-    SRunner *sr;
-    int failed;
 
     tcase_add_test(tc, test_append_and_terminate);
     tcase_add_test(tc, test_cap_frees_and_stays_usable);
@@ -95,9 +94,5 @@ int main(void)
     tcase_add_test(tc, test_growth_keeps_content);
     tcase_add_test(tc, test_read_file);
     suite_add_tcase(s, tc);
-    sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return csm_check_run(s);
 }

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check_main.h"
 #include "checkcfg.h"
 
 typedef struct result {
@@ -293,8 +294,6 @@ int main(void)
 {
     Suite *s = suite_create("checkcfg");
     TCase *tc = tcase_create("core");
-    SRunner *sr;
-    int failed;
 
     tcase_add_test(tc, test_doc_single_value);
     tcase_add_test(tc, test_doc_kitchen_sink);
@@ -311,9 +310,5 @@ int main(void)
     tcase_add_test(tc, test_object_alias_bomb);
     tcase_add_test(tc, test_usage_and_input_errors);
     suite_add_tcase(s, tc);
-    sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return csm_check_run(s);
 }

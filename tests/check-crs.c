@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check_main.h"
 #include "crs.h"
 #include "gen.h"
 #include "gentest.h"
@@ -627,8 +628,6 @@ int main(void)
 {
     Suite *s = suite_create("crs");
     TCase *tc = tcase_create("core");
-    SRunner *sr;
-    int failed;
 
     tcase_add_test(tc, test_gauge_single_and_map);
     tcase_add_test(tc, test_gauge_relative_value_from);
@@ -651,9 +650,5 @@ int main(void)
     tcase_add_test(tc, test_errors_aliases_and_depth);
     tcase_add_test(tc, test_load_file);
     suite_add_tcase(s, tc);
-    sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return csm_check_run(s);
 }

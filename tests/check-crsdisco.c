@@ -2,6 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check_main.h"
 #include "crsdisco.h"
 
 START_TEST(test_preferred_version)
@@ -82,16 +83,10 @@ int main(void)
 {
     Suite *s = suite_create("crsdisco");
     TCase *tc = tcase_create("core");
-    SRunner *sr;
-    int failed;
 
     tcase_add_test(tc, test_preferred_version);
     tcase_add_test(tc, test_kinds);
     tcase_add_test(tc, test_lifecycle_without_patterns);
     suite_add_tcase(s, tc);
-    sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return csm_check_run(s);
 }

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check_main.h"
 #include "crspath.h"
 
 /* kube-state-metrics' test object (registry_factory_test.go) plus a few
@@ -281,8 +282,6 @@ int main(void)
 {
     Suite *s = suite_create("crspath");
     TCase *tc = tcase_create("core");
-    SRunner *sr;
-    int failed;
 
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, test_plain_keys_and_indices);
@@ -295,9 +294,5 @@ int main(void)
     tcase_add_test(tc, test_value_types);
     tcase_add_test(tc, test_label_formatting);
     suite_add_tcase(s, tc);
-    sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return csm_check_run(s);
 }

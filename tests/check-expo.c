@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check_main.h"
 #include "expo.h"
 
 /* Formats v into a static-lifetime-per-call string for comparisons. */
@@ -352,8 +353,6 @@ int main(void)
 {
     Suite *s = suite_create("expo");
     TCase *tc = tcase_create("core");
-    SRunner *sr;
-    int failed;
 
     tcase_add_test(tc, test_escape_label_value);
     tcase_add_test(tc, test_escape_help);
@@ -373,9 +372,5 @@ int main(void)
     tcase_add_test(tc, test_negotiate_malformed);
     tcase_add_test(tc, test_gzip);
     suite_add_tcase(s, tc);
-    sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return csm_check_run(s);
 }

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check_main.h"
 #include "flags.h"
 
 #define MAXARGS 32
@@ -786,8 +787,6 @@ int main(void)
 {
     Suite *s = suite_create("flags");
     TCase *tc = tcase_create("core");
-    SRunner *sr;
-    int failed;
 
     tcase_add_test(tc, test_defaults);
     tcase_add_test(tc, test_every_flag_separate_form);
@@ -817,9 +816,5 @@ int main(void)
     tcase_add_test(tc, test_generator_flag_errors);
     tcase_add_test(tc, test_gvk_list);
     suite_add_tcase(s, tc);
-    sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return csm_check_run(s);
 }

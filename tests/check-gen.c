@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check_main.h"
 #include "gen.h"
 
 static const char obj_json[] =
@@ -245,8 +246,6 @@ int main(void)
 {
     Suite *s = suite_create("gen");
     TCase *tc = tcase_create("core");
-    SRunner *sr;
-    int failed;
 
     tcase_add_test(tc, test_info_namespaced);
     tcase_add_test(tc, test_info_cluster_scoped_and_missing_name);
@@ -256,9 +255,5 @@ int main(void)
     tcase_add_test(tc, test_rfc3339);
     tcase_add_test(tc, test_stem);
     suite_add_tcase(s, tc);
-    sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return csm_check_run(s);
 }

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "check_main.h"
 #include "genconf.h"
 #include "telemetry.h"
 
@@ -414,8 +415,6 @@ int main(void)
 {
     Suite *s = suite_create("genconf");
     TCase *tc = tcase_create("core");
-    SRunner *sr;
-    int failed;
 
     tcase_add_checked_fixture(tc, NULL, teardown);
     tcase_add_test(tc, test_default_is_info);
@@ -426,9 +425,5 @@ int main(void)
     tcase_add_test(tc, test_reload_actions_and_order);
     tcase_add_test(tc, test_file_changes);
     suite_add_tcase(s, tc);
-    sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return csm_check_run(s);
 }

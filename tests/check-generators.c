@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check_main.h"
 #include "gen.h"
 #include "gentest.h"
 
@@ -251,8 +252,6 @@ int main(void)
 {
     Suite *s = suite_create("generators");
     TCase *tc = tcase_create("core");
-    SRunner *sr;
-    int failed;
 
     tcase_add_test(tc, test_builtin_table);
     tcase_add_test(tc, test_labels_without_allowlist);
@@ -265,9 +264,5 @@ int main(void)
     tcase_add_test(tc, test_status);
     tcase_add_test(tc, test_status_partial_objects);
     suite_add_tcase(s, tc);
-    sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return csm_check_run(s);
 }

@@ -23,6 +23,7 @@
 
 #include <event2/event.h>
 
+#include "check_main.h"
 #include "httpd.h"
 
 #define BODY_MAX (256u << 20)
@@ -1527,7 +1528,6 @@ int main(void)
 {
     Suite *s = suite_create("httpd");
     TCase *tc = tcase_create("core");
-    SRunner *sr;
     int failed;
 
     signal(SIGPIPE, SIG_IGN);
@@ -1558,10 +1558,7 @@ int main(void)
     tcase_add_test(tc, test_deadlines);
     tcase_add_test(tc, test_tls_serving);
     suite_add_tcase(s, tc);
-    sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
+    failed = csm_check_run(s);
     curl_global_cleanup();
     return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }

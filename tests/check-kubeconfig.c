@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "check_main.h"
 #include "kubeconfig.h"
 
 /* Written once by main() before any test runs; every test works in its
@@ -931,7 +932,6 @@ int main(void)
 {
     Suite *s = suite_create("kubeconfig");
     TCase *tc = tcase_create("core");
-    SRunner *sr;
     const char *tmp = getenv("TMPDIR");
     int failed;
 
@@ -966,10 +966,7 @@ int main(void)
     tcase_add_test(tc, test_load_order);
     tcase_add_test(tc, test_load_apiserver);
     suite_add_tcase(s, tc);
-    sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
+    failed = csm_check_run(s);
     nftw(base_dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
     return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }

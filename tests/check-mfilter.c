@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "check_main.h"
 #include "gen.h"
 #include "mfilter.h"
 
@@ -100,17 +101,11 @@ int main(void)
 {
     Suite *s = suite_create("mfilter");
     TCase *tc = tcase_create("core");
-    SRunner *sr;
-    int failed;
 
     tcase_add_test(tc, test_allowlist_is_anchored);
     tcase_add_test(tc, test_denylist_and_alternation);
     tcase_add_test(tc, test_errors);
     tcase_add_test(tc, test_denied_families_cost_nothing);
     suite_add_tcase(s, tc);
-    sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return csm_check_run(s);
 }

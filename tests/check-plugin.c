@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check_main.h"
 #include "gen.h"
 #include "gentest.h"
 #include "plugin.h"
@@ -204,8 +205,6 @@ int main(void)
 {
     Suite *s = suite_create("plugin");
     TCase *tc = tcase_create("core");
-    SRunner *sr;
-    int failed;
 
     tcase_add_test(tc, test_example_plugin_whole_abi);
     tcase_add_test(tc, test_load_failures);
@@ -213,9 +212,5 @@ int main(void)
     tcase_add_test(tc, test_init_failure);
     tcase_add_test(tc, test_invalid_samples_dropped_and_counted);
     suite_add_tcase(s, tc);
-    sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return csm_check_run(s);
 }

@@ -1,6 +1,7 @@
 #include <check.h>
 #include <math.h>
 
+#include "check_main.h"
 #include "quantity.h"
 
 static double q(const char *s)
@@ -101,8 +102,6 @@ int main(void)
 {
     Suite *s = suite_create("quantity");
     TCase *tc = tcase_create("core");
-    SRunner *sr;
-    int failed;
 
     tcase_add_test(tc, test_decimal_si);
     tcase_add_test(tc, test_binary_si);
@@ -110,9 +109,5 @@ int main(void)
     tcase_add_test(tc, test_quantity_rejects);
     tcase_add_test(tc, test_durations);
     suite_add_tcase(s, tc);
-    sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return csm_check_run(s);
 }

@@ -2,6 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check_main.h"
 #include "reslist.h"
 
 static csm_reslist *parse_ok(const char *text, int plain_ok)
@@ -99,16 +100,10 @@ int main(void)
 {
     Suite *s = suite_create("reslist");
     TCase *tc = tcase_create("core");
-    SRunner *sr;
-    int failed;
 
     tcase_add_test(tc, test_ksm_syntax);
     tcase_add_test(tc, test_plain_lists);
     tcase_add_test(tc, test_errors);
     suite_add_tcase(s, tc);
-    sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return csm_check_run(s);
 }

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check_main.h"
 #include "store.h"
 
 static csm_block *mk(const char *a, const char *b)
@@ -150,8 +151,6 @@ int main(void)
 {
     Suite *s = suite_create("store");
     TCase *tc = tcase_create("core");
-    SRunner *sr;
-    int failed;
 
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_block_slices);
@@ -159,9 +158,5 @@ int main(void)
     tcase_add_test(tc, test_relist_upserts_then_sweeps);
     tcase_add_test(tc, test_random_against_model);
     suite_add_tcase(s, tc);
-    sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return csm_check_run(s);
 }

@@ -6,6 +6,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "check_main.h"
 #include "telemetry.h"
 
 /* A sink that copies everything into a buffer and counts calls. */
@@ -389,8 +390,6 @@ int main(void)
 {
     Suite *s = suite_create("telemetry");
     TCase *tc = tcase_create("core");
-    SRunner *sr;
-    int failed;
 
     tcase_add_test(tc, test_counter);
     tcase_add_test(tc, test_gauge_and_remove);
@@ -403,9 +402,5 @@ int main(void)
     tcase_add_test(tc, test_process_metrics);
     tcase_add_test(tc, test_free_null);
     suite_add_tcase(s, tc);
-    sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return csm_check_run(s);
 }

@@ -23,6 +23,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
+#include "check_main.h"
 #include "tls.h"
 
 /* ---- Certificates. ------------------------------------------------------- */
@@ -867,8 +868,6 @@ int main(void)
 {
     Suite *s = suite_create("tls");
     TCase *tc = tcase_create("core");
-    SRunner *sr;
-    int failed;
 
     signal(SIGPIPE, SIG_IGN);
     tcase_set_timeout(tc, 60);
@@ -885,9 +884,5 @@ int main(void)
     tcase_add_test(tc, test_open_connections_keep_their_context);
     tcase_add_test(tc, test_plain_bufferevent_is_not_tls);
     suite_add_tcase(s, tc);
-    sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return csm_check_run(s);
 }

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check_main.h"
 #include "buf.h"
 #include "watch.h"
 
@@ -196,8 +197,6 @@ int main(void)
 {
     Suite *s = suite_create("watch");
     TCase *tc = tcase_create("core");
-    SRunner *sr;
-    int failed;
 
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_whole_stream);
@@ -207,9 +206,5 @@ int main(void)
     tcase_add_test(tc, test_oversized_line_dropped_stream_continues);
     tcase_add_test(tc, test_callback_error_propagates);
     suite_add_tcase(s, tc);
-    sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return csm_check_run(s);
 }
