@@ -354,8 +354,6 @@ csm_err csm_genset_render_diag(csm_genset *gs, const cJSON *obj, csm_block **out
                                csm_buf *diag)
 {
     csm_emitter em;
-    const char **texts = NULL;
-    size_t *lens = NULL;
     csm_err err = CSM_OK;
     csm_err gerr;
 
@@ -378,24 +376,11 @@ csm_err csm_genset_render_diag(csm_genset *gs, const cJSON *obj, csm_block **out
                 gs->on_failure(gs->on_failure_ctx, &gs->res, gs->inst[i].gen->name);
         }
     }
-    texts = calloc(gs->nfam ? gs->nfam : 1, sizeof(*texts));
-    lens = calloc(gs->nfam ? gs->nfam : 1, sizeof(*lens));
-    if (!texts || !lens) {
-        err = CSM_ERR_NOMEM;
-        goto out;
-    }
-    for (size_t i = 0; i < gs->nfam; i++) {
-        texts[i] = gs->scratch[i].ptr;
-        lens[i] = gs->scratch[i].len;
-    }
-    *out = csm_block_new(gs->nfam, texts, lens);
+    *out = csm_block_from_bufs(gs->nfam, gs->scratch);
     if (!*out)
         err = CSM_ERR_NOMEM;
-out:
     if (failures)
         *failures = em.failures;
-    free(texts);
-    free(lens);
     return err;
 }
 

@@ -17,16 +17,22 @@ static char *block_text(const csm_block *b)
     return (char *)(b->off + b->nfam + 1);
 }
 
-csm_block *csm_block_new(size_t nfam, const char *const *texts, const size_t *lens)
+/* Builds a block whose family i is get(src, i). One allocation holds the
+ * header, the offsets and the text. */
+static csm_block *block_build(size_t nfam,
+                              const char *(*get)(const void *src, size_t i, size_t *len),
+                              const void *src)
 {
     size_t total = 0;
+    size_t len;
     csm_block *b;
     char *text;
 
     for (size_t i = 0; i < nfam; i++) {
-        if (lens[i] > SIZE_MAX / 2 - total)
+        get(src, i, &len);
+        if (len > SIZE_MAX / 2 - total)
             return NULL;
-        total += lens[i];
+        total += len;
     }
     b = malloc(sizeof(*b) + (nfam + 1) * sizeof(size_t) + total);
     if (!b)
@@ -36,11 +42,42 @@ csm_block *csm_block_new(size_t nfam, const char *const *texts, const size_t *le
     text = block_text(b);
     b->off[0] = 0;
     for (size_t i = 0; i < nfam; i++) {
-        if (lens[i])
-            memcpy(text + b->off[i], texts[i], lens[i]);
-        b->off[i + 1] = b->off[i] + lens[i];
+        const char *p = get(src, i, &len);
+        if (len)
+            memcpy(text + b->off[i], p, len);
+        b->off[i + 1] = b->off[i] + len;
     }
     return b;
+}
+
+typedef struct arrays_src {
+    const char *const *texts;
+    const size_t *lens;
+} arrays_src;
+
+static const char *get_array(const void *src, size_t i, size_t *len)
+{
+    const arrays_src *a = src;
+    *len = a->lens[i];
+    return a->texts[i];
+}
+
+static const char *get_buf(const void *src, size_t i, size_t *len)
+{
+    const csm_buf *bufs = src;
+    *len = bufs[i].len;
+    return bufs[i].ptr;
+}
+
+csm_block *csm_block_new(size_t nfam, const char *const *texts, const size_t *lens)
+{
+    arrays_src a = {texts, lens};
+    return block_build(nfam, get_array, &a);
+}
+
+csm_block *csm_block_from_bufs(size_t nfam, const csm_buf *bufs)
+{
+    return block_build(nfam, get_buf, bufs);
 }
 
 csm_block *csm_block_ref(csm_block *b)

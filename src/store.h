@@ -22,6 +22,7 @@
 
 #include <stddef.h>
 
+#include "buf.h"
 #include "csm/error.h"
 
 typedef struct csm_block csm_block;
@@ -32,6 +33,9 @@ typedef struct csm_block csm_block;
  * allocation failure. One allocation holds the header, offsets and text.
  */
 csm_block *csm_block_new(size_t nfam, const char *const *texts, const size_t *lens);
+/* The same from nfam buffers (family i is bufs[i]), without an index array:
+ * what rendering uses, once per object change. */
+csm_block *csm_block_from_bufs(size_t nfam, const csm_buf *bufs);
 csm_block *csm_block_ref(csm_block *b);
 /* Drops a reference; frees on the last. Accepts NULL. */
 void csm_block_unref(csm_block *b);
