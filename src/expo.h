@@ -71,12 +71,19 @@ csm_err csm_expo_sample(csm_buf *b, const char *name, size_t nlabels, const char
  * Where a response body goes. text() copies; ref() may keep a pointer to
  * [p, p+n) instead of copying, calling release(owner) once it no longer
  * needs it (exactly once, also on failure). The HTTP server provides a plain
- * sink (zero-copy evbuffer references) and a gzip sink.
+ * sink (zero-copy evbuffer references) and a gzip sink (which stitches the
+ * segments' cached gzip pieces, see gzcat.h).
  */
 typedef struct csm_sink csm_sink;
+/* A store's pre-rendered segment (see store.h). */
+typedef struct csm_seg csm_seg;
 struct csm_sink {
     csm_err (*text)(csm_sink *s, const char *p, size_t n);
     csm_err (*ref)(csm_sink *s, const char *p, size_t n, void (*release)(void *owner), void *owner);
+    /* Optional (NULL: writers fall back to ref()): writes family `fam` of
+     * a segment, taking references of its own on seg as long as it needs
+     * the text or the segment's cached gzip piece. */
+    csm_err (*seg)(csm_sink *s, csm_seg *seg, size_t fam);
 };
 
 #endif

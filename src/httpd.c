@@ -55,6 +55,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -67,7 +68,9 @@
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 #include <openssl/crypto.h>
-#include <zlib.h>
+
+#include "gzcat.h"
+#include "store.h"
 
 /* ---- Limits, in one place. ----------------------------------------------- */
 
@@ -92,9 +95,13 @@
 /* Fast compression: scrape latency matters more than a few percent of
  * size, and metric text compresses well at any level. */
 #define HTTPD_GZIP_LEVEL 1
-#define HTTPD_GZIP_CHUNK (16 * 1024)
-/* Largest slice handed to deflate() at once (avail_in is a uInt). */
-#define HTTPD_GZIP_MAX_IN (1u << 30)
+/* Text (not segments) collected before it is compressed as one run. */
+#define HTTPD_GZIP_CHUNK (64 * 1024)
+/* Runs of text up to this size go into a gzip response uncompressed (as
+ * stored blocks): family headers between cached segment pieces. */
+#define HTTPD_GZIP_STORE_MAX 1024
+/* Most bytes written per write callback (see tune_connection()). */
+#define HTTPD_MAX_SINGLE_WRITE (4 * 1024 * 1024)
 /* Reason text from handlers->ready. */
 #define HTTPD_READY_WHY_MAX 1024
 /* Methods evhttp passes to the dispatcher; ours answer the non-GET/HEAD
@@ -453,6 +460,27 @@ static void ref_cleanup(const void *data, size_t len, void *extra)
     free(h);
 }
 
+/* The cleanup of a reference into a segment (its text or its gzip piece):
+ * the segment is the owner itself, so no ref_hold is needed. */
+static void seg_cleanup(const void *data, size_t len, void *extra)
+{
+    (void)data;
+    (void)len;
+    csm_seg_unref(extra);
+}
+
+/* Appends [p, p+n) of seg by reference, holding a reference on seg. */
+static csm_err add_seg_ref(struct evbuffer *out, csm_seg *seg, const void *p, size_t n)
+{
+    csm_seg_ref(seg);
+    /* On failure evbuffer_add_reference() does not run the cleanup. */
+    if (evbuffer_add_reference(out, p, n, seg_cleanup, seg) != 0) {
+        csm_seg_unref(seg);
+        return CSM_ERR_NOMEM;
+    }
+    return CSM_OK;
+}
+
 static csm_err plain_text(csm_sink *sink, const char *p, size_t n)
 {
     plain_sink *ps = (plain_sink *)sink;
@@ -487,53 +515,83 @@ static csm_err plain_ref(csm_sink *sink, const char *p, size_t n, void (*release
     return CSM_OK;
 }
 
+static csm_err plain_seg(csm_sink *sink, csm_seg *seg, size_t fam)
+{
+    plain_sink *ps = (plain_sink *)sink;
+    size_t n;
+    const char *p = csm_seg_slice(seg, fam, &n);
+
+    if (n == 0)
+        return CSM_OK;
+    return add_seg_ref(ps->out, seg, p, n);
+}
+
+/*
+ * The gzip sink stitches one gzip stream (see gzcat.h): a segment's family
+ * goes in as its cached piece, by reference, compressed at most once per
+ * change of the segment; other text collects in `pending` and goes in
+ * before the next piece or at the end, as stored blocks when it is small
+ * (family headers: no compression at all) or deflated afresh (telemetry,
+ * tests' bodies). Each deflated run starts from an empty window, since the
+ * decompressed history before it holds pieces this stream did not see.
+ */
 typedef struct gzip_sink {
     csm_sink base;
     struct evbuffer *out;
-    z_stream zs;
-    int ready; /* deflateInit2 succeeded */
+    csm_gzcat cat;
+    csm_buf pending;
 } gzip_sink;
 
-/* Deflates [p, p+n) with `flush` straight into reserved evbuffer space. */
-static csm_err gzip_pump(gzip_sink *g, const char *p, size_t n, int flush)
+static csm_err gzip_add_stored(gzip_sink *g, const char *p, size_t n)
 {
-    struct evbuffer_iovec v;
-    size_t slice;
-    size_t produced;
-    int rc;
+    unsigned char hdr[CSM_GZ_STORED_LEN];
 
-    do {
-        slice = n < HTTPD_GZIP_MAX_IN ? n : HTTPD_GZIP_MAX_IN;
-        g->zs.next_in = (Bytef *)(uintptr_t)p;
-        g->zs.avail_in = (uInt)slice;
+    csm_gzcat_add_text(&g->cat, p, n);
+    while (n) {
+        size_t slice = n < CSM_GZ_STORED_MAX ? n : CSM_GZ_STORED_MAX;
+        csm_gz_stored_header(hdr, slice);
+        if (evbuffer_add(g->out, hdr, sizeof(hdr)) != 0 || evbuffer_add(g->out, p, slice) != 0)
+            return CSM_ERR_NOMEM;
         p += slice;
         n -= slice;
-        do {
-            if (evbuffer_reserve_space(g->out, HTTPD_GZIP_CHUNK, &v, 1) < 1)
-                return CSM_ERR_NOMEM;
-            if (v.iov_len > UINT_MAX)
-                v.iov_len = UINT_MAX;
-            g->zs.next_out = v.iov_base;
-            g->zs.avail_out = (uInt)v.iov_len;
-            rc = deflate(&g->zs, n ? Z_NO_FLUSH : flush);
-            produced = v.iov_len - g->zs.avail_out;
-            v.iov_len = produced;
-            if (evbuffer_commit_space(g->out, &v, produced ? 1 : 0) != 0)
-                return CSM_ERR_INTERNAL;
-            if (rc == Z_STREAM_ERROR)
-                return CSM_ERR_INTERNAL;
-            /* A full output window may hide more pending output; Z_FINISH
-             * is done only at Z_STREAM_END. */
-        } while (g->zs.avail_out == 0 || (flush == Z_FINISH && !n && rc != Z_STREAM_END));
-    } while (n);
+    }
     return CSM_OK;
+}
+
+static csm_err gzip_flush(gzip_sink *g)
+{
+    csm_gzpiece pc;
+    csm_err err = CSM_OK;
+
+    if (g->pending.len == 0)
+        return CSM_OK;
+    if (g->pending.len <= HTTPD_GZIP_STORE_MAX) {
+        err = gzip_add_stored(g, g->pending.ptr, g->pending.len);
+    } else {
+        err = csm_gz_piece_deflate(g->pending.ptr, g->pending.len, HTTPD_GZIP_LEVEL, &pc);
+        if (!err) {
+            csm_gzcat_add_piece(&g->cat, &pc);
+            if (evbuffer_add(g->out, pc.data, pc.len) != 0)
+                err = CSM_ERR_NOMEM;
+            csm_gz_piece_free(&pc);
+        }
+    }
+    csm_buf_reset(&g->pending);
+    return err;
 }
 
 static csm_err gzip_text(csm_sink *sink, const char *p, size_t n)
 {
+    gzip_sink *g = (gzip_sink *)sink;
+    csm_err err;
+
     if (n == 0)
         return CSM_OK;
-    return gzip_pump((gzip_sink *)sink, p, n, Z_NO_FLUSH);
+    /* Larger runs compress better; past the chunk size, flush. */
+    err = csm_buf_append(&g->pending, p, n);
+    if (!err && g->pending.len >= HTTPD_GZIP_CHUNK)
+        err = gzip_flush(g);
+    return err;
 }
 
 /* Compressing copies, so the block is released right away. */
@@ -545,24 +603,79 @@ static csm_err gzip_ref(csm_sink *sink, const char *p, size_t n, void (*release)
     return err;
 }
 
+static csm_err gzip_seg(csm_sink *sink, csm_seg *seg, size_t fam)
+{
+    gzip_sink *g = (gzip_sink *)sink;
+    const csm_gzpiece *pc;
+    csm_err err = gzip_flush(g);
+
+    if (!err)
+        err = csm_seg_gzip(seg, fam, &pc);
+    if (err)
+        return err;
+    if (pc->raw_len == 0)
+        return CSM_OK;
+    csm_gzcat_add_piece(&g->cat, pc);
+    return add_seg_ref(g->out, seg, pc->data, pc->len);
+}
+
 static csm_err gzip_begin(gzip_sink *g, struct evbuffer *out)
 {
+    unsigned char hdr[CSM_GZ_HEADER_LEN];
+
     memset(g, 0, sizeof(*g));
     g->base.text = gzip_text;
     g->base.ref = gzip_ref;
+    g->base.seg = gzip_seg;
     g->out = out;
-    /* windowBits 15 + 16: a gzip wrapper rather than zlib's. */
-    if (deflateInit2(&g->zs, HTTPD_GZIP_LEVEL, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
-        return CSM_ERR_NOMEM;
-    g->ready = 1;
-    return CSM_OK;
+    /* A run is flushed once it reaches HTTPD_GZIP_CHUNK, so one append
+     * beyond that is the most it holds... plus that append itself. */
+    csm_buf_init(&g->pending, SIZE_MAX / 4);
+    csm_gzcat_init(&g->cat);
+    csm_gz_header(hdr);
+    return evbuffer_add(out, hdr, sizeof(hdr)) == 0 ? CSM_OK : CSM_ERR_NOMEM;
+}
+
+static csm_err gzip_finish(gzip_sink *g)
+{
+    unsigned char tr[CSM_GZ_TRAILER_LEN];
+    csm_err err = gzip_flush(g);
+
+    if (err)
+        return err;
+    csm_gz_trailer(&g->cat, tr);
+    return evbuffer_add(g->out, tr, sizeof(tr)) == 0 ? CSM_OK : CSM_ERR_NOMEM;
 }
 
 static void gzip_end(gzip_sink *g)
 {
-    if (g->ready)
-        deflateEnd(&g->zs);
-    g->ready = 0;
+    csm_buf_free(&g->pending);
+}
+
+/*
+ * Per-connection socket settings for answering, applied on the first
+ * response of a connection (the bufferevent's write maximum tells whether
+ * this one was seen). TCP_NODELAY: a response leaves in several writes, and
+ * with Nagle the last small one waits for the client's delayed ACK (about
+ * 40 ms per kept-alive scrape). The write maximum: libevent writes at most
+ * 16 KiB per write callback by default, one loop pass and one write(2) (one
+ * SSL_write per slice with TLS) per 16 KiB; large writes let a segment go
+ * out in one writev(2) or a few large SSL_writes.
+ */
+static void tune_connection(struct evhttp_request *req)
+{
+    struct evhttp_connection *evcon = evhttp_request_get_connection(req);
+    struct bufferevent *bev = evcon ? evhttp_connection_get_bufferevent(evcon) : NULL;
+    evutil_socket_t fd;
+    int one = 1;
+
+    if (!bev || bufferevent_get_max_single_write(bev) == HTTPD_MAX_SINGLE_WRITE)
+        return;
+    bufferevent_set_max_single_write(bev, HTTPD_MAX_SINGLE_WRITE);
+    fd = bufferevent_getfd(bev);
+    /* Best effort: a UNIX socket (tests) has no Nagle to switch off. */
+    if (fd >= 0)
+        (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 }
 
 /* ---- Responses. ---------------------------------------------------------- */
@@ -693,7 +806,7 @@ static void handle_metrics(csm_httpd *s, struct evhttp_request *req)
     struct evbuffer *out = evhttp_request_get_output_buffer(req);
     csm_expo_format fmt = csm_expo_negotiate(evhttp_find_header(in, "Accept"));
     int gz = csm_expo_accepts_gzip(evhttp_find_header(in, "Accept-Encoding"));
-    plain_sink ps = {{plain_text, plain_ref}, out};
+    plain_sink ps = {{plain_text, plain_ref, plain_seg}, out};
     gzip_sink gs;
     csm_sink *sink = &ps.base;
     csm_err err = CSM_OK;
@@ -706,6 +819,7 @@ static void handle_metrics(csm_httpd *s, struct evhttp_request *req)
     if (evhttp_request_get_command(req) == EVHTTP_REQ_HEAD)
         goto out;
 
+    tune_connection(req);
     if (gz) {
         err = gzip_begin(&gs, out);
         if (err)
@@ -720,7 +834,7 @@ static void handle_metrics(csm_httpd *s, struct evhttp_request *req)
     if (!err && fmt == CSM_EXPO_OPENMETRICS)
         err = sink->text(sink, "# EOF\n", 6);
     if (!err && gz)
-        err = gzip_pump(&gs, "", 0, Z_FINISH);
+        err = gzip_finish(&gs);
 out:
     gzip_end(&gs);
     if (err) {

@@ -436,40 +436,46 @@ size_t csm_resource_objects(const csm_resource *r)
     return n;
 }
 
-typedef struct write_ctx {
-    csm_sink *sink;
-    size_t family;
-} write_ctx;
-
-static csm_err write_block(void *ctx, csm_block *blk)
+/* Family `family` of every informer's objects: one write per segment (a
+ * group of objects, see store.h), not one per object. */
+static csm_err write_segments(const csm_resource *r, size_t family, csm_sink *sink)
 {
-    write_ctx *w = ctx;
-    size_t len;
-    const char *p = csm_block_slice(blk, w->family, &len);
-    if (!len)
-        return CSM_OK;
-    return w->sink->ref(w->sink, p, len, csm_block_release, csm_block_ref(blk));
+    csm_err err = CSM_OK;
+
+    for (size_t k = 0; !err && k < r->ninf; k++) {
+        csm_seg *const *segs;
+        size_t n;
+        err = csm_store_segments(csm_informer_store(r->inf[k]), &segs, &n);
+        for (size_t j = 0; !err && j < n; j++) {
+            size_t len;
+            const char *p = csm_seg_slice(segs[j], family, &len);
+            if (!len)
+                continue;
+            if (sink->seg)
+                err = sink->seg(sink, segs[j], family);
+            else
+                err = sink->ref(sink, p, len, csm_seg_release, csm_seg_ref(segs[j]));
+        }
+    }
+    return err;
 }
 
 csm_err csm_resource_write(const csm_resource *r, csm_expo_format fmt, csm_sink *sink)
 {
     csm_buf hdr;
-    write_ctx w;
     csm_err err = CSM_OK;
 
     if (r->phase != RES_SERVED || !r->genset)
         return CSM_OK;
     csm_buf_init(&hdr, 64 * 1024);
-    w.sink = sink;
     for (size_t f = 0; !err && f < csm_genset_families(r->genset); f++) {
         const csm_gen_family *fam = csm_genset_family(r->genset, f);
         csm_buf_reset(&hdr);
         err = csm_expo_family_header(&hdr, fmt, fam->name, fam->help, fam->type);
         if (!err)
             err = sink->text(sink, hdr.ptr, hdr.len);
-        w.family = f;
-        for (size_t i = 0; !err && i < r->ninf; i++)
-            err = csm_store_foreach(csm_informer_store(r->inf[i]), write_block, &w);
+        if (!err)
+            err = write_segments(r, f, sink);
     }
     csm_buf_free(&hdr);
     return err;
@@ -513,14 +519,7 @@ const csm_gen_family *csm_resource_family(const csm_resource *r, size_t i)
 
 csm_err csm_resource_write_family(const csm_resource *r, size_t i, csm_sink *sink)
 {
-    write_ctx w;
-    csm_err err = CSM_OK;
-
     if (i >= csm_resource_families(r))
         return CSM_OK;
-    w.sink = sink;
-    w.family = i;
-    for (size_t k = 0; !err && k < r->ninf; k++)
-        err = csm_store_foreach(csm_informer_store(r->inf[k]), write_block, &w);
-    return err;
+    return write_segments(r, i, sink);
 }

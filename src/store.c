@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "gzcat.h"
+
 struct csm_block {
     unsigned refs;
     size_t nfam;
@@ -121,15 +123,49 @@ size_t csm_block_size(const csm_block *b)
 
 /*
  * Open addressing with linear probing and backward-shift deletion (no
- * tombstones), load factor kept at or below 1/2. Slot order is the
- * iteration order, so iteration is stable between modifications.
+ * tombstones), load factor kept at or below 1/2. A slot names its object's
+ * place in a group (group, pos); the group's member holds the block and the
+ * slot index back, so moving a slot (growth, backward shift) and moving a
+ * member (swap-remove) each update the other side in O(1).
  */
 typedef struct store_slot {
     char *uid; /* NULL: empty */
     uint64_t hash;
-    csm_block *blk;
+    uint32_t group;
+    uint32_t pos;
     uint64_t epoch;
 } store_slot;
+
+typedef struct store_member {
+    csm_block *blk;
+    size_t slot;
+} store_member;
+
+/* Objects a group takes at most, whatever their size: bounds the rebuild
+ * of a group of tiny objects. */
+#define STORE_GROUP_MAX_OBJECTS 4096
+/* Compression level of cached gzip pieces: each is compressed once per
+ * change of its group, on the scrape that follows the change, so speed
+ * still matters more than the last few percent of size. */
+#define STORE_GZIP_LEVEL 1
+
+typedef struct store_group {
+    store_member *m;
+    size_t n;
+    size_t cap;
+    size_t bytes; /* text of its members */
+    int dirty;    /* changed since its segment was built */
+    csm_seg *seg; /* NULL while empty or not built */
+} store_group;
+
+struct csm_seg {
+    unsigned refs;
+    size_t nfam;
+    size_t objects;
+    char *text;
+    csm_gzpiece *gz; /* nfam entries, data NULL until compressed */
+    size_t off[];    /* nfam + 1; then gz[], then the text */
+};
 
 struct csm_store {
     store_slot *slots;
@@ -137,6 +173,13 @@ struct csm_store {
     size_t count;
     size_t bytes;
     uint64_t epoch;
+
+    store_group *groups;
+    size_t ngroups;
+    size_t open;    /* the group new objects go to while it has room */
+    int changed;    /* some group is dirty */
+    csm_seg **segs; /* the non-empty groups' segments, for callers */
+    size_t nsegs;
 };
 
 static uint64_t hash_str(const char *s)
@@ -164,10 +207,32 @@ csm_store *csm_store_new(void)
     return s;
 }
 
+static store_member *member_of(const csm_store *s, const store_slot *sl)
+{
+    return &s->groups[sl->group].m[sl->pos];
+}
+
+/* Removes the slot's member from its group (swap with the last member). */
+static void member_remove(csm_store *s, store_slot *sl)
+{
+    store_group *g = &s->groups[sl->group];
+    store_member *m = &g->m[sl->pos];
+
+    g->bytes -= csm_block_size(m->blk);
+    s->bytes -= csm_block_size(m->blk);
+    csm_block_unref(m->blk);
+    g->n--;
+    if (sl->pos != g->n) {
+        *m = g->m[g->n];
+        s->slots[m->slot].pos = sl->pos;
+    }
+    g->dirty = 1;
+    s->changed = 1;
+}
+
 static void slot_clear(csm_store *s, store_slot *sl)
 {
-    s->bytes -= csm_block_size(sl->blk);
-    csm_block_unref(sl->blk);
+    member_remove(s, sl);
     free(sl->uid);
     memset(sl, 0, sizeof(*sl));
     s->count--;
@@ -186,6 +251,12 @@ void csm_store_free(csm_store *s)
     if (!s)
         return;
     csm_store_clear(s);
+    for (size_t i = 0; i < s->ngroups; i++) {
+        free(s->groups[i].m);
+        csm_seg_unref(s->groups[i].seg);
+    }
+    free(s->groups);
+    free(s->segs);
     free(s->slots);
     free(s);
 }
@@ -215,10 +286,60 @@ static csm_err grow(csm_store *s)
     s->slots = n;
     s->cap = ncap;
     for (size_t i = 0; i < ocap; i++) {
-        if (old[i].uid)
-            s->slots[find_slot(s, old[i].uid, old[i].hash)] = old[i];
+        if (old[i].uid) {
+            size_t k = find_slot(s, old[i].uid, old[i].hash);
+            s->slots[k] = old[i];
+            member_of(s, &s->slots[k])->slot = k;
+        }
     }
     free(old);
+    return CSM_OK;
+}
+
+static int group_has_room(const store_group *g)
+{
+    return g->bytes < CSM_STORE_GROUP_BYTES && g->n < STORE_GROUP_MAX_OBJECTS;
+}
+
+/* A group with room for one more object (a new one if none has room), with
+ * space for its member reserved; returns its index in *out. */
+static csm_err group_pick(csm_store *s, size_t *out)
+{
+    store_group *g;
+    size_t i = s->open;
+
+    if (i >= s->ngroups || !group_has_room(&s->groups[i])) {
+        /* Linear in groups, but only when the open group fills up. */
+        for (i = 0; i < s->ngroups && !group_has_room(&s->groups[i]); i++)
+            ;
+    }
+    if (i == s->ngroups) {
+        store_group *ng;
+        csm_seg **nsegs;
+        if (s->ngroups >= UINT32_MAX)
+            return CSM_ERR_NOMEM;
+        ng = realloc(s->groups, (s->ngroups + 1) * sizeof(*ng));
+        if (!ng)
+            return CSM_ERR_NOMEM;
+        s->groups = ng;
+        nsegs = realloc(s->segs, (s->ngroups + 1) * sizeof(*nsegs));
+        if (!nsegs)
+            return CSM_ERR_NOMEM;
+        s->segs = nsegs;
+        memset(&s->groups[i], 0, sizeof(s->groups[i]));
+        s->ngroups++;
+    }
+    g = &s->groups[i];
+    if (g->n == g->cap) {
+        size_t ncap = g->cap ? g->cap * 2 : 64;
+        store_member *nm = realloc(g->m, ncap * sizeof(*nm));
+        if (!nm)
+            return CSM_ERR_NOMEM;
+        g->m = nm;
+        g->cap = ncap;
+    }
+    s->open = i;
+    *out = i;
     return CSM_OK;
 }
 
@@ -226,7 +347,9 @@ csm_err csm_store_upsert(csm_store *s, const char *uid, csm_block *blk)
 {
     uint64_t h = hash_str(uid);
     size_t i;
+    size_t gi;
     store_slot *sl;
+    store_group *g;
     csm_err err = CSM_OK;
 
     if ((s->count + 1) * 2 > s->cap) {
@@ -237,18 +360,33 @@ csm_err csm_store_upsert(csm_store *s, const char *uid, csm_block *blk)
     i = find_slot(s, uid, h);
     sl = &s->slots[i];
     if (sl->uid) {
-        s->bytes -= csm_block_size(sl->blk);
-        csm_block_unref(sl->blk);
+        store_member *m = member_of(s, sl);
+        g = &s->groups[sl->group];
+        g->bytes -= csm_block_size(m->blk);
+        s->bytes -= csm_block_size(m->blk);
+        csm_block_unref(m->blk);
+        m->blk = blk;
     } else {
+        err = group_pick(s, &gi);
+        if (err)
+            goto fail;
         sl->uid = strdup(uid);
         if (!sl->uid) {
             err = CSM_ERR_NOMEM;
             goto fail;
         }
         sl->hash = h;
+        g = &s->groups[gi];
+        sl->group = (uint32_t)gi;
+        sl->pos = (uint32_t)g->n;
+        g->m[g->n].blk = blk;
+        g->m[g->n].slot = i;
+        g->n++;
         s->count++;
     }
-    sl->blk = blk;
+    g->bytes += csm_block_size(blk);
+    g->dirty = 1;
+    s->changed = 1;
     sl->epoch = s->epoch;
     s->bytes += csm_block_size(blk);
     return CSM_OK;
@@ -275,6 +413,7 @@ static void remove_at(csm_store *s, size_t i)
         if (i <= j ? (i < home && home <= j) : (i < home || home <= j))
             continue;
         s->slots[i] = s->slots[j];
+        member_of(s, &s->slots[i])->slot = i;
         memset(&s->slots[j], 0, sizeof(s->slots[j]));
         i = j;
     }
@@ -292,7 +431,7 @@ csm_err csm_store_delete(csm_store *s, const char *uid)
 csm_block *csm_store_get(const csm_store *s, const char *uid)
 {
     size_t i = find_slot(s, uid, hash_str(uid));
-    return s->slots[i].uid ? s->slots[i].blk : NULL;
+    return s->slots[i].uid ? member_of(s, &s->slots[i])->blk : NULL;
 }
 
 size_t csm_store_count(const csm_store *s)
@@ -331,12 +470,143 @@ size_t csm_store_relist_end(csm_store *s)
 
 csm_err csm_store_foreach(const csm_store *s, csm_store_visit_fn fn, void *ctx)
 {
-    for (size_t i = 0; i < s->cap; i++) {
-        if (s->slots[i].uid) {
-            csm_err err = fn(ctx, s->slots[i].blk);
+    for (size_t g = 0; g < s->ngroups; g++) {
+        for (size_t k = 0; k < s->groups[g].n; k++) {
+            csm_err err = fn(ctx, s->groups[g].m[k].blk);
             if (err)
                 return err;
         }
     }
     return CSM_OK;
+}
+
+/* ---- segments ------------------------------------------------------------ */
+
+/* The segment of a group: family by family, its members' slices in member
+ * order. One allocation holds header, offsets, the gzip cache and text. */
+static csm_seg *seg_build(const store_group *g)
+{
+    size_t nfam = 0;
+    size_t total = 0;
+    size_t hdr;
+    csm_seg *sg;
+
+    for (size_t k = 0; k < g->n; k++) {
+        size_t f = csm_block_families(g->m[k].blk);
+        nfam = f > nfam ? f : nfam;
+        total += csm_block_size(g->m[k].blk);
+    }
+    if (nfam > (SIZE_MAX / 2) / (sizeof(size_t) + sizeof(csm_gzpiece)))
+        return NULL;
+    hdr = sizeof(*sg) + (nfam + 1) * sizeof(size_t) + nfam * sizeof(csm_gzpiece);
+    if (total > SIZE_MAX / 2 - hdr)
+        return NULL;
+    sg = malloc(hdr + total);
+    if (!sg)
+        return NULL;
+    sg->refs = 1;
+    sg->nfam = nfam;
+    sg->objects = g->n;
+    sg->gz = (csm_gzpiece *)(void *)(sg->off + nfam + 1);
+    memset(sg->gz, 0, nfam * sizeof(csm_gzpiece));
+    sg->text = (char *)sg + hdr;
+    sg->off[0] = 0;
+    for (size_t f = 0; f < nfam; f++) {
+        size_t at = sg->off[f];
+        for (size_t k = 0; k < g->n; k++) {
+            size_t len;
+            const char *p = csm_block_slice(g->m[k].blk, f, &len);
+            if (len)
+                memcpy(sg->text + at, p, len);
+            at += len;
+        }
+        sg->off[f + 1] = at;
+    }
+    return sg;
+}
+
+csm_err csm_store_segments(csm_store *s, csm_seg *const **out, size_t *n)
+{
+    csm_err err = CSM_OK;
+
+    if (s->changed) {
+        for (size_t i = 0; i < s->ngroups; i++) {
+            store_group *g = &s->groups[i];
+            csm_seg *sg = NULL;
+            if (!g->dirty)
+                continue;
+            if (g->n) {
+                sg = seg_build(g);
+                if (!sg) {
+                    err = CSM_ERR_NOMEM;
+                    continue;
+                }
+            }
+            csm_seg_unref(g->seg);
+            g->seg = sg;
+            g->dirty = 0;
+        }
+        s->nsegs = 0;
+        for (size_t i = 0; i < s->ngroups; i++) {
+            if (s->groups[i].seg)
+                s->segs[s->nsegs++] = s->groups[i].seg;
+        }
+        s->changed = err != CSM_OK;
+    }
+    *out = s->segs;
+    *n = err ? 0 : s->nsegs;
+    return err;
+}
+
+csm_seg *csm_seg_ref(csm_seg *g)
+{
+    g->refs++;
+    return g;
+}
+
+void csm_seg_unref(csm_seg *g)
+{
+    if (!g || --g->refs)
+        return;
+    for (size_t i = 0; i < g->nfam; i++)
+        csm_gz_piece_free(&g->gz[i]);
+    free(g);
+}
+
+void csm_seg_release(void *g)
+{
+    csm_seg_unref(g);
+}
+
+const char *csm_seg_slice(const csm_seg *g, size_t i, size_t *len)
+{
+    if (i >= g->nfam) {
+        *len = 0;
+        return g->text;
+    }
+    *len = g->off[i + 1] - g->off[i];
+    return g->text + g->off[i];
+}
+
+csm_err csm_seg_gzip(csm_seg *g, size_t i, const csm_gzpiece **out)
+{
+    size_t len;
+    const char *p;
+    csm_err err;
+
+    if (i >= g->nfam)
+        return CSM_ERR_INVALID;
+    if (!g->gz[i].data) {
+        p = csm_seg_slice(g, i, &len);
+        err = csm_gz_piece_deflate(p, len, STORE_GZIP_LEVEL, &g->gz[i]);
+        if (err)
+            return err;
+    }
+    *out = &g->gz[i];
+    return CSM_OK;
+}
+
+size_t csm_seg_objects(const csm_seg *g)
+{
+    return g->objects;
 }

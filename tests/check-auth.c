@@ -211,7 +211,7 @@ static csm_err text_put(csm_sink *s, const char *p, size_t n)
 /* The value of one series of the exporter's telemetry, 0 if absent. */
 static double count_of(h *x, const char *family, const char *v0, const char *v1)
 {
-    text_sink ts = {{text_put, NULL}, {0}};
+    text_sink ts = {{text_put, NULL, NULL}, {0}};
     char series[256];
     const char *p;
     double v = 0;

@@ -717,7 +717,7 @@ START_TEST(test_telemetry_durations)
     scenario m2 = {"GET", "/metrics", {NULL}, {0}};
     scenario h = {"GET", "/healthz", {NULL}, {0}};
     scenario x = {"GET", "/x", {NULL}, {0}};
-    buf_sink bs = {{bs_text, NULL}, {0}};
+    buf_sink bs = {{bs_text, NULL, NULL}, {0}};
     const char *out;
 
     ck_assert_ptr_nonnull(tel);

@@ -147,6 +147,254 @@ START_TEST(test_random_against_model)
 }
 END_TEST
 
+/* ---- segments ----------------------------------------------------------- */
+
+/* Sorts the lines of [p, p+n) into a newly allocated array of strdup'ed
+ * lines; the caller frees both. */
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static char **sorted_lines(const char *p, size_t n, size_t *count)
+{
+    size_t cap = 16;
+    char **v = malloc(cap * sizeof(*v));
+    size_t k = 0;
+    size_t start = 0;
+
+    ck_assert_ptr_nonnull(v);
+    for (size_t i = 0; i < n; i++) {
+        if (p[i] != '\n')
+            continue;
+        if (k == cap) {
+            cap *= 2;
+            v = realloc(v, cap * sizeof(*v));
+            ck_assert_ptr_nonnull(v);
+        }
+        v[k] = strndup(p + start, i - start);
+        ck_assert_ptr_nonnull(v[k]);
+        k++;
+        start = i + 1;
+    }
+    /* Every sample line ends with a newline. */
+    ck_assert_uint_eq(start, n);
+    qsort(v, k, sizeof(*v), cmp_str);
+    *count = k;
+    return v;
+}
+
+static void free_lines(char **v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(v[i]);
+    free(v);
+}
+
+/* What a scrape of family f shows: the segments' slices, back to back. */
+static void seg_text(csm_store *s, size_t f, csm_buf *out)
+{
+    csm_seg *const *segs;
+    size_t n;
+
+    csm_buf_reset(out);
+    ck_assert_int_eq(csm_store_segments(s, &segs, &n), CSM_OK);
+    for (size_t i = 0; i < n; i++) {
+        size_t len;
+        const char *p = csm_seg_slice(segs[i], f, &len);
+        ck_assert_int_eq(csm_buf_append(out, p, len), CSM_OK);
+    }
+}
+
+/* The naive renderer: every object's slice of family f, in any order. */
+static csm_err naive_visit(void *ctx, csm_block *blk)
+{
+    void **a = ctx;
+    size_t len;
+    const char *p = csm_block_slice(blk, *(size_t *)a[1], &len);
+    return csm_buf_append(a[0], p, len);
+}
+
+static void assert_same_lines(const csm_buf *got, const csm_buf *want)
+{
+    size_t ng;
+    size_t nw;
+    char **g = sorted_lines(got->ptr ? got->ptr : "", got->len, &ng);
+    char **w = sorted_lines(want->ptr ? want->ptr : "", want->len, &nw);
+
+    ck_assert_uint_eq(ng, nw);
+    for (size_t i = 0; i < ng; i++)
+        ck_assert_str_eq(g[i], w[i]);
+    free_lines(g, ng);
+    free_lines(w, nw);
+}
+
+START_TEST(test_segments_basic)
+{
+    csm_store *s = csm_store_new();
+    csm_seg *const *segs;
+    size_t n;
+    size_t len;
+    csm_seg *held;
+    const char *p;
+
+    ck_assert_int_eq(csm_store_segments(s, &segs, &n), CSM_OK);
+    ck_assert_uint_eq(n, 0);
+    csm_store_upsert(s, "a", mk("a 1\n", "x{o=\"a\"} 1\n"));
+    csm_store_upsert(s, "b", mk("b 1\n", ""));
+    ck_assert_int_eq(csm_store_segments(s, &segs, &n), CSM_OK);
+    ck_assert_uint_eq(n, 1);
+    ck_assert_uint_eq(csm_seg_objects(segs[0]), 2);
+    p = csm_seg_slice(segs[0], 0, &len);
+    ck_assert_uint_eq(len, 8);
+    ck_assert_int_eq(memcmp(p, "a 1\nb 1\n", 8), 0);
+    p = csm_seg_slice(segs[0], 1, &len);
+    ck_assert_uint_eq(len, 11);
+    csm_seg_slice(segs[0], 2, &len);
+    ck_assert_uint_eq(len, 0);
+
+    /* A scrape in flight keeps its segment whatever the store does. */
+    held = csm_seg_ref(segs[0]);
+    csm_store_upsert(s, "a", mk("a 2\n", ""));
+    csm_store_delete(s, "b");
+    p = csm_seg_slice(held, 0, &len);
+    ck_assert_int_eq(memcmp(p, "a 1\nb 1\n", 8), 0);
+    /* The next scrape sees both changes. */
+    ck_assert_int_eq(csm_store_segments(s, &segs, &n), CSM_OK);
+    ck_assert_uint_eq(n, 1);
+    ck_assert_ptr_ne(segs[0], held);
+    p = csm_seg_slice(segs[0], 0, &len);
+    ck_assert_uint_eq(len, 4);
+    ck_assert_int_eq(memcmp(p, "a 2\n", 4), 0);
+    csm_seg_unref(held);
+
+    /* Nothing changed: the same segments again, nothing rebuilt. */
+    held = segs[0];
+    ck_assert_int_eq(csm_store_segments(s, &segs, &n), CSM_OK);
+    ck_assert_ptr_eq(segs[0], held);
+
+    csm_store_delete(s, "a");
+    ck_assert_int_eq(csm_store_segments(s, &segs, &n), CSM_OK);
+    ck_assert_uint_eq(n, 0);
+    csm_seg_unref(NULL);
+    csm_store_free(s);
+}
+END_TEST
+
+START_TEST(test_segments_group_size)
+{
+    csm_store *s = csm_store_new();
+    csm_seg *const *segs;
+    size_t n;
+    size_t objects = 0;
+    char uid[32];
+    char line[128];
+
+    /* 100-byte lines: groups close near CSM_STORE_GROUP_BYTES. */
+    for (int k = 0; k < 5000; k++) {
+        snprintf(uid, sizeof(uid), "u%d", k);
+        snprintf(line, sizeof(line), "%-98d\n", k);
+        ck_assert_int_eq(csm_store_upsert(s, uid, mk(line, "")), CSM_OK);
+    }
+    ck_assert_int_eq(csm_store_segments(s, &segs, &n), CSM_OK);
+    ck_assert_uint_ge(n, 5000 * 99 / CSM_STORE_GROUP_BYTES);
+    ck_assert_uint_le(n, 5000 * 99 / CSM_STORE_GROUP_BYTES + 2);
+    for (size_t i = 0; i < n; i++) {
+        size_t len;
+        csm_seg_slice(segs[i], 0, &len);
+        ck_assert_uint_le(len, CSM_STORE_GROUP_BYTES + 99);
+        objects += csm_seg_objects(segs[i]);
+    }
+    ck_assert_uint_eq(objects, 5000);
+    csm_store_free(s);
+}
+END_TEST
+
+/*
+ * Random upserts, replacements, deletes, relists and clears, with a scrape
+ * after a random number of them: the segments' text must always equal what
+ * a naive renderer walking every object gives (no duplicate, nothing lost,
+ * every change visible on the next scrape), and segments held from earlier
+ * scrapes must keep their text.
+ */
+START_TEST(test_segments_random_against_naive)
+{
+    enum { N = 3000, ROUNDS = 60 };
+    csm_store *s = csm_store_new();
+    unsigned seed = 12345;
+    char uid[32];
+    char a[96];
+    char b[96];
+    csm_buf got;
+    csm_buf want;
+    csm_buf snap;
+    csm_seg *held = NULL;
+    size_t held_len = 0;
+
+    csm_buf_init(&got, 64u << 20);
+    csm_buf_init(&want, 64u << 20);
+    csm_buf_init(&snap, 1u << 20);
+    for (int r = 0; r < ROUNDS; r++) {
+        int ops = (int)(rand_r(&seed) % 2000);
+        int relist = rand_r(&seed) % 8 == 0;
+        if (relist)
+            csm_store_relist_begin(s);
+        for (int o = 0; o < ops; o++) {
+            int k = (int)(rand_r(&seed) % N);
+            unsigned v = (unsigned)rand_r(&seed);
+            snprintf(uid, sizeof(uid), "uid-%d", k);
+            if (!relist && rand_r(&seed) % 4 == 0) {
+                csm_store_delete(s, uid);
+                continue;
+            }
+            /* Sizes vary so groups fill unevenly. */
+            snprintf(a, sizeof(a), "a{o=\"%d\"} %u%.*s\n", k, v, (int)(v % 40),
+                     "........................................");
+            snprintf(b, sizeof(b), "b{o=\"%d\"} %u\n", k, v);
+            ck_assert_int_eq(csm_store_upsert(s, uid, mk(a, v % 3 ? b : "")), CSM_OK);
+        }
+        if (relist)
+            csm_store_relist_end(s);
+        if (rand_r(&seed) % 30 == 0)
+            csm_store_clear(s);
+        for (size_t f = 0; f < 3; f++) {
+            void *ctx[2] = {&want, &f};
+            seg_text(s, f, &got);
+            csm_buf_reset(&want);
+            ck_assert_int_eq(csm_store_foreach(s, naive_visit, ctx), CSM_OK);
+            assert_same_lines(&got, &want);
+        }
+        if (held) {
+            size_t len;
+            const char *p = csm_seg_slice(held, 0, &len);
+            ck_assert_uint_eq(len, held_len);
+            ck_assert_int_eq(memcmp(p, snap.ptr, len), 0);
+            csm_seg_unref(held);
+            held = NULL;
+        }
+        {
+            csm_seg *const *segs;
+            size_t n;
+            size_t len;
+            const char *p;
+            ck_assert_int_eq(csm_store_segments(s, &segs, &n), CSM_OK);
+            if (n) {
+                held = csm_seg_ref(segs[(size_t)rand_r(&seed) % n]);
+                p = csm_seg_slice(held, 0, &len);
+                csm_buf_reset(&snap);
+                ck_assert_int_eq(csm_buf_append(&snap, p, len), CSM_OK);
+                held_len = len;
+            }
+        }
+    }
+    csm_seg_unref(held);
+    csm_buf_free(&got);
+    csm_buf_free(&want);
+    csm_buf_free(&snap);
+    csm_store_free(s);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("store");
@@ -157,6 +405,9 @@ int main(void)
     tcase_add_test(tc, test_add_update_delete);
     tcase_add_test(tc, test_relist_upserts_then_sweeps);
     tcase_add_test(tc, test_random_against_model);
+    tcase_add_test(tc, test_segments_basic);
+    tcase_add_test(tc, test_segments_group_size);
+    tcase_add_test(tc, test_segments_random_against_naive);
     suite_add_tcase(s, tc);
     return csm_check_run(s);
 }
