@@ -24,7 +24,9 @@
 #include <event2/event.h>
 
 #include "check_main.h"
+#include "gzcat.h"
 #include "httpd.h"
+#include "store.h"
 
 #define BODY_MAX (256u << 20)
 
@@ -48,6 +50,7 @@ typedef struct mctx {
     csm_err fail_with; /* returned after all refs were handed over */
     int ready;
     const char *why;
+    csm_store *store; /* its segments follow the refs, through sink->seg */
 } mctx;
 
 static const char HEAD_TEXT[] = "# HELP test_info Test.\n# TYPE test_info gauge\n";
@@ -71,6 +74,16 @@ static csm_err metrics_cb(void *ctx, csm_expo_format fmt, csm_sink *sink)
         csm_err e = sink->ref(sink, m->block, m->block_len, release, &m->owners[i]);
         if (!err)
             err = e;
+    }
+    if (!err && m->store) {
+        csm_seg *const *segs;
+        size_t n;
+        err = csm_store_segments(m->store, &segs, &n);
+        for (size_t i = 0; !err && i < n; i++) {
+            err = sink->text(sink, "# between\n", 10);
+            if (!err)
+                err = sink->seg(sink, segs[i], 0);
+        }
     }
     m->released_at_return = m->released_total;
     return err ? err : m->fail_with;
@@ -481,6 +494,65 @@ START_TEST(test_metrics_gzip)
     http_res_free(&gz.res);
     env_teardown(&e);
     mctx_free(&e.m);
+}
+END_TEST
+
+/* Segments through both sinks: the gzip response stitched from cached
+ * pieces and stored blocks inflates to exactly the plain body, a second
+ * gzip scrape reuses the cached pieces, and a held segment outlives the
+ * store's change. */
+START_TEST(test_metrics_segments_gzip)
+{
+    env e;
+    scenario plain = {"GET", "/metrics", {NULL}, {0}};
+    scenario gz = {"GET", "/metrics", {"Accept-Encoding: gzip", NULL}, {0}};
+    scenario gz2 = {"GET", "/metrics", {"Accept-Encoding: gzip", NULL}, {0}};
+    csm_store *st = csm_store_new();
+    csm_seg *const *segs;
+    const csm_gzpiece *pc1;
+    const csm_gzpiece *pc2;
+    size_t nseg;
+    char uid[32];
+    char line[96];
+    char *out;
+    size_t n;
+
+    ck_assert_ptr_nonnull(st);
+    for (int k = 0; k < 20000; k++) {
+        const char *t[1] = {line};
+        size_t l[1];
+        snprintf(uid, sizeof(uid), "u%d", k);
+        l[0] = (size_t)snprintf(line, sizeof(line), "test_info{o=\"%d\"} 1\n", k);
+        ck_assert_int_eq(csm_store_upsert(st, uid, csm_block_new(1, t, l)), CSM_OK);
+    }
+    env_setup(&e, 1, 64, NULL);
+    e.m.store = st;
+    request(&e, &plain);
+    request(&e, &gz);
+    ck_assert_int_eq(gz.res.status, 200);
+    ck_assert(has_header(&gz.res, "Content-Encoding: gzip\r\n"));
+    ck_assert_uint_lt(gz.res.body.len, plain.res.body.len / 4);
+    out = gunzip(gz.res.body.ptr, gz.res.body.len, &n);
+    ck_assert_uint_eq(n, plain.res.body.len);
+    ck_assert(memcmp(out, plain.res.body.ptr, n) == 0);
+    ck_assert_ptr_nonnull(strstr(csm_buf_str(&plain.res.body), "test_info{o=\"19999\"} 1\n"));
+    free(out);
+    ck_assert_int_eq(csm_store_segments(st, &segs, &nseg), CSM_OK);
+    ck_assert_uint_gt(nseg, 3);
+    ck_assert_int_eq(csm_seg_gzip(segs[0], 0, &pc1), CSM_OK);
+    request(&e, &gz2);
+    ck_assert_int_eq(csm_seg_gzip(segs[0], 0, &pc2), CSM_OK);
+    /* Cached: the same piece, not compressed again. */
+    ck_assert_ptr_eq(pc1, pc2);
+    ck_assert_ptr_eq(pc1->data, pc2->data);
+    ck_assert_uint_eq(gz2.res.body.len, gz.res.body.len);
+    ck_assert(memcmp(gz2.res.body.ptr, gz.res.body.ptr, gz.res.body.len) == 0);
+    http_res_free(&plain.res);
+    http_res_free(&gz.res);
+    http_res_free(&gz2.res);
+    env_teardown(&e);
+    mctx_free(&e.m);
+    csm_store_free(st);
 }
 END_TEST
 
@@ -1536,6 +1608,7 @@ int main(void)
     tcase_add_test(tc, test_metrics_text_zero_copy);
     tcase_add_test(tc, test_metrics_openmetrics_eof);
     tcase_add_test(tc, test_metrics_gzip);
+    tcase_add_test(tc, test_metrics_segments_gzip);
     tcase_add_test(tc, test_gzip_refused_with_q0);
     tcase_add_test(tc, test_head_metrics);
     tcase_add_test(tc, test_metrics_error_500);
