@@ -1,0 +1,3 @@
+module crd-state-metrics/bench/load
+
+go 1.25
