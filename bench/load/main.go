@@ -224,10 +224,13 @@ func wait(args []string) {
 	u := fs.String("url", "", "telemetry URL")
 	metric := fs.String("metric", "", "metric name (samples summed)")
 	match := fs.String("match", "", "substring a sample line must contain")
+	count := fs.Bool("count", false, "count the metric's sample lines instead of summing values "+
+		"(for an exporter whose telemetry has no object count: kube-state-metrics)")
 	min := fs.Float64("min", 1, "value to reach")
 	timeout := fs.Duration("timeout", 10*time.Minute, "give up after")
+	ca := fs.String("ca", "", "CA file for https")
 	fs.Parse(args)
-	hc := client(1, nil)
+	hc := client(1, tlsConfig(*ca, false))
 	t0 := time.Now()
 	for time.Since(t0) < *timeout {
 		resp, err := hc.Get(*u)
@@ -244,7 +247,9 @@ func wait(args []string) {
 				if rest != "" && rest[0] != '{' && rest[0] != ' ' {
 					continue
 				}
-				if i := strings.LastIndexByte(l, ' '); i > 0 {
+				if *count {
+					sum++
+				} else if i := strings.LastIndexByte(l, ' '); i > 0 {
 					v, _ := strconv.ParseFloat(l[i+1:], 64)
 					sum += v
 				}
