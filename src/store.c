@@ -154,17 +154,32 @@ typedef struct store_group {
     size_t n;
     size_t cap;
     size_t bytes; /* text of its members */
-    int dirty;    /* changed since its segment was built */
-    csm_seg *seg; /* NULL while empty or not built */
+    int dirty;    /* changed since its run's segment was built */
 } store_group;
+
+/*
+ * A segment covers one run of STORE_RUN_GROUPS consecutive groups: what a
+ * response references is a run's family (about a megabyte), so a response
+ * holds few references; what is compressed is a group's family (tens of
+ * KB), so a change recompresses little. A run rebuilt because one of its
+ * groups changed copies the other groups' compressed pieces from the
+ * previous segment instead of compressing them again.
+ *
+ * Family f of group position j is text[at(f, j) .. at(f, j + 1)), with
+ * at(f, j) = off[f * (ngroups + 1) + j]; family f as a whole runs from
+ * at(f, 0) to at(f, ngroups) and families follow each other.
+ */
+#define STORE_RUN_GROUPS 16
 
 struct csm_seg {
     unsigned refs;
     size_t nfam;
+    size_t ngroups;
     size_t objects;
     char *text;
-    csm_gzpiece *gz; /* nfam entries, data NULL until compressed */
-    size_t off[];    /* nfam + 1; then gz[], then the text */
+    csm_gzpiece *piece; /* nfam * ngroups, [f * ngroups + j]; data NULL until compressed */
+    csm_gzpiece *cat;   /* nfam: the family's pieces back to back, built on first use */
+    size_t off[];       /* nfam * (ngroups + 1); then piece[], cat[], then the text */
 };
 
 struct csm_store {
@@ -178,7 +193,9 @@ struct csm_store {
     size_t ngroups;
     size_t open;    /* the group new objects go to while it has room */
     int changed;    /* some group is dirty */
-    csm_seg **segs; /* the non-empty groups' segments, for callers */
+    csm_seg **runs; /* per run of STORE_RUN_GROUPS groups; NULL if empty */
+    size_t nruns;
+    csm_seg **segs; /* the non-NULL runs, for callers */
     size_t nsegs;
 };
 
@@ -251,11 +268,12 @@ void csm_store_free(csm_store *s)
     if (!s)
         return;
     csm_store_clear(s);
-    for (size_t i = 0; i < s->ngroups; i++) {
+    for (size_t i = 0; i < s->ngroups; i++)
         free(s->groups[i].m);
-        csm_seg_unref(s->groups[i].seg);
-    }
+    for (size_t i = 0; i < s->nruns; i++)
+        csm_seg_unref(s->runs[i]);
     free(s->groups);
+    free(s->runs);
     free(s->segs);
     free(s->slots);
     free(s);
@@ -322,10 +340,19 @@ static csm_err group_pick(csm_store *s, size_t *out)
         if (!ng)
             return CSM_ERR_NOMEM;
         s->groups = ng;
-        nsegs = realloc(s->segs, (s->ngroups + 1) * sizeof(*nsegs));
-        if (!nsegs)
-            return CSM_ERR_NOMEM;
-        s->segs = nsegs;
+        if (s->ngroups % STORE_RUN_GROUPS == 0) {
+            size_t nr = s->ngroups / STORE_RUN_GROUPS + 1;
+            nsegs = realloc(s->runs, nr * sizeof(*nsegs));
+            if (!nsegs)
+                return CSM_ERR_NOMEM;
+            s->runs = nsegs;
+            s->runs[nr - 1] = NULL;
+            nsegs = realloc(s->segs, nr * sizeof(*nsegs));
+            if (!nsegs)
+                return CSM_ERR_NOMEM;
+            s->segs = nsegs;
+            s->nruns = nr;
+        }
         memset(&s->groups[i], 0, sizeof(s->groups[i]));
         s->ngroups++;
     }
@@ -482,23 +509,41 @@ csm_err csm_store_foreach(const csm_store *s, csm_store_visit_fn fn, void *ctx)
 
 /* ---- segments ------------------------------------------------------------ */
 
-/* The segment of a group: family by family, its members' slices in member
- * order. One allocation holds header, offsets, the gzip cache and text. */
-static csm_seg *seg_build(const store_group *g)
+static size_t *seg_at(csm_seg *sg, size_t f, size_t j)
 {
+    return &sg->off[f * (sg->ngroups + 1) + j];
+}
+
+/* The segment of run r (NULL if its groups are empty or on allocation
+ * failure, told apart by *err). Pieces of groups that did not change are
+ * copied from old, the run's previous segment. */
+static csm_seg *seg_build(const csm_store *s, size_t r, const csm_seg *old, csm_err *err)
+{
+    size_t first = r * STORE_RUN_GROUPS;
+    size_t ng = s->ngroups - first < STORE_RUN_GROUPS ? s->ngroups - first : STORE_RUN_GROUPS;
     size_t nfam = 0;
     size_t total = 0;
+    size_t objects = 0;
     size_t hdr;
+    size_t at = 0;
     csm_seg *sg;
 
-    for (size_t k = 0; k < g->n; k++) {
-        size_t f = csm_block_families(g->m[k].blk);
-        nfam = f > nfam ? f : nfam;
-        total += csm_block_size(g->m[k].blk);
+    *err = CSM_OK;
+    for (size_t j = 0; j < ng; j++) {
+        const store_group *g = &s->groups[first + j];
+        for (size_t k = 0; k < g->n; k++) {
+            size_t f = csm_block_families(g->m[k].blk);
+            nfam = f > nfam ? f : nfam;
+            total += csm_block_size(g->m[k].blk);
+        }
+        objects += g->n;
     }
-    if (nfam > (SIZE_MAX / 2) / (sizeof(size_t) + sizeof(csm_gzpiece)))
+    if (!objects)
         return NULL;
-    hdr = sizeof(*sg) + (nfam + 1) * sizeof(size_t) + nfam * sizeof(csm_gzpiece);
+    *err = CSM_ERR_NOMEM;
+    if (nfam > (SIZE_MAX / 8) / (ng + 1) / (sizeof(size_t) + 2 * sizeof(csm_gzpiece)))
+        return NULL;
+    hdr = sizeof(*sg) + nfam * (ng + 1) * sizeof(size_t) + nfam * (ng + 1) * sizeof(csm_gzpiece);
     if (total > SIZE_MAX / 2 - hdr)
         return NULL;
     sg = malloc(hdr + total);
@@ -506,22 +551,46 @@ static csm_seg *seg_build(const store_group *g)
         return NULL;
     sg->refs = 1;
     sg->nfam = nfam;
-    sg->objects = g->n;
-    sg->gz = (csm_gzpiece *)(void *)(sg->off + nfam + 1);
-    memset(sg->gz, 0, nfam * sizeof(csm_gzpiece));
+    sg->ngroups = ng;
+    sg->objects = objects;
+    sg->piece = (csm_gzpiece *)(void *)(sg->off + nfam * (ng + 1));
+    sg->cat = sg->piece + nfam * ng;
+    memset(sg->piece, 0, nfam * (ng + 1) * sizeof(csm_gzpiece));
     sg->text = (char *)sg + hdr;
-    sg->off[0] = 0;
     for (size_t f = 0; f < nfam; f++) {
-        size_t at = sg->off[f];
-        for (size_t k = 0; k < g->n; k++) {
-            size_t len;
-            const char *p = csm_block_slice(g->m[k].blk, f, &len);
-            if (len)
-                memcpy(sg->text + at, p, len);
-            at += len;
+        for (size_t j = 0; j < ng; j++) {
+            const store_group *g = &s->groups[first + j];
+            *seg_at(sg, f, j) = at;
+            for (size_t k = 0; k < g->n; k++) {
+                size_t len;
+                const char *p = csm_block_slice(g->m[k].blk, f, &len);
+                if (len)
+                    memcpy(sg->text + at, p, len);
+                at += len;
+            }
         }
-        sg->off[f + 1] = at;
+        *seg_at(sg, f, ng) = at;
     }
+    /* Carry over what is compressed already; a failed copy is only
+     * compressed again later. */
+    for (size_t j = 0; old && old->nfam == nfam && j < ng && j < old->ngroups; j++) {
+        if (s->groups[first + j].dirty)
+            continue;
+        for (size_t f = 0; f < nfam; f++) {
+            const csm_gzpiece *op = &old->piece[f * old->ngroups + j];
+            csm_gzpiece *np = &sg->piece[f * ng + j];
+            if (!op->data)
+                continue;
+            np->data = malloc(op->len ? op->len : 1);
+            if (!np->data)
+                continue;
+            memcpy(np->data, op->data, op->len);
+            np->len = op->len;
+            np->crc = op->crc;
+            np->raw_len = op->raw_len;
+        }
+    }
+    *err = CSM_OK;
     return sg;
 }
 
@@ -530,26 +599,31 @@ csm_err csm_store_segments(csm_store *s, csm_seg *const **out, size_t *n)
     csm_err err = CSM_OK;
 
     if (s->changed) {
-        for (size_t i = 0; i < s->ngroups; i++) {
-            store_group *g = &s->groups[i];
-            csm_seg *sg = NULL;
-            if (!g->dirty)
+        for (size_t r = 0; r < s->nruns; r++) {
+            size_t first = r * STORE_RUN_GROUPS;
+            size_t last =
+                first + STORE_RUN_GROUPS < s->ngroups ? first + STORE_RUN_GROUPS : s->ngroups;
+            int dirty = 0;
+            csm_seg *sg;
+            csm_err e;
+            for (size_t i = first; i < last; i++)
+                dirty |= s->groups[i].dirty;
+            if (!dirty)
                 continue;
-            if (g->n) {
-                sg = seg_build(g);
-                if (!sg) {
-                    err = CSM_ERR_NOMEM;
-                    continue;
-                }
+            sg = seg_build(s, r, s->runs[r], &e);
+            if (e) {
+                err = e;
+                continue;
             }
-            csm_seg_unref(g->seg);
-            g->seg = sg;
-            g->dirty = 0;
+            csm_seg_unref(s->runs[r]);
+            s->runs[r] = sg;
+            for (size_t i = first; i < last; i++)
+                s->groups[i].dirty = 0;
         }
         s->nsegs = 0;
-        for (size_t i = 0; i < s->ngroups; i++) {
-            if (s->groups[i].seg)
-                s->segs[s->nsegs++] = s->groups[i].seg;
+        for (size_t r = 0; r < s->nruns; r++) {
+            if (s->runs[r])
+                s->segs[s->nsegs++] = s->runs[r];
         }
         s->changed = err != CSM_OK;
     }
@@ -568,8 +642,8 @@ void csm_seg_unref(csm_seg *g)
 {
     if (!g || --g->refs)
         return;
-    for (size_t i = 0; i < g->nfam; i++)
-        csm_gz_piece_free(&g->gz[i]);
+    for (size_t i = 0; i < g->nfam * (g->ngroups + 1); i++)
+        csm_gz_piece_free(&g->piece[i]);
     free(g);
 }
 
@@ -580,29 +654,56 @@ void csm_seg_release(void *g)
 
 const char *csm_seg_slice(const csm_seg *g, size_t i, size_t *len)
 {
+    size_t a;
+
     if (i >= g->nfam) {
         *len = 0;
         return g->text;
     }
-    *len = g->off[i + 1] - g->off[i];
-    return g->text + g->off[i];
+    a = g->off[i * (g->ngroups + 1)];
+    *len = g->off[i * (g->ngroups + 1) + g->ngroups] - a;
+    return g->text + a;
 }
 
 csm_err csm_seg_gzip(csm_seg *g, size_t i, const csm_gzpiece **out)
 {
-    size_t len;
-    const char *p;
-    csm_err err;
+    csm_gzpiece *cat;
+    csm_gzcat acc;
+    size_t total = 0;
 
     if (i >= g->nfam)
         return CSM_ERR_INVALID;
-    if (!g->gz[i].data) {
-        p = csm_seg_slice(g, i, &len);
-        err = csm_gz_piece_deflate(p, len, STORE_GZIP_LEVEL, &g->gz[i]);
-        if (err)
-            return err;
+    cat = &g->cat[i];
+    if (cat->data)
+        goto out;
+    for (size_t j = 0; j < g->ngroups; j++) {
+        csm_gzpiece *pc = &g->piece[i * g->ngroups + j];
+        size_t a = *seg_at(g, i, j);
+        size_t b = *seg_at(g, i, j + 1);
+        if (!pc->data && b > a) {
+            csm_err err = csm_gz_piece_deflate(g->text + a, b - a, STORE_GZIP_LEVEL, pc);
+            if (err)
+                return err;
+        }
+        total += pc->len;
     }
-    *out = &g->gz[i];
+    /* The run's family as one piece: sync-flushed pieces concatenate. */
+    cat->data = malloc(total ? total : 1);
+    if (!cat->data)
+        return CSM_ERR_NOMEM;
+    csm_gzcat_init(&acc);
+    for (size_t j = 0; j < g->ngroups; j++) {
+        const csm_gzpiece *pc = &g->piece[i * g->ngroups + j];
+        if (!pc->data)
+            continue;
+        memcpy(cat->data + cat->len, pc->data, pc->len);
+        cat->len += pc->len;
+        csm_gzcat_add_piece(&acc, pc);
+    }
+    cat->crc = acc.crc;
+    cat->raw_len = (size_t)acc.len;
+out:
+    *out = cat;
     return CSM_OK;
 }
 

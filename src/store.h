@@ -87,18 +87,22 @@ csm_err csm_store_foreach(const csm_store *s, csm_store_visit_fn fn, void *ctx);
  * Segments: what a scrape writes.
  *
  * The store keeps its objects in groups of about CSM_STORE_GROUP_BYTES of
- * text. A csm_seg is the immutable, reference-counted text of one group: for
- * each family, the slices of all its objects back to back, so that a scrape
- * writes a family as one reference per group instead of one per object (a
- * libevent reference costs about 1 KB; a slow reader of 100,000 objects
- * would hold 100 MB of them). A change marks its group dirty;
- * csm_store_segments() rebuilds the dirty groups' segments (a copy of the
- * group's text, about CSM_STORE_GROUP_BYTES each) and returns the current
- * ones, so a scrape sees every change made before it. Scrapes in flight
- * keep the segments they took a reference on; concurrent scrapes share them.
+ * text, and 16 consecutive groups form a run. A csm_seg is the immutable,
+ * reference-counted text of one run (about a megabyte): for each family,
+ * the slices of all its objects back to back, so that a scrape writes a
+ * family as one reference per run instead of one per object (a libevent
+ * reference costs about 1 KB; a slow reader of 100,000 objects would hold
+ * 100 MB of them). A change marks its group dirty; csm_store_segments()
+ * rebuilds the runs with a dirty group (a copy of the run's text) and
+ * returns the current segments, so a scrape sees every change made before
+ * it. Scrapes in flight keep the segments they took a reference on;
+ * concurrent scrapes share them.
  *
- * The gzip form of each family of a segment is compressed once, on first
- * use (csm_seg_gzip()), and stitched into responses (see gzcat.h).
+ * The gzip form is compressed per group and family, once, on first use
+ * (csm_seg_gzip()); a rebuilt run copies the compressed pieces of its
+ * unchanged groups from its previous segment, so a change recompresses one
+ * group. The pieces of a run's family are joined into one piece that
+ * responses reference and stitch (see gzcat.h).
  *
  * Memory: a segment duplicates its group's text (the per-object blocks stay,
  * so a change rebuilds one group from them without rendering).
@@ -125,8 +129,8 @@ void csm_seg_unref(csm_seg *g);
 void csm_seg_release(void *g);
 /* The text of family i across the group (borrowed; len 0 if out of range). */
 const char *csm_seg_slice(const csm_seg *g, size_t i, size_t *len);
-/* The cached gzip piece of family i, compressed now if it is not cached yet
- * (borrowed; lives as long as the segment). */
+/* The cached gzip piece of family i (raw deflate, sync-flushed), built now
+ * if it is not cached yet (borrowed; lives as long as the segment). */
 csm_err csm_seg_gzip(csm_seg *g, size_t i, const csm_gzpiece **out);
 /* Objects whose text the segment holds. */
 size_t csm_seg_objects(const csm_seg *g);

@@ -518,7 +518,8 @@ START_TEST(test_metrics_segments_gzip)
     size_t n;
 
     ck_assert_ptr_nonnull(st);
-    for (int k = 0; k < 20000; k++) {
+    /* About 2.5 MB: several segments. */
+    for (int k = 0; k < 100000; k++) {
         const char *t[1] = {line};
         size_t l[1];
         snprintf(uid, sizeof(uid), "u%d", k);
@@ -535,10 +536,10 @@ START_TEST(test_metrics_segments_gzip)
     out = gunzip(gz.res.body.ptr, gz.res.body.len, &n);
     ck_assert_uint_eq(n, plain.res.body.len);
     ck_assert(memcmp(out, plain.res.body.ptr, n) == 0);
-    ck_assert_ptr_nonnull(strstr(csm_buf_str(&plain.res.body), "test_info{o=\"19999\"} 1\n"));
+    ck_assert_ptr_nonnull(strstr(csm_buf_str(&plain.res.body), "test_info{o=\"99999\"} 1\n"));
     free(out);
     ck_assert_int_eq(csm_store_segments(st, &segs, &nseg), CSM_OK);
-    ck_assert_uint_gt(nseg, 3);
+    ck_assert_uint_gt(nseg, 1);
     ck_assert_int_eq(csm_seg_gzip(segs[0], 0, &pc1), CSM_OK);
     request(&e, &gz2);
     ck_assert_int_eq(csm_seg_gzip(segs[0], 0, &pc2), CSM_OK);
