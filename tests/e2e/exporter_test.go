@@ -1,10 +1,14 @@
 package e2e
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
 	"crypto/sha256"
 	"fmt"
+	"io"
 	"os"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -92,8 +96,18 @@ func TestExporterCore(t *testing.T) {
 
 	bc := &bodyChecker{t: t, linted: map[[32]byte]bool{}}
 	var fetched time.Time // when the last scrape's response was complete
+	// Every other scrape asks for gzip, as Prometheus does, and decodes it
+	// with Go's gzip reader (Prometheus' own): the body stitched from cached
+	// pieces must pass every check a plain one does.
+	scrapes := 0
 	scrape := func() (string, error) {
-		st, body, hdr, err := exporter.Get(e.URL + "/metrics")
+		scrapes++
+		gz := scrapes%2 == 0
+		var hs []string
+		if gz {
+			hs = append(hs, "Accept-Encoding: gzip")
+		}
+		st, body, hdr, err := exporter.Get(e.URL+"/metrics", hs...)
 		fetched = time.Now()
 		if err != nil {
 			return "", err
@@ -103,6 +117,19 @@ func TestExporterCore(t *testing.T) {
 		}
 		if ct := hdr.Get("Content-Type"); !strings.HasPrefix(ct, "text/plain") || !strings.Contains(ct, "version=0.0.4") {
 			return "", fmt.Errorf("GET /metrics without Accept: Content-Type %q, want text/plain; version=0.0.4", ct)
+		}
+		if gz {
+			if ce := hdr.Get("Content-Encoding"); ce != "gzip" {
+				return "", fmt.Errorf("GET /metrics with Accept-Encoding: gzip: Content-Encoding %q", ce)
+			}
+			zr, err := gzip.NewReader(bytes.NewReader(body))
+			if err != nil {
+				return "", fmt.Errorf("gzip body: %v", err)
+			}
+			zr.Multistream(false)
+			if body, err = io.ReadAll(zr); err != nil {
+				return "", fmt.Errorf("gzip body: %v", err)
+			}
 		}
 		return bc.check(string(body))
 	}
@@ -122,6 +149,24 @@ func TestExporterCore(t *testing.T) {
 	}
 	if got != state {
 		t.Fatalf("initial /metrics body (samples sorted per family):\n%s\nwant:\n%s", got, state)
+	}
+	// curl --compressed and Python's gzip decode the stitched stream to the
+	// same body as the plain one.
+	_, plainBody, _, err := exporter.Get(e.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, argv := range [][]string{
+		{"curl", "-fsS", "--compressed", e.URL + "/metrics"},
+		{"sh", "-c", `curl -fsS -H 'Accept-Encoding: gzip' "$0" | python3 -c 'import gzip,sys; sys.stdout.buffer.write(gzip.decompress(sys.stdin.buffer.read()))'`, e.URL + "/metrics"},
+	} {
+		out, err := exec.Command(argv[0], argv[1:]...).Output()
+		if err != nil {
+			t.Fatalf("%v: %v", argv, err)
+		}
+		if !bytes.Equal(out, plainBody) {
+			t.Fatalf("%v decoded %d bytes, the plain body has %d:\n%.500s", argv, len(out), len(plainBody), out)
+		}
 	}
 
 	// converge polls /metrics every 25ms after an API write until the body equals
