@@ -317,9 +317,15 @@ func latency(args []string) {
 	hc := client(*scrapers, nil)
 	objName := make([]string, *objects)
 	objSeries := make([][]byte, *objects)
+	index := map[string]int{}
 	for i := range objName {
 		objName[i] = fmt.Sprintf(*names, i**stride)
 		objSeries[i] = []byte(fmt.Sprintf(*series, objName[i]))
+		index[string(objSeries[i])] = i
+	}
+	family := objSeries[0]
+	if j := bytes.IndexByte(family, '{'); j >= 0 {
+		family = family[:j+1]
 	}
 	var mu sync.Mutex
 	type key2 struct {
@@ -348,20 +354,33 @@ func latency(args []string) {
 				body, _ := io.ReadAll(resp.Body)
 				resp.Body.Close()
 				t1 := time.Now()
+				// One pass over the body: a line whose series is one of
+				// ours gives that object's value (scanning the body once per
+				// object would make the client the bottleneck).
 				shown := make([]int64, *objects)
-				for o, ser := range objSeries {
+				for o := range shown {
 					shown[o] = -1
-					i := bytes.Index(body, ser)
-					if i < 0 {
+				}
+				for rest := body; len(rest) > 0; {
+					line := rest
+					if j := bytes.IndexByte(rest, '\n'); j >= 0 {
+						line, rest = rest[:j], rest[j+1:]
+					} else {
+						rest = nil
+					}
+					if !bytes.HasPrefix(line, family) {
 						continue
 					}
-					line := body[i+len(ser):]
-					if j := bytes.IndexByte(line, '\n'); j >= 0 {
-						line = line[:j]
+					sp := bytes.LastIndexByte(line, ' ')
+					if sp < 0 {
+						continue
+					}
+					o, ok := index[string(line[:sp])]
+					if !ok {
+						continue
 					}
 					// kube-state-metrics prints 1.000001e+06
-					v, err := strconv.ParseFloat(strings.TrimSpace(string(line)), 64)
-					if err == nil {
+					if v, err := strconv.ParseFloat(string(line[sp+1:]), 64); err == nil {
 						shown[o] = int64(v)
 					}
 				}
