@@ -38,6 +38,7 @@ typedef struct sample {
     lbl *l;
     size_t n;
     double value;
+    const csm_crs_metric *origin; /* the metrics[] entry that produced it */
 } sample;
 
 typedef struct samples {
@@ -480,6 +481,7 @@ static csm_err eval_metric(const config_state *st, const metric_ref *ref, const 
             err = sample_put(&out.s[i], base.l[j].name, base.l[j].value, 1);
         if (!err && out.s[i].n)
             qsort(out.s[i].l, out.s[i].n, sizeof(lbl), cmp_lbl);
+        out.s[i].origin = ref->m;
         if (!err)
             err = samples_push(fam, &out.s[i]);
     }
@@ -513,6 +515,40 @@ static int cmp_keyed(const void *a, const void *b)
     return (x->index > y->index) - (x->index < y->index);
 }
 
+/* Says why run[0..n) (equal label sets, sorted by index) is exported once:
+ * elements of one metric's path that gave the same labels, or metrics of
+ * one name that gave the same series. */
+static void note_collapse(csm_emitter *em, const char *fname, const keyed *run, size_t n)
+{
+    const csm_crs_metric *first = run[0].s->origin;
+    const csm_crs_metric *second = NULL;
+    size_t others = 0;
+    csm_buf labels;
+
+    for (size_t i = 1; i < n; i++) {
+        if (run[i].s->origin != first && !second)
+            second = run[i].s->origin;
+        others += run[i].s->origin != first;
+    }
+    csm_buf_init(&labels, 512);
+    for (size_t i = 0; i < run[0].s->n; i++)
+        csm_buf_printf(&labels, "%s%s=\"%s\"", i ? "," : "", run[0].s->l[i].name,
+                       run[0].s->l[i].value);
+    if (!others)
+        csm_emitter_note(em,
+                         "%s: %zu elements of path %s (metric at line %d) gave the same labels "
+                         "{%s}; exported once (add a labelsFromPath that tells them apart)",
+                         fname, n, csm_crspath_text(first->path), first->line,
+                         labels.len ? csm_buf_str(&labels) : "...");
+    else
+        csm_emitter_note(em,
+                         "%s: %zu samples of metrics of this name (lines %d and %d) gave the same series "
+                         "{%s}; exported once",
+                         fname, n, first->line, second->line,
+                         labels.len ? csm_buf_str(&labels) : "...");
+    csm_buf_free(&labels);
+}
+
 /* Emits a family's samples in order, each distinct label set once. */
 static csm_err emit_family(csm_emitter *em, size_t family, const char *fname, const samples *fam,
                            int *failed)
@@ -542,6 +578,12 @@ static csm_err emit_family(csm_emitter *em, size_t family, const char *fname, co
         if (cmp_keyed(&a, &b) == 0)
             dup[k[i].index] = 1;
     }
+    for (size_t i = 0, j; i < fam->n; i = j) {
+        for (j = i + 1; j < fam->n && dup[k[j].index]; j++)
+            ;
+        if (j - i > 1)
+            note_collapse(em, fname, k + i, j - i);
+    }
     names = calloc(most ? most : 1, sizeof(*names));
     values = calloc(most ? most : 1, sizeof(*values));
     if (!names || !values) {
@@ -552,7 +594,6 @@ static csm_err emit_family(csm_emitter *em, size_t family, const char *fname, co
         const sample *s = &fam->s[i];
         if (dup[i]) {
             *failed = 1;
-            csm_emitter_note(em, "%s: two metrics gave the same series; exported once", fname);
             continue;
         }
         for (size_t j = 0; j < s->n; j++) {

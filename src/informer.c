@@ -9,6 +9,7 @@
 
 #include "backoff.h"
 #include "buf.h"
+#include "jsonnum.h"
 #include "watch.h"
 
 /* A watch that ends cleanly this soon without delivering anything is
@@ -277,6 +278,11 @@ static int apply_page(csm_informer *inf, char *why, size_t whylen)
     const cJSON *item;
     int bad = 0;
 
+    /* Integers above 2^53 keep their text for labels (jsonnum.h). */
+    if (csm_jsonnum_annotate(doc, inf->page.ptr, inf->page.len) != CSM_OK) {
+        cJSON_Delete(doc);
+        doc = NULL;
+    }
     csm_buf_free(&inf->page);
     if (!doc || (!cJSON_IsArray(items) && !cJSON_IsNull(items) && items)) {
         snprintf(why, whylen, "malformed LIST response");

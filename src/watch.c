@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "buf.h"
+#include "jsonnum.h"
 
 struct csm_watch {
     csm_buf line;   /* the unfinished line carried between chunks */
@@ -61,6 +62,11 @@ csm_err csm_watch_decode(const char *line, size_t len, csm_watch_type *type, cJS
     if (!root) {
         *why = "invalid JSON";
         return CSM_ERR_PARSE;
+    }
+    /* Integers above 2^53 keep their text for labels (jsonnum.h). */
+    if (csm_jsonnum_annotate(root, line, (size_t)(end - line)) != CSM_OK) {
+        *why = "out of memory";
+        goto bad;
     }
     t = cJSON_GetObjectItemCaseSensitive(root, "type");
     o = cJSON_GetObjectItemCaseSensitive(root, "object");
