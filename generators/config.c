@@ -542,7 +542,8 @@ static void note_collapse(csm_emitter *em, const char *fname, const keyed *run, 
                          labels.len ? csm_buf_str(&labels) : "...");
     else
         csm_emitter_note(em,
-                         "%s: %zu samples of metrics of this name (lines %d and %d) gave the same series "
+                         "%s: %zu samples of metrics of this name (lines %d and %d) gave the same "
+                         "series "
                          "{%s}; exported once",
                          fname, n, first->line, second->line,
                          labels.len ? csm_buf_str(&labels) : "...");

@@ -287,8 +287,7 @@ static cJSON *scalar_json(const char *text, const yscalar *y, char *why, size_t 
         n = cJSON_CreateNumber(y->d);
         /* Go's encoder writes an integral float below 1e21 in full, and
          * the API machinery reads that back as an int64. */
-        if (n && y->d == floor(y->d) && fabs(y->d) >= 9007199254740992.0 &&
-            fabs(y->d) < 9.2e18) {
+        if (n && y->d == floor(y->d) && fabs(y->d) >= 9007199254740992.0 && fabs(y->d) < 9.2e18) {
             csm_buf_init(&b, 64);
             if (csm_jsonnum_format_integral(y->d, &b) != CSM_OK ||
                 csm_jsonnum_set_text(n, csm_buf_str(&b)) != CSM_OK) {

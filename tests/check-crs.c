@@ -356,7 +356,10 @@ START_TEST(test_same_name_is_one_family)
     o = gen(yaml);
     ck_assert_str_eq(o.text, "m{" GVK ",r=\"a\"} 1\nm{" GVK ",r=\"b\"} 1\n");
     ck_assert_uint_eq(o.failures, 1);
-    ck_assert_str_eq(o.diag, "config: m: two metrics gave the same series; exported once\n");
+    /* Two metrics of one name (lines 7 and 15), one series: the message
+     * names both and the series. */
+    ck_assert_str_eq(o.diag, "config: m: 2 samples of metrics of this name (lines 7 and 15) gave "
+                             "the same series {" GVK ",r=\"a\"}; exported once\n");
     out_free(&o);
 }
 END_TEST

@@ -1,0 +1,7 @@
+package main
+
+import (
+	_ "k8s.io/kube-state-metrics/v2/pkg/customresourcestate"
+)
+
+func main() {}
