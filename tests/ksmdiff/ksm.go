@@ -3,8 +3,8 @@ package main
 import (
 	"bytes"
 	"flag"
-	"io"
 	"fmt"
+	"io"
 	"math"
 	"sort"
 	"strconv"
