@@ -106,7 +106,28 @@ func withPercents(c Case, k, o side) (side, side) {
 	return k, o
 }
 
+// rejected: kube-state-metrics rendered the case, check-config refused the
+// config with a message containing what.
+func rejected(what string) func(c Case, k, o side) bool {
+	return func(c Case, k, o side) bool {
+		return k.err == "" && strings.HasPrefix(o.err, "rejected: ") && strings.Contains(o.err, what)
+	}
+}
+
 var knownDiffs = []knownDiff{
+	{name: "reject-unknown-field", class: "difference", match: rejected("unknown field"),
+		why: "an unknown or misspelt field (also CEL fields of later releases) is an error; kube-state-metrics ignores it"},
+	{name: "reject-invalid-name", class: "difference", match: rejected("is not a valid"),
+		why: "an invalid metric or label name is an error; kube-state-metrics exports it and breaks the scrape"},
+	{name: "reject-stateset-no-label", class: "difference",
+		match: rejected("a StateSet needs the label"),
+		why:   "a StateSet without labelName is an error; kube-state-metrics exports an empty label name"},
+	{name: "reject-no-name", class: "difference", match: rejected("every metric needs a name"),
+		why: "a metric without a name is an error; kube-state-metrics names it after the prefix alone"},
+	{name: "reject-type-clash", class: "difference", match: rejected("with another type"),
+		why: "two metrics of one name and different types are an error; kube-state-metrics prints two families of one name"},
+	{name: "reject-label-clash", class: "difference", match: rejected("both give label"),
+		why: "two labelsFromPath keys that sanitize to one label name are an error; kube-state-metrics keeps one at random"},
 	{
 		name:  "decimal-percentages",
 		class: "difference",

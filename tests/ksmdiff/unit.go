@@ -121,3 +121,29 @@ spec:
 	}
 	return out
 }
+
+// rejectCases: configs kube-state-metrics accepts (and renders, often into
+// an invalid exposition) that check-config rejects with a message; each is a
+// documented difference (knownRejections).
+func rejectCases() []Case {
+	head := "kind: CustomResourceStateMetrics\nspec:\n  resources:\n" +
+		"    - groupVersionKind: {group: example.com, version: v1, kind: Foo}\n      metrics:\n"
+	configs := []string{
+		head + "        - {name: m, help: h, each: {type: Gauge, gauge: {path: [spec, replicas], valueFrm: [x]}}}\n",
+		head + "        - {name: m, help: h, each: {type: Gauge, gauge: {path: [spec, replicas]}}, celExpr: x}\n",
+		head + "        - {name: \"a-b\", help: h, each: {type: Gauge, gauge: {path: [spec, replicas]}}}\n",
+		head + "        - {name: m, help: h, commonLabels: {\"a-b\": x}, each: {type: Gauge, gauge: {path: [spec, replicas]}}}\n",
+		head + "        - {name: m, help: h, each: {type: StateSet, stateSet: {path: [status, phase], list: [foo]}}}\n",
+		head + "        - {help: h, each: {type: Gauge, gauge: {path: [spec, replicas]}}}\n",
+		head + "        - {name: m, help: h, each: {type: Gauge, gauge: {path: [spec, replicas]}}}\n" +
+			"        - {name: m, help: h, each: {type: Info, info: {labelsFromPath: {a: [metadata, name]}}}}\n",
+		strings.Replace(head, "kind: CustomResourceStateMetrics\n", "", 1) +
+			"        - {name: m, help: h, each: {type: Gauge, gauge: {path: [spec, replicas]}}}\n",
+		head + "        - {name: m, help: h, labelsFromPath: {\"a-b\": [metadata, name], \"a_b\": [metadata, namespace]}, each: {type: Gauge, gauge: {path: [spec, replicas]}}}\n",
+	}
+	var out []Case
+	for i, c := range configs {
+		out = append(out, Case{Name: fmt.Sprintf("reject/%d", i), Config: c, Object: unitObject})
+	}
+	return out
+}
