@@ -80,6 +80,8 @@ static void resource_free(csm_crs_resource *r)
         metric_free(&r->metrics[i]);
     free(r->metrics);
     free(r->fingerprint);
+    free(r->label_selector);
+    free(r->field_selector);
 }
 
 csm_crs *csm_crs_ref(csm_crs *c)
@@ -813,7 +815,7 @@ static csm_err get_resource(loader *L, yaml_node_t *rn, const char *where, csm_c
 {
     static const char *const keys[] = {"groupVersionKind", "resourcePlural", "metricNamePrefix",
                                        "commonLabels",     "labelsFromPath", "metrics",
-                                       "errorLogV"};
+                                       "errorLogV",        "labelSelector",  "fieldSelector"};
     static const char *const gvk_keys[] = {"group", "version", "kind"};
     yaml_node_t *gvk;
     yaml_node_t *pn;
@@ -825,7 +827,7 @@ static csm_err get_resource(loader *L, yaml_node_t *rn, const char *where, csm_c
 
     csm_buf_init(&fp, CRS_FILE_MAX);
     r->line = (int)rn->start_mark.line + 1;
-    err = check_map(L, rn, where, keys, 7);
+    err = check_map(L, rn, where, keys, 9);
     if (err)
         goto out;
     gvk = map_get(L, rn, "groupVersionKind");
@@ -857,6 +859,10 @@ static csm_err get_resource(loader *L, yaml_node_t *rn, const char *where, csm_c
     err = check_gvk(L, r, gvk, w);
     if (!err)
         err = get_string(L, rn, "resourcePlural", where, &r->plural);
+    if (!err)
+        err = get_string(L, rn, "labelSelector", where, &r->label_selector);
+    if (!err)
+        err = get_string(L, rn, "fieldSelector", where, &r->field_selector);
     if (err)
         goto out;
     /* kube-state-metrics distinguishes an absent prefix (the default)
@@ -1067,4 +1073,19 @@ csm_err csm_crs_load(const char *file, csm_crs **out, char *errbuf, size_t errle
         err = csm_crs_load_text(file, text.ptr ? text.ptr : "", text.len, out, errbuf, errlen);
     csm_buf_free(&text);
     return err;
+}
+
+void csm_crs_selectors(const csm_crs *c, const char *group, const char *version, const char *kind,
+                       const char **label, const char **field)
+{
+    *label = NULL;
+    *field = NULL;
+    for (size_t i = 0; c && i < csm_crs_resources(c); i++) {
+        const csm_crs_resource *r = csm_crs_resource_at(c, i);
+        if (!csm_crs_matches(r, group, version, kind) || (!r->label_selector && !r->field_selector))
+            continue;
+        *label = r->label_selector;
+        *field = r->field_selector;
+        return;
+    }
 }

@@ -271,6 +271,20 @@ static csm_err start_security(exporter *x)
     return csm_auth_new(&ac, &tr, x->log, x->tel, &x->access);
 }
 
+/* Relists resource r with its new generators and the config's selectors
+ * as they are now. */
+static void regenerate(exporter *x, csm_resource *r)
+{
+    csm_resource_opts o = x->res_opts;
+
+    o.gvk = csm_resource_gvk(r);
+    csm_genconf_selectors(x->gc, o.gvk, &o.config_label_selector, &o.config_field_selector);
+    if (csm_resource_set_query(r, &o) != CSM_OK)
+        csm_logf(x->log, CSM_LOG_WARN, "%s: out of memory; selectors unchanged",
+                 csm_resource_label(r));
+    csm_resource_regenerate(r);
+}
+
 /* Adds and starts a resource (a --config reload or discovery found it). */
 static csm_err add_resource(exporter *x, const csm_gvk *gvk)
 {
@@ -282,6 +296,7 @@ static csm_err add_resource(exporter *x, const csm_gvk *gvk)
         return CSM_ERR_NOMEM;
     x->res = nr;
     o.gvk = gvk;
+    csm_genconf_selectors(x->gc, gvk, &o.config_label_selector, &o.config_field_selector);
     err = csm_resource_new(&o, &x->res[x->nres]);
     if (err)
         return err;
@@ -386,7 +401,7 @@ static void reload_config(exporter *x, const char *why)
         }
         if (act[i] == CSM_GENCONF_REGENERATE) {
             csm_logf(x->log, CSM_LOG_INFO, "config reload: %s relists with its new metrics", v[0]);
-            csm_resource_regenerate(x->res[i]);
+            regenerate(x, x->res[i]);
         }
         kept[k++] = x->res[i];
     }
@@ -494,6 +509,7 @@ static csm_err start(exporter *x)
     for (size_t i = 0; i < nresources; i++) {
         csm_resource_opts o = x->res_opts;
         o.gvk = &resources[i];
+        csm_genconf_selectors(x->gc, o.gvk, &o.config_label_selector, &o.config_field_selector);
         err = csm_resource_new(&o, &x->res[i]);
         if (err)
             return err;

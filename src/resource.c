@@ -274,19 +274,28 @@ static csm_err query_add(csm_buf *q, const char *key, const char *value)
 static csm_err build_query(csm_resource *r, const csm_resource_opts *o)
 {
     csm_buf fs;
+    csm_buf ls;
     csm_buf q;
     csm_err err = CSM_OK;
 
     csm_buf_init(&fs, 64 * 1024);
+    csm_buf_init(&ls, 64 * 1024);
     csm_buf_init(&q, 128 * 1024);
     if (o->field_selector && o->field_selector[0])
         err = csm_buf_puts(&fs, o->field_selector);
+    /* Selectors are comma-separated requirements that must all hold. */
+    if (!err && o->config_field_selector && o->config_field_selector[0])
+        err = csm_buf_printf(&fs, "%s%s", fs.len ? "," : "", o->config_field_selector);
     /* A deny list is a server-side filter, as kube-state-metrics does it. */
     for (size_t i = 0; !err && o->namespaces_deny && i < o->namespaces_deny->n; i++)
         err = csm_buf_printf(&fs, "%smetadata.namespace!=%s", fs.len ? "," : "",
                              o->namespaces_deny->items[i]);
     if (!err && o->label_selector && o->label_selector[0])
-        err = query_add(&q, "labelSelector", o->label_selector);
+        err = csm_buf_puts(&ls, o->label_selector);
+    if (!err && o->config_label_selector && o->config_label_selector[0])
+        err = csm_buf_printf(&ls, "%s%s", ls.len ? "," : "", o->config_label_selector);
+    if (!err && ls.len)
+        err = query_add(&q, "labelSelector", ls.ptr);
     if (!err && fs.len)
         err = query_add(&q, "fieldSelector", fs.ptr);
     if (!err && q.len) {
@@ -295,8 +304,23 @@ static csm_err build_query(csm_resource *r, const csm_resource_opts *o)
             err = CSM_ERR_NOMEM;
     }
     csm_buf_free(&fs);
+    csm_buf_free(&ls);
     csm_buf_free(&q);
     return err;
+}
+
+csm_err csm_resource_set_query(csm_resource *r, const csm_resource_opts *o)
+{
+    char *old = r->query;
+
+    r->query = NULL;
+    if (build_query(r, o) != CSM_OK) {
+        free(r->query);
+        r->query = old;
+        return CSM_ERR_NOMEM;
+    }
+    free(old);
+    return CSM_OK;
 }
 
 csm_err csm_resource_new(const csm_resource_opts *o, csm_resource **out)
@@ -389,6 +413,11 @@ csm_err csm_resource_start(csm_resource *r)
     r->phase = RES_DISCOVERING;
     discover(r);
     return CSM_OK;
+}
+
+const csm_gvk *csm_resource_gvk(const csm_resource *r)
+{
+    return &r->gvk;
 }
 
 const char *csm_resource_label(const csm_resource *r)

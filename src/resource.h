@@ -32,6 +32,10 @@ typedef struct csm_resource_opts {
     const csm_strlist *namespaces_deny; /* applied as a field selector */
     const char *label_selector;         /* may be NULL */
     const char *field_selector;         /* may be NULL */
+    /* The config's per-resource selectors (crs.h), ANDed with the above;
+     * may be NULL. */
+    const char *config_label_selector;
+    const char *config_field_selector;
     csm_resource_genset_fn make_genset;
     void *genset_ctx;
 } csm_resource_opts;
@@ -40,10 +44,20 @@ typedef struct csm_resource_opts {
 csm_err csm_resource_new(const csm_resource_opts *opts, csm_resource **out);
 void csm_resource_free(csm_resource *r);
 
+/*
+ * Rebuilds the LIST/WATCH selectors from o's selector and namespace fields;
+ * informers started from now on use them (csm_resource_regenerate() starts
+ * new ones). For a reloaded config whose selectors changed.
+ */
+csm_err csm_resource_set_query(csm_resource *r, const csm_resource_opts *o);
+
 /* Starts discovery (and then the informers). */
 csm_err csm_resource_start(csm_resource *r);
 /* Stops every request and timer; series stay. */
 void csm_resource_stop(csm_resource *r);
+
+/* The resource's group/version/kind (borrowed). */
+const csm_gvk *csm_resource_gvk(const csm_resource *r);
 
 /* "cache.example.com/v1/Memcached" (borrowed). */
 const char *csm_resource_label(const csm_resource *r);
