@@ -430,6 +430,55 @@ static csm_err eval_stateset(eval *ev, const csm_value *v)
     return err;
 }
 
+static csm_err eval_type(eval *ev, const csm_value *v)
+{
+    if (ev->m->type == CSM_CRS_GAUGE)
+        return eval_gauge(ev, v);
+    if (ev->m->type == CSM_CRS_INFO)
+        return eval_info(ev, v);
+    return eval_stateset(ev, v);
+}
+
+/*
+ * Extension (nested wildcards): resolves the path from segment `from`; a
+ * "*" segment expands every element (its index) or entry (its key) of that
+ * level, kept in *cap as label wild_labels[w]. At the end of the path the
+ * metric's type is evaluated and the captured labels set on its samples.
+ * Cost: one evaluation per combination the object holds.
+ */
+static csm_err eval_wild(eval *ev, const csm_value *v, size_t from, size_t w, sample *cap)
+{
+    const csm_crs_metric *m = ev->m;
+    size_t n = csm_crspath_len(m->path);
+    size_t star = from;
+    size_t first = ev->out->n;
+    size_t idx = 0;
+    char key[32];
+    csm_err err = CSM_OK;
+
+    while (star < n && strcmp(csm_crspath_segment(m->path, star), "*") != 0)
+        star++;
+    v = csm_crspath_get_part(m->path, from, star, v);
+    if (star == n) {
+        err = eval_type(ev, v);
+        for (size_t i = first; !err && i < ev->out->n; i++) {
+            for (size_t j = 0; !err && j < cap->n; j++)
+                err = sample_put(&ev->out->s[i], cap->l[j].name, cap->l[j].value, 0);
+        }
+        return err;
+    }
+    if (csm_value_kind_of(v) != CSM_VALUE_ARRAY && csm_value_kind_of(v) != CSM_VALUE_MAP)
+        return CSM_OK; /* nothing to expand: no samples */
+    for (const csm_value *e = csm_value_first(v); !err && e; e = csm_value_next(e), idx++) {
+        snprintf(key, sizeof(key), "%zu", idx);
+        err = sample_put(cap, m->wild_labels[w],
+                         csm_value_kind_of(v) == CSM_VALUE_MAP ? csm_value_name(e) : key, 0);
+        if (!err)
+            err = eval_wild(ev, e, star + 1, w + 1, cap);
+    }
+    return err;
+}
+
 /* Base labels of a metric for obj: common, group/version/kind, paths. */
 static csm_err base_labels(eval *ev, const config_state *st, const csm_value *root, sample *base)
 {
@@ -462,13 +511,15 @@ static csm_err eval_metric(const config_state *st, const metric_ref *ref, const 
     ev.out = &out;
     ev.failed = 0;
     err = base_labels(&ev, st, root, &base);
-    v = csm_crspath_get(ref->m->path, root);
-    if (!err && ref->m->type == CSM_CRS_GAUGE)
-        err = eval_gauge(&ev, v);
-    else if (!err && ref->m->type == CSM_CRS_INFO)
-        err = eval_info(&ev, v);
-    else if (!err)
-        err = eval_stateset(&ev, v);
+    if (!err && ref->m->nwild) {
+        sample cap;
+        memset(&cap, 0, sizeof(cap));
+        err = eval_wild(&ev, root, 0, 0, &cap);
+        sample_clear(&cap);
+    } else if (!err) {
+        v = csm_crspath_get(ref->m->path, root);
+        err = eval_type(&ev, v);
+    }
     /* qsort() wants a non-NULL array even for no elements. */
     for (size_t i = 0; !err && i < out.n; i++) {
         if (out.s[i].n)

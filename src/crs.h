@@ -61,6 +61,10 @@ typedef struct csm_crs_metric {
     char *label_from_key;    /* gauge and info; NULL if unset */
     int nil_is_zero;
     csm_crspath_vtype value_type;
+    /* Extension: one label name per "*" segment of path, in order; the
+     * "*" expands every element (index) or entry (key) of that level. */
+    char **wild_labels;
+    size_t nwild;
     char *label_name; /* stateset */
     char **list;      /* stateset */
     size_t nlist;

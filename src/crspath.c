@@ -228,11 +228,17 @@ static const csm_value *step(const seg *sg, const csm_value *v)
     return NULL;
 }
 
-const csm_value *csm_crspath_get(const csm_crspath *p, const csm_value *v)
+const csm_value *csm_crspath_get_part(const csm_crspath *p, size_t from, size_t to,
+                                      const csm_value *v)
 {
-    for (size_t i = 0; p && i < p->n && v; i++)
+    for (size_t i = from; p && i < to && i < p->n && v; i++)
         v = step(&p->segs[i], v);
     return csm_value_kind_of(v) == CSM_VALUE_NULL ? NULL : v;
+}
+
+const csm_value *csm_crspath_get(const csm_crspath *p, const csm_value *v)
+{
+    return csm_crspath_get_part(p, 0, p ? p->n : 0, v);
 }
 
 /* "50%" and "12.5%": digits with at most one point, then '%'. */

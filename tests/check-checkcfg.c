@@ -265,6 +265,74 @@ START_TEST(test_collapsed_elements_message)
 }
 END_TEST
 
+START_TEST(test_nested_wildcards)
+{
+    static const char cfg[] =
+        "kind: CustomResourceStateMetrics\n"
+        "spec:\n"
+        "  resources:\n"
+        "    - groupVersionKind: {group: gateway.networking.k8s.io, version: v1, kind: HTTPRoute}\n"
+        "      metrics:\n"
+        "        - name: parent_condition\n"
+        "          help: h\n"
+        "          each:\n"
+        "            type: Gauge\n"
+        "            gauge:\n"
+        "              path: [status, parents, \"*\", conditions, \"*\"]\n"
+        "              wildcardLabels: [parent, condition]\n"
+        "              valueFrom: [status]\n"
+        "              labelsFromPath: {type: [type]}\n"
+        "        - name: listener\n"
+        "          help: h\n"
+        "          each:\n"
+        "            type: Info\n"
+        "            info: {path: [spec, listeners, \"*\"], wildcardLabels: [listener], "
+        "labelsFromPath: {port: [port]}}\n";
+    static const char obj[] =
+        "apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata: {name: r}\n"
+        "spec:\n  listeners: {http: {port: 80}, https: {port: 443}}\n"
+        "status:\n  parents:\n"
+        "    - conditions: [{type: Accepted, status: \"True\"}, {type: Resolved, status: "
+        "\"False\"}]\n"
+        "    - conditions: [{type: Accepted, status: \"False\"}]\n"
+        "    - {}\n";
+#define ROUTE                                                                                      \
+    "customresource_group=\"gateway.networking.k8s.io\",customresource_kind=\"HTTPRoute\","        \
+    "customresource_version=\"v1\""
+    result r = run_texts(cfg, obj);
+    char *bad;
+
+    /* Every level expands, each carrying its index or key. */
+    ck_assert_int_eq(r.rc, 0);
+    ck_assert_str_eq(r.out,
+                     "# HELP kube_customresource_parent_condition h\n"
+                     "# TYPE kube_customresource_parent_condition gauge\n"
+                     "kube_customresource_parent_condition{condition=\"0\"," ROUTE
+                     ",parent=\"0\",type=\"Accepted\"} 1\n"
+                     "kube_customresource_parent_condition{condition=\"0\"," ROUTE
+                     ",parent=\"1\",type=\"Accepted\"} 0\n"
+                     "kube_customresource_parent_condition{condition=\"1\"," ROUTE
+                     ",parent=\"0\",type=\"Resolved\"} 0\n"
+                     "# HELP kube_customresource_listener h\n"
+                     "# TYPE kube_customresource_listener gauge\n"
+                     "kube_customresource_listener{" ROUTE ",listener=\"http\",port=\"80\"} 1\n"
+                     "kube_customresource_listener{" ROUTE ",listener=\"https\",port=\"443\"} 1\n");
+    ck_assert_str_eq(r.err, "");
+    result_free(&r);
+    /* One label name per "*". */
+    bad = strdup(cfg);
+    ck_assert_ptr_nonnull(bad);
+    memcpy(strstr(bad, "[parent, condition]"), "[parent]           ", 19);
+    r = run_texts(bad, obj);
+    ck_assert_int_eq(r.rc, 2);
+    ck_assert_ptr_nonnull(strstr(r.err, "each.gauge.wildcardLabels: the path has 2 \"*\" segments "
+                                        "and wildcardLabels names 1 labels"));
+    result_free(&r);
+    free(bad);
+#undef ROUTE
+}
+END_TEST
+
 START_TEST(test_doc_single_value)
 {
     expect_doc("single.yaml", "foo.yaml", "single.prom");
@@ -501,6 +569,7 @@ int main(void)
     tcase_add_test(tc, test_yaml_scalars_as_kubectl_reads_them);
     tcase_add_test(tc, test_yaml_values_json_cannot_carry);
     tcase_add_test(tc, test_collapsed_elements_message);
+    tcase_add_test(tc, test_nested_wildcards);
     suite_add_tcase(s, tc);
     return csm_check_run(s);
 }

@@ -602,7 +602,7 @@ START_TEST(test_errors_metric)
     load_fails(METRIC_HEAD "      each: {type: Gauge, gauge: {celExpr: x}}\n",
                "t.yaml:8:35: spec.resources[0].metrics[0].each.gauge: unknown field \"celExpr\" "
                "(expected one of: path, labelsFromPath, valueFrom, valueType, labelFromKey, "
-               "nilIsZero)");
+               "nilIsZero, wildcardLabels)");
     load_fails(METRIC_HEAD "      each: {type: StateSet, stateSet: {list: [a]}}\n",
                "t.yaml:8:40: spec.resources[0].metrics[0].each.stateSet.labelName: missing: a "
                "StateSet needs the label that names its states");
