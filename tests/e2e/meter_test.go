@@ -1,0 +1,291 @@
+package e2e
+
+// Exact metering end to end: the `lifecycle` counters of a real exporter,
+// scraped every second by a real Prometheus, turned into a report by
+// `crd-state-metrics report`, compared with the lifetimes the test recorded
+// from the API (and, as an honest comparison, with what sampling <kind>_info
+// gives).
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math"
+	"net/http"
+	"net/http/httptest"
+	"os/exec"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"crd-state-metrics/tests/e2e/cluster"
+	"crd-state-metrics/tests/e2e/exporter"
+	"crd-state-metrics/tests/e2e/ship"
+)
+
+var meterSpec = cluster.CRDSpec{Group: "meter.csm.test", Version: "v1", Kind: "Meterling", Namespaced: true}
+
+const meterGVK = "meter.csm.test/v1/Meterling"
+
+// runReport runs `crd-state-metrics report ARGS...` and returns stdout,
+// stderr and the exit code.
+func runReport(t *testing.T, args ...string) (string, string, int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, exporter.Binary(), append([]string{"report"}, args...)...)
+	var out, errb strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatalf("report: %v", err)
+	}
+	return out.String(), errb.String(), code
+}
+
+type reportRow struct {
+	Namespace string  `json:"namespace"`
+	Seconds   float64 `json:"instance_seconds"`
+	Hours     float64 `json:"instance_hours"`
+	Peak      float64 `json:"peak_instances"`
+	Average   float64 `json:"average_instances"`
+	Created   float64 `json:"created"`
+	Deleted   float64 `json:"deleted"`
+}
+
+type reportJSON struct {
+	Coverage float64     `json:"coverage"`
+	Rows     []reportRow `json:"rows"`
+}
+
+func unixArg(t time.Time) string { return strconv.FormatFloat(float64(t.UnixNano())/1e9, 'f', 3, 64) }
+
+// TestMeterLifecycleReport: objects with known lifetimes in two namespaces,
+// one living 0.3 s (between two scrapes), one spanning an exporter restart.
+func TestMeterLifecycleReport(t *testing.T) {
+	c := cluster.Get(t)
+	for _, ns := range []string{"meter-a", "meter-b"} {
+		c.EnsureNamespace(t, ns)
+	}
+	c.EnsureCRD(t, meterSpec)
+	c.DeleteAllObjects(t, meterSpec)
+
+	port, tport := exporter.FreePort(t), exporter.FreePort(t)
+	start := func() *exporter.Exporter {
+		e := exporter.Start(t, exporter.Options{
+			Kubeconfig: c.Kubeconfig, Resources: []string{meterGVK},
+			Port: port, TelemetryPort: tport,
+			Args: []string{"--generators", "info,lifecycle"},
+		})
+		e.WaitReady(t, 30*time.Second)
+		return e
+	}
+	e := start()
+	prom := ship.StartPrometheus(t, map[string]any{
+		"global": map[string]any{"scrape_interval": "1s", "evaluation_interval": "1s"},
+		"scrape_configs": []any{map[string]any{
+			"job_name": "crd-state-metrics", "scrape_interval": "1s", "scrape_timeout": "1s",
+			"static_configs": []any{map[string]any{"targets": []string{fmt.Sprintf("127.0.0.1:%d", port)}}},
+		}},
+	}, nil)
+	ship.WaitFor(t, 30*time.Second, "Prometheus scrapes the exporter", func() string {
+		ss, err := prom.Query(`up{job="crd-state-metrics"} == 1`, time.Time{})
+		if err != nil || len(ss) != 1 {
+			return fmt.Sprintf("up: %v %v", ss, err)
+		}
+		return ""
+	})
+
+	ri := c.Dynamic.Resource(meterSpec.GVR())
+	ctx := context.Background()
+	type life struct {
+		ns, name  string
+		from, to  time.Time
+	}
+	var lives []*life
+	create := func(ns, name string) *life {
+		c.CreateObject(t, meterSpec, meterSpec.Object(ns, name, nil, map[string]any{"size": 1}))
+		l := &life{ns: ns, name: name, from: time.Now()}
+		lives = append(lives, l)
+		return l
+	}
+	del := func(l *life) {
+		if err := ri.Namespace(l.ns).Delete(ctx, l.name, metav1.DeleteOptions{}); err != nil {
+			t.Fatalf("delete %s/%s: %v", l.ns, l.name, err)
+		}
+		l.to = time.Now()
+	}
+
+	windowFrom := time.Now().Add(-2 * time.Second)
+	a1 := create("meter-a", "a1")
+	time.Sleep(1500 * time.Millisecond)
+	a2 := create("meter-a", "a2") // 0.3 s: between two scrapes
+	time.Sleep(300 * time.Millisecond)
+	del(a2)
+	b1 := create("meter-b", "b1")
+	time.Sleep(2500 * time.Millisecond)
+	// Same name, new UID: a new object.
+	del(a1)
+	a1b := create("meter-a", "a1")
+	time.Sleep(2 * time.Second)
+	del(b1)
+	b2 := create("meter-b", "b2") // lives through the restart
+	time.Sleep(2500 * time.Millisecond)
+
+	// The restart: b2 and a1b live through it.
+	stopAt := time.Now()
+	if err := e.Stop(10 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(1500 * time.Millisecond)
+	e = start()
+	readyAt := time.Now()
+	time.Sleep(3 * time.Second)
+	del(a1b)
+	time.Sleep(1 * time.Second)
+	del(b2)
+	time.Sleep(3 * time.Second) // the last values are scraped
+	windowTo := time.Now()
+
+	// The documented restart gap: from the old process' last scrape to the
+	// new process' watch start (bounded by its readiness), per live object.
+	lastOld := map[string]float64{}
+	for _, ns := range []string{"meter-a", "meter-b"} {
+		var last float64
+		ss, err := prom.Query(fmt.Sprintf(`timestamp(meterling_object_seconds_total{namespace=%q})`, ns), stopAt.Add(500*time.Millisecond))
+		if err != nil || len(ss) != 1 {
+			t.Fatalf("last scrape before the restart in %s: %v %v", ns, ss, err)
+		}
+		last = ss[0].Value
+		lastOld[ns] = last
+	}
+	truth := map[string]float64{}
+	expect := map[string]float64{}
+	for _, l := range lives {
+		d := l.to.Sub(l.from).Seconds()
+		truth[l.ns] += d
+		expect[l.ns] += d
+		if !l.to.Before(stopAt) {
+			gap := float64(readyAt.UnixNano())/1e9 - lastOld[l.ns]
+			expect[l.ns] -= gap
+			t.Logf("%s/%s spans the restart: gap %.3fs (last scrape %.3f, ready %.3f)", l.ns, l.name, gap, lastOld[l.ns], float64(readyAt.UnixNano())/1e9)
+		}
+	}
+
+	out, stderr, code := runReport(t, "--prometheus", prom.URL, "--resource", meterGVK,
+		"--from", unixArg(windowFrom), "--to", unixArg(windowTo), "--format", "json")
+	if code != 0 {
+		t.Fatalf("report exit %d\nstdout: %s\nstderr: %s", code, out, stderr)
+	}
+	t.Logf("report stderr: %s", strings.TrimSpace(stderr))
+	var rep reportJSON
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatalf("report JSON: %v\n%s", err, out)
+	}
+	got := map[string]reportRow{}
+	for _, r := range rep.Rows {
+		got[r.Namespace] = r
+	}
+
+	// The sampled method: count the _info series once per second.
+	window := int(math.Ceil(windowTo.Sub(windowFrom).Seconds()))
+	sampled := map[string]float64{}
+	ss, err := prom.Query(fmt.Sprintf(`sum_over_time((count by (namespace) (meterling_info))[%ds:1s])`, window), windowTo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range ss {
+		sampled[s.Labels["namespace"]] = s.Value
+	}
+
+	wantCreated := map[string]float64{"meter-a": 3, "meter-b": 2}
+	wantDeleted := map[string]float64{"meter-a": 3, "meter-b": 2}
+	names := []string{"meter-a", "meter-b"}
+	sort.Strings(names)
+	t.Logf("%-8s %12s %14s %12s %12s %12s", "ns", "truth s", "truth-gap s", "report s", "report err", "sampled err")
+	for _, ns := range names {
+		r, ok := got[ns]
+		if !ok {
+			t.Errorf("report has no row for %s:\n%s", ns, out)
+			continue
+		}
+		t.Logf("%-8s %12.3f %14.3f %12.3f %12.3f %12.3f (sampled %.0f s)", ns, truth[ns], expect[ns], r.Seconds,
+			r.Seconds-expect[ns], sampled[ns]-truth[ns], sampled[ns])
+		if math.Abs(r.Seconds-expect[ns]) > 1 {
+			t.Errorf("%s: report says %.3f instance-seconds, ground truth %.3f (%.3f after the restart gap): off by more than 1 s",
+				ns, r.Seconds, truth[ns], expect[ns])
+		}
+		if r.Created != wantCreated[ns] || r.Deleted != wantDeleted[ns] {
+			t.Errorf("%s: created %.0f deleted %.0f, want %.0f and %.0f", ns, r.Created, r.Deleted, wantCreated[ns], wantDeleted[ns])
+		}
+		if r.Peak < 1 || r.Average <= 0 {
+			t.Errorf("%s: peak %.0f average %.3f", ns, r.Peak, r.Average)
+		}
+	}
+	if rep.Coverage <= 0.5 || rep.Coverage >= 1 {
+		t.Errorf("coverage %.3f: the exporter was down ~1.5 s of a %d s window", rep.Coverage, window)
+	}
+	table, _, code := runReport(t, "--prometheus", prom.URL, "--resource", meterGVK,
+		"--from", unixArg(windowFrom), "--to", unixArg(windowTo))
+	if code != 0 || !strings.Contains(table, "meter-a") {
+		t.Errorf("table report: exit %d\n%s", code, table)
+	}
+	t.Logf("report (table):\n%s", table)
+
+	// An unknown resource and a window without data: clear, exit 1.
+	_, stderr, code = runReport(t, "--prometheus", prom.URL, "--resource", "meter.csm.test/v1/Nothing")
+	if code != 1 || !strings.Contains(stderr, "no series of meter.csm.test/v1/Nothing") {
+		t.Errorf("unknown resource: exit %d, stderr %q", code, stderr)
+	}
+	_, stderr, code = runReport(t, "--prometheus", prom.URL, "--resource", meterGVK,
+		"--from", "2020-01-01T00:00:00Z", "--to", "2020-01-02T00:00:00Z")
+	if code != 1 || !strings.Contains(stderr, "no data for "+meterGVK+" in the window") {
+		t.Errorf("empty window: exit %d, stderr %q", code, stderr)
+	}
+}
+
+// TestMeterReportErrors: a Prometheus that answers 503, one that rejects the
+// query, one that is not there, and malformed flags.
+func TestMeterReportErrors(t *testing.T) {
+	srv503 := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "Service Unavailable: TSDB not ready", http.StatusServiceUnavailable)
+	}))
+	defer srv503.Close()
+	srv400 := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusBadRequest)
+		fmt.Fprint(w, `{"status":"error","errorType":"bad_data","error":"invalid parameter \"query\": 1:1: parse error"}`)
+	}))
+	defer srv400.Close()
+	gone := httptest.NewServer(http.NotFoundHandler())
+	goneURL := gone.URL
+	gone.Close()
+
+	for _, tc := range []struct {
+		what string
+		args []string
+		code int
+		msg  string
+	}{
+		{"503", []string{"--prometheus", srv503.URL, "--resource", meterGVK}, 1, "HTTP 503: Service Unavailable: TSDB not ready"},
+		{"bad query", []string{"--prometheus", srv400.URL, "--resource", meterGVK}, 1, "HTTP 400: bad_data: invalid parameter"},
+		{"unreachable", []string{"--prometheus", goneURL, "--resource", meterGVK}, 1, "cannot query Prometheus at " + goneURL},
+		{"no URL", []string{"--resource", meterGVK}, 2, "--prometheus URL is required"},
+		{"bad time", []string{"--prometheus", srv503.URL, "--resource", meterGVK, "--from", "last week"}, 2, `invalid value "last week" for --from`},
+		{"bad format", []string{"--prometheus", srv503.URL, "--resource", meterGVK, "--format", "xml"}, 2, `invalid value "xml" for --format`},
+	} {
+		_, stderr, code := runReport(t, tc.args...)
+		if code != tc.code || !strings.Contains(stderr, tc.msg) {
+			t.Errorf("%s: exit %d (want %d), stderr %q (want %q)", tc.what, code, tc.code, stderr, tc.msg)
+		} else {
+			t.Logf("%s: exit %d: %s", tc.what, code, strings.SplitN(stderr, "\n", 2)[0])
+		}
+	}
+}
