@@ -15,8 +15,8 @@ typedef struct lc_obj {
     char *uid; /* NULL: empty slot */
     uint32_t ns;
     uint32_t source;
-    uint32_t mark;  /* the source's sync generation when last seen */
-    double start;   /* relative to lc->base */
+    uint32_t mark; /* the source's sync generation when last seen */
+    double start;  /* relative to lc->base */
 } lc_obj;
 
 /* Aggregates of one namespace; kept for the life of the accounting so the
@@ -78,8 +78,7 @@ static uint64_t hash_str(const char *s)
     return h;
 }
 
-csm_err csm_lifecycle_new(const char *stem, int namespaced, double watch_start,
-                          csm_lifecycle **out)
+csm_err csm_lifecycle_new(const char *stem, int namespaced, double watch_start, csm_lifecycle **out)
 {
     csm_lifecycle *lc;
 

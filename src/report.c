@@ -432,9 +432,8 @@ static csm_err coverage(report_ctx *c)
     if (!err)
         err = range_query(c, expr.ptr, &doc, &res);
     if (!err) {
-        cJSON_ArrayForEach(p, cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(res, 0),
-                                                               "values"))
-            up++;
+        cJSON_ArrayForEach(
+            p, cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(res, 0), "values")) up++;
         c->coverage = up / steps_in_window(c);
     }
     cJSON_Delete(doc);

@@ -220,9 +220,9 @@ static csm_err lc_bind(csm_resource *r)
             return err;
     }
     for (int f = 0; f < CSM_LC_NFAMILIES; f++)
-        csm_lifecycle_enable(r->lc, (csm_lc_family)f,
-                             csm_genset_admits(r->genset,
-                                               csm_lifecycle_family_name(r->lc, (csm_lc_family)f)));
+        csm_lifecycle_enable(
+            r->lc, (csm_lc_family)f,
+            csm_genset_admits(r->genset, csm_lifecycle_family_name(r->lc, (csm_lc_family)f)));
     return CSM_OK;
 }
 
@@ -245,8 +245,14 @@ csm_err csm_resource_write_lifecycle(csm_resource *r, csm_expo_format fmt, csm_s
 
 static csm_err start_informers(csm_resource *r)
 {
-    csm_informer_hooks hooks = {render, gone, NULL, NULL,
-                                lc_seen, lc_deleted, lc_sync_begin, lc_sync_end};
+    csm_informer_hooks hooks = {
+        .render = render,
+        .gone = gone,
+        .seen = lc_seen,
+        .deleted = lc_deleted,
+        .sync_begin = lc_sync_begin,
+        .sync_end = lc_sync_end,
+    };
     csm_resource_desc desc;
     char errbuf[512] = "";
     char path[2048];

@@ -29,8 +29,9 @@ START_TEST(test_parse_time)
     ck_assert_double_eq(t, 1793491200.0);
     ck_assert_int_eq(csm_report_parse_time("2026-11-01T02:00:00.25+02:00", NOW, &t), CSM_OK);
     ck_assert_double_eq(t, 1793491200.25);
-    const char *bad[] = {"", "yesterday", "30x", "30dd", "-5d", "2026-13-01T00:00:00Z",
-                         "2026-11-01T00:00Z", "nan", "inf", "d"};
+    const char *bad[] = {
+        "",    "yesterday", "30x", "30dd", "-5d", "2026-13-01T00:00:00Z", "2026-11-01T00:00Z",
+        "nan", "inf",       "d"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         ck_assert_msg(csm_report_parse_time(bad[i], NOW, &t) == CSM_ERR_INVALID, "%s", bad[i]);
     ck_assert_int_eq(csm_report_parse_time(NULL, NOW, &t), CSM_ERR_INVALID);
@@ -53,10 +54,10 @@ START_TEST(test_api_answers)
     char msg[256];
     const cJSON *data = NULL;
 
-    ck_assert_int_eq(api(200,
-                         "{\"status\":\"success\",\"data\":{\"resultType\":\"vector\",\"result\":[]}}",
-                         msg, sizeof(msg), &data),
-                     CSM_OK);
+    ck_assert_int_eq(
+        api(200, "{\"status\":\"success\",\"data\":{\"resultType\":\"vector\",\"result\":[]}}", msg,
+            sizeof(msg), &data),
+        CSM_OK);
     ck_assert_ptr_nonnull(cJSON_GetObjectItemCaseSensitive(data, "result"));
     cJSON_Delete((cJSON *)data);
     ck_assert_int_eq(api(400,
@@ -94,13 +95,14 @@ static double inc(const char *values, double from, double to, int interp)
 START_TEST(test_counter_increase)
 {
     /* Plain growth, window inside the samples: the start is interpolated. */
-    ck_assert_double_eq_tol(inc("[[100,\"0\"],[110,\"10\"],[120,\"20\"],[130,\"30\"]]", 105, 130, 1),
-                            25, 1e-9);
+    ck_assert_double_eq_tol(
+        inc("[[100,\"0\"],[110,\"10\"],[120,\"20\"],[130,\"30\"]]", 105, 130, 1), 25, 1e-9);
     /* Without interpolation (created/deleted): from the last sample <= from. */
     ck_assert_double_eq_tol(inc("[[100,\"0\"],[110,\"1\"],[120,\"2\"]]", 105, 120, 0), 2, 1e-9);
     /* A reset (exporter restart): the value after it counts whole. */
     ck_assert_double_eq_tol(
-        inc("[[100,\"50\"],[110,\"60\"],[120,\"3\"],[130,\"13\"]]", 100, 130, 1), 10 + 3 + 10, 1e-9);
+        inc("[[100,\"50\"],[110,\"60\"],[120,\"3\"],[130,\"13\"]]", 100, 130, 1), 10 + 3 + 10,
+        1e-9);
     /* A series born in the window (the exporter started): from zero. */
     ck_assert_double_eq_tol(inc("[[150,\"4\"],[160,\"14\"]]", 100, 200, 1), 14, 1e-9);
     /* Samples after to are ignored, samples only before from give 0. */
@@ -125,7 +127,7 @@ END_TEST
 START_TEST(test_flags_exit_codes)
 {
     char *no_url[] = {"report", "--resource", "a/v1/K"};
-    char *bad_fmt[] = {"report", "--prometheus", "http://127.0.0.1:1", "--resource", "a/v1/K",
+    char *bad_fmt[] = {"report",   "--prometheus", "http://127.0.0.1:1", "--resource", "a/v1/K",
                        "--format", "xml"};
     char *bad_res[] = {"report", "--prometheus=http://127.0.0.1:1", "--resource=K"};
     char *bad_from[] = {"report", "--prometheus=http://127.0.0.1:1", "--resource=a/v1/K",
@@ -134,8 +136,7 @@ START_TEST(test_flags_exit_codes)
                         "--from=1d", "--to=2d"};
     char *unknown[] = {"report", "--prometheus=http://127.0.0.1:1", "--resource=a/v1/K",
                        "--frobnicate=1"};
-    char *bad_by[] = {"report", "--prometheus=http://127.0.0.1:1", "--resource=a/v1/K",
-                      "--by=a-b"};
+    char *bad_by[] = {"report", "--prometheus=http://127.0.0.1:1", "--resource=a/v1/K", "--by=a-b"};
     char buf[4096];
     FILE *err = fmemopen(buf, sizeof(buf), "w");
     FILE *out = fopen("/dev/null", "w");

@@ -106,8 +106,8 @@ func TestMeterLifecycleReport(t *testing.T) {
 	ri := c.Dynamic.Resource(meterSpec.GVR())
 	ctx := context.Background()
 	type life struct {
-		ns, name  string
-		from, to  time.Time
+		ns, name string
+		from, to time.Time
 	}
 	var lives []*life
 	create := func(ns, name string) *life {
