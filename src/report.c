@@ -19,6 +19,8 @@
 /* Room before the window for the sample the start is interpolated from
  * (Prometheus' default lookback delta). */
 #define REPORT_LOOKBACK_S 300.0
+/* ... and after it, for the sample the end is interpolated towards. */
+#define REPORT_TAIL_S 60.0
 
 typedef enum report_format { FMT_TABLE = 0, FMT_CSV, FMT_JSON } report_format;
 
@@ -161,7 +163,7 @@ csm_err csm_report_counter_increase(const cJSON *values, double from, double to,
     const cJSON *p;
     double total = 0;
     double prev_t = NAN, prev_v = NAN; /* the last sample at or before from */
-    double last_v = NAN;               /* the last sample counted in the window */
+    double last_t = NAN, last_v = NAN; /* the last sample counted in the window */
 
     if (!cJSON_IsArray(values))
         return CSM_ERR_PARSE;
@@ -170,8 +172,13 @@ csm_err csm_report_counter_increase(const cJSON *values, double from, double to,
         double t, v;
         if (sample_pair(p, &t, &v))
             return CSM_ERR_PARSE;
-        if (t > to)
+        if (t > to) {
+            /* The window ends between two samples: the part of that
+             * interval up to `to` (object-seconds only; no reset). */
+            if (interpolate && !isnan(last_v) && v >= last_v && t > last_t)
+                total += (v - last_v) * (to - last_t) / (t - last_t);
             break;
+        }
         if (t <= from) {
             prev_t = t;
             prev_v = v;
@@ -185,11 +192,23 @@ csm_err csm_report_counter_increase(const cJSON *values, double from, double to,
                 base = prev_v;
                 if (interpolate && t > prev_t)
                     base = prev_v + (v - prev_v) * (from - prev_t) / (t - prev_t);
+            } else if (isnan(prev_v) && interpolate) {
+                /* The series starts in the window, but its counter may
+                 * have run before (Prometheus was not scraping yet): count
+                 * no more than the next interval's slope (the live objects)
+                 * allows since from. */
+                double t2, v2;
+                if (p->next && sample_pair(p->next, &t2, &v2) == 0 && t2 > t && v2 >= v) {
+                    double cap = (v2 - v) / (t2 - t) * (t - from);
+                    if (cap < v)
+                        base = v - cap;
+                }
             }
             total += v - base;
         } else {
             total += v >= last_v ? v - last_v : v;
         }
+        last_t = t;
         last_v = v;
     }
     *out = total;
@@ -304,8 +323,11 @@ static csm_err counter_rows(report_ctx *c, const char *suffix, row_field field, 
     *nseries = 0;
     csm_buf_init(&q, 1u << 20);
     csm_buf_init(&expr, 1u << 20);
-    snprintf(range, sizeof(range), "%.0fs", ceil(c->to - c->from + REPORT_LOOKBACK_S));
-    snprintf(at, sizeof(at), "%.3f", c->to);
+    /* From a lookback before the window to a little after it, for the
+     * samples the window's ends are interpolated between. */
+    snprintf(range, sizeof(range), "%.0fs",
+             ceil(c->to - c->from + REPORT_LOOKBACK_S + REPORT_TAIL_S));
+    snprintf(at, sizeof(at), "%.3f", c->to + REPORT_TAIL_S);
     err = csm_buf_printf(&expr, "%s%s[%s]", c->stem, suffix, range);
     if (!err)
         err = param(&q, "query", expr.ptr);

@@ -50,8 +50,13 @@ csm_err csm_report_api_data(long status, const char *body, size_t len, cJSON **d
  * "values"): resets count the value after the reset; the value at `from` is
  * interpolated linearly between the samples around it when interpolate is
  * set (object-seconds grow linearly between events), else the last sample at
- * or before from; a series whose first sample is after from starts at 0
- * (the exporter started in the window). Samples after `to` are ignored.
+ * or before from. A series whose first sample is after from counts its first
+ * value from 0 (the exporter started in the window), but with interpolate no
+ * more than the slope of its next interval allows since from (Prometheus
+ * may have started scraping a counter that was already running). A reset is
+ * seen as a decrease. With interpolate, the value at `to` is interpolated
+ * between the samples around it as well; other samples after `to` are
+ * ignored.
  */
 csm_err csm_report_counter_increase(const cJSON *values, double from, double to, int interpolate,
                                     double *out);

@@ -105,8 +105,17 @@ START_TEST(test_counter_increase)
         1e-9);
     /* A series born in the window (the exporter started): from zero. */
     ck_assert_double_eq_tol(inc("[[150,\"4\"],[160,\"14\"]]", 100, 200, 1), 14, 1e-9);
-    /* Samples after to are ignored, samples only before from give 0. */
-    ck_assert_double_eq_tol(inc("[[100,\"0\"],[110,\"10\"],[300,\"200\"]]", 90, 200, 1), 10, 1e-9);
+    /* ... but a counter first scraped 2 s into the window that already
+     * stood at 40 (one live object) counts 2 s, not 40. */
+    ck_assert_double_eq_tol(inc("[[102,\"40\"],[112,\"50\"]]", 100, 200, 1), 12, 1e-9);
+    /* A single sample: nothing to cap with. */
+    ck_assert_double_eq_tol(inc("[[150,\"4\"]]", 100, 200, 1), 4, 1e-9);
+    /* The end is interpolated towards the next sample (190 of 200 at 300),
+     * later samples are ignored; without interpolation nothing after to. */
+    ck_assert_double_eq_tol(
+        inc("[[100,\"0\"],[110,\"10\"],[300,\"200\"],[310,\"900\"]]", 90, 200, 1), 10 + 90, 1e-9);
+    ck_assert_double_eq_tol(inc("[[100,\"0\"],[110,\"10\"],[300,\"200\"]]", 90, 200, 0), 10, 1e-9);
+    /* Samples only before from give 0. */
     ck_assert_double_eq_tol(inc("[[100,\"7\"],[110,\"7\"]]", 120, 200, 1), 0, 1e-9);
     /* A reset right after from. */
     ck_assert_double_eq_tol(inc("[[100,\"70\"],[110,\"2\"],[120,\"5\"]]", 105, 120, 1), 5, 1e-9);

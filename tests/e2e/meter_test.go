@@ -144,6 +144,9 @@ func TestMeterLifecycleReport(t *testing.T) {
 	if err := e.Stop(10 * time.Second); err != nil {
 		t.Fatal(err)
 	}
+	// The old process is gone: no scrape of it after this, and the failed
+	// scrapes that mark its series stale come later.
+	exitedAt := time.Now()
 	time.Sleep(1500 * time.Millisecond)
 	e = start()
 	readyAt := time.Now()
@@ -158,13 +161,11 @@ func TestMeterLifecycleReport(t *testing.T) {
 	// new process' watch start (bounded by its readiness), per live object.
 	lastOld := map[string]float64{}
 	for _, ns := range []string{"meter-a", "meter-b"} {
-		var last float64
-		ss, err := prom.Query(fmt.Sprintf(`timestamp(meterling_object_seconds_total{namespace=%q})`, ns), stopAt.Add(500*time.Millisecond))
+		ss, err := prom.Query(fmt.Sprintf(`timestamp(meterling_object_seconds_total{namespace=%q})`, ns), exitedAt)
 		if err != nil || len(ss) != 1 {
 			t.Fatalf("last scrape before the restart in %s: %v %v", ns, ss, err)
 		}
-		last = ss[0].Value
-		lastOld[ns] = last
+		lastOld[ns] = ss[0].Value
 	}
 	truth := map[string]float64{}
 	expect := map[string]float64{}
