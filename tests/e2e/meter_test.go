@@ -125,7 +125,27 @@ func TestMeterLifecycleReport(t *testing.T) {
 
 	windowFrom := time.Now().Add(-2 * time.Second)
 	a1 := create("meter-a", "a1")
-	time.Sleep(1500 * time.Millisecond)
+	// The counters as served: valid text exposition, counters in both
+	// formats (OpenMetrics announces the family without _total).
+	ship.WaitFor(t, 5*time.Second, "lifecycle counters served", func() string {
+		body := exporter.MustGet(t, e.URL+"/metrics")
+		if !strings.Contains(body, "# TYPE meterling_object_seconds_total counter\n") ||
+			!strings.Contains(body, `meterling_created_total{namespace="meter-a"} 1`) {
+			return body
+		}
+		if msg := exporter.Promtool(t, body); msg != "" {
+			return "promtool: " + msg
+		}
+		return ""
+	})
+	om := exporter.MustGet(t, e.URL+"/metrics", "Accept: application/openmetrics-text; version=1.0.0")
+	for _, want := range []string{"# TYPE meterling_object_seconds counter\n", "# TYPE meterling_deleted counter\n",
+		`meterling_object_seconds_total{namespace="meter-a"} `} {
+		if !strings.Contains(om, want) {
+			t.Errorf("OpenMetrics body lacks %q:\n%s", want, om)
+		}
+	}
+	time.Sleep(1000 * time.Millisecond)
 	a2 := create("meter-a", "a2") // 0.3 s: between two scrapes
 	time.Sleep(300 * time.Millisecond)
 	del(a2)
