@@ -50,6 +50,15 @@ func runReport(t *testing.T, args ...string) (string, string, int) {
 	return out.String(), errb.String(), code
 }
 
+// noSanitizerReport fails the test if a stopped exporter's log holds an
+// AddressSanitizer, LeakSanitizer or UBSan report.
+func noSanitizerReport(t *testing.T, e *exporter.Exporter) {
+	t.Helper()
+	if logs := e.Logs(); strings.Contains(logs, "Sanitizer") || strings.Contains(logs, "runtime error:") {
+		t.Errorf("exporter log has a sanitizer report:\n%s", e.LogTail(80))
+	}
+}
+
 type reportRow struct {
 	Namespace string  `json:"namespace"`
 	Seconds   float64 `json:"instance_seconds"`
@@ -167,6 +176,7 @@ func TestMeterLifecycleReport(t *testing.T) {
 	// The old process is gone: no scrape of it after this, and the failed
 	// scrapes that mark its series stale come later.
 	exitedAt := time.Now()
+	noSanitizerReport(t, e)
 	time.Sleep(1500 * time.Millisecond)
 	e = start()
 	readyAt := time.Now()
@@ -176,6 +186,12 @@ func TestMeterLifecycleReport(t *testing.T) {
 	del(b2)
 	time.Sleep(3 * time.Second) // the last values are scraped
 	windowTo := time.Now()
+	defer func() {
+		if err := e.Stop(10 * time.Second); err != nil {
+			t.Error(err)
+		}
+		noSanitizerReport(t, e)
+	}()
 
 	// The documented restart gap: from the old process' last scrape to the
 	// new process' watch start (bounded by its readiness), per live object.
@@ -309,4 +325,71 @@ func TestMeterReportErrors(t *testing.T) {
 			t.Logf("%s: exit %d: %s", tc.what, code, strings.SplitN(stderr, "\n", 2)[0])
 		}
 	}
+}
+
+// TestMeterCRDDeleted: deleting the CRD ends its objects once (deleted_total
+// counts them, object-seconds stop growing), the counters stay served while
+// the Kind is gone, and a re-created CRD's objects continue the same
+// counters (no reset).
+func TestMeterCRDDeleted(t *testing.T) {
+	c := cluster.Get(t)
+	spec := cluster.CRDSpec{Group: "meter2.csm.test", Version: "v1", Kind: "Tick", Namespaced: true}
+	c.EnsureNamespace(t, "meter-c")
+	c.EnsureCRD(t, spec)
+	c.DeleteAllObjects(t, spec)
+	e := exporter.Start(t, exporter.Options{
+		Kubeconfig: c.Kubeconfig, Resources: []string{"meter2.csm.test/v1/Tick"},
+		Args: []string{"--generators", "info,lifecycle"},
+	})
+	e.WaitReady(t, 30*time.Second)
+	c.CreateObject(t, spec, spec.Object("meter-c", "t1", nil, nil))
+	c.CreateObject(t, spec, spec.Object("meter-c", "t2", nil, nil))
+	scrape := func() exporter.Samples {
+		ss, err := exporter.ParseSamples(exporter.MustGet(t, e.URL+"/metrics"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ss
+	}
+	ns := []string{"namespace", "meter-c"}
+	ship.WaitFor(t, 10*time.Second, "two objects counted", func() string {
+		if ss := scrape(); ss.Sum("tick_created_total", ns...) != 2 || ss.Sum("tick_object_seconds_total", ns...) <= 0 {
+			return ss.Grep("tick_")
+		}
+		return ""
+	})
+	time.Sleep(time.Second)
+	c.DeleteCRD(t, spec)
+	var atDelete float64
+	ship.WaitFor(t, 20*time.Second, "the CRD's objects counted as deleted", func() string {
+		ss := scrape()
+		if ss.Sum("tick_deleted_total", ns...) != 2 || ss.Has("tick_info") {
+			return ss.Grep("tick_")
+		}
+		atDelete = ss.Sum("tick_object_seconds_total", ns...)
+		return ""
+	})
+	time.Sleep(1500 * time.Millisecond)
+	ss := scrape()
+	if got := ss.Sum("tick_object_seconds_total", ns...); got != atDelete || ss.Sum("tick_deleted_total", ns...) != 2 {
+		t.Errorf("after the CRD's deletion: object-seconds %v (was %v), deleted %v; want them unchanged", got, atDelete, ss.Sum("tick_deleted_total", ns...))
+	}
+	c.EnsureCRD(t, spec)
+	c.CreateObject(t, spec, spec.Object("meter-c", "t1", nil, nil))
+	ship.WaitFor(t, 30*time.Second, "the re-created CRD's object counted on the same counters", func() string {
+		ss := scrape()
+		if ss.Sum("tick_created_total", ns...) != 3 || ss.Sum("tick_object_seconds_total", ns...) <= atDelete {
+			return ss.Grep("tick_")
+		}
+		return ""
+	})
+	t.Logf("object-seconds when the CRD was deleted: %.3f (two objects, about 1 s each)", atDelete)
+	if atDelete < 1.5 || atDelete > 6 {
+		t.Errorf("object-seconds at the CRD's deletion %.3f, want about 2 (two objects of about 1 s)", atDelete)
+	}
+	if err := e.Stop(10 * time.Second); err != nil {
+		t.Error(err)
+	}
+	noSanitizerReport(t, e)
+	c.DeleteCRD(t, spec)
 }
