@@ -393,3 +393,113 @@ func TestMeterCRDDeleted(t *testing.T) {
 	noSanitizerReport(t, e)
 	c.DeleteCRD(t, spec)
 }
+
+// TestMeterRelist410: the exporter is cut off from the API server while
+// objects are deleted and created, etcd is compacted (the watch resumes into
+// a 410 and a relist): the relist ends the deleted objects and starts the new
+// ones once, and a second 410 without changes counts nothing again. Per
+// namespace, the object-seconds counter then grows at exactly the number of
+// live objects per second (an object counted twice, or one never ended,
+// would show).
+func TestMeterRelist410(t *testing.T) {
+	r := newRig(t, "meter410", rigOpts{})
+	r.populate(9)
+	r.start("--generators", "info,lifecycle", "--watch-list", "off")
+	r.e.WaitReady(t, 30*time.Second)
+
+	scrape := func() (exporter.Samples, time.Time) {
+		body := exporter.MustGet(t, r.e.URL+"/metrics")
+		at := time.Now()
+		ss, err := exporter.ParseSamples(body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ss, at
+	}
+	live := func() map[string]float64 {
+		m := map[string]float64{}
+		for _, o := range r.list() {
+			m[o.GetNamespace()]++
+		}
+		return m
+	}
+	check := func(phase string, created, deleted map[string]float64) {
+		t.Helper()
+		want := live()
+		ss1, t1 := scrape()
+		time.Sleep(2 * time.Second)
+		ss2, t2 := scrape()
+		dt := t2.Sub(t1).Seconds()
+		for _, ns := range resNamespaces {
+			l := []string{"namespace", ns}
+			rate := (ss2.Sum("memcached_object_seconds_total", l...) - ss1.Sum("memcached_object_seconds_total", l...)) / dt
+			c, d := ss2.Sum("memcached_created_total", l...), ss2.Sum("memcached_deleted_total", l...)
+			t.Logf("%s: %s: %.0f live, object-seconds grow at %.3f/s, created %.0f, deleted %.0f", phase, ns, want[ns], rate, c, d)
+			if math.Abs(rate-want[ns]) > 0.15 {
+				t.Errorf("%s: %s: object-seconds grow at %.3f/s with %.0f live objects", phase, ns, rate, want[ns])
+			}
+			if c != created[ns] || d != deleted[ns] {
+				t.Errorf("%s: %s: created %.0f deleted %.0f, want %.0f and %.0f", phase, ns, c, d, created[ns], deleted[ns])
+			}
+		}
+	}
+	// The rig's waitConverged compares every series with the objects; the
+	// counters are not objects, so convergence is judged by the _info series.
+	converged := func(what string) {
+		t.Helper()
+		ship.WaitFor(t, 45*time.Second, what, func() string {
+			want := map[string]bool{}
+			for _, o := range r.list() {
+				want[o.GetNamespace()+"/"+o.GetName()] = true
+			}
+			ss, _ := scrape()
+			got := map[string]bool{}
+			for _, s := range ss.Match("memcached_info") {
+				got[s.Labels["namespace"]+"/"+s.Labels["memcached"]] = true
+			}
+			if missing, extra := seriesDiff(got, want); len(missing)+len(extra) > 0 {
+				return fmt.Sprintf("memcached_info lacks %v, has extra %v", missing, extra)
+			}
+			return ""
+		})
+	}
+	converged("initial sync")
+	created, deleted := map[string]float64{}, map[string]float64{}
+	check("initial", created, deleted)
+
+	relists := func() float64 { return r.counter(r.tel(), "crd_state_metrics_relists_total") }
+	before := relists()
+	r.px.Cut()
+	for _, o := range r.deleteSome(3) {
+		deleted[strings.SplitN(o, "/", 2)[0]]++
+	}
+	for i := 0; i < 3; i++ {
+		created[strings.SplitN(r.create(), "/", 2)[0]]++
+	}
+	r.c.CompactAndRestart(t)
+	r.px.Restore()
+	relisted := func(what string, before float64) {
+		t.Helper()
+		ship.WaitFor(t, 45*time.Second, what, func() string {
+			if after := relists(); after <= before {
+				return fmt.Sprintf("crd_state_metrics_relists_total %v -> %v", before, after)
+			}
+			return ""
+		})
+	}
+	relisted("a relist after the 410", before)
+	converged("after the 410")
+	check("after a 410 with 3 deleted and 3 created while cut off", created, deleted)
+	before = relists()
+
+	r.px.Cut()
+	r.c.CompactAndRestart(t)
+	r.px.Restore()
+	relisted("a relist after the second 410", before)
+	converged("after a second 410")
+	check("after a 410 without changes", created, deleted)
+	if err := r.e.Stop(10 * time.Second); err != nil {
+		t.Error(err)
+	}
+	noSanitizerReport(t, r.e)
+}
