@@ -191,6 +191,18 @@ static void update_rv(csm_informer *inf, const cJSON *obj)
         strcpy(inf->rv, rv->valuestring);
 }
 
+/* 1 if the shard does not own the UID (n bytes): counts it as skipped. */
+static int foreign(csm_informer *inf, const char *uid, size_t n)
+{
+    const char *v[1] = {inf->label};
+
+    if (!inf->env.shard || csm_shard_owns(inf->env.shard, uid, n))
+        return 0;
+    if (inf->env.skipped)
+        csm_tel_inc(inf->env.skipped, v, 1);
+    return 1;
+}
+
 static csm_err upsert_object(csm_informer *inf, const cJSON *obj)
 {
     const cJSON *meta = cJSON_GetObjectItemCaseSensitive(obj, "metadata");
@@ -203,6 +215,10 @@ static csm_err upsert_object(csm_informer *inf, const cJSON *obj)
         tel_inc2(inf->env.events_total, inf->label, "MALFORMED");
         return CSM_OK;
     }
+    /* Before rendering. An object that moved to another shard while this
+     * one held it is removed by csm_informer_drop_foreign(), not here. */
+    if (foreign(inf, uid->valuestring, strlen(uid->valuestring)))
+        return CSM_OK;
     err = inf->hooks.render(inf->hooks.ctx, obj, &blk);
     if (err) {
         csm_logf(inf->env.log, CSM_LOG_ERROR, "%s: rendering %s failed: %s", inf->label,
@@ -464,6 +480,30 @@ static csm_err watch_event(void *ctx, csm_watch_type type, const cJSON *obj)
     return CSM_OK;
 }
 
+/*
+ * The early filter: an ADDED, MODIFIED or DELETED event of an object
+ * another shard owns is dropped before its line is parsed. Its
+ * resourceVersion still advances ours, so that a re-watch does not replay
+ * a stream of other shards' events (and a shard that owns few objects does
+ * not fall behind the compaction window). A foreign DELETED needs nothing:
+ * foreign objects are never in the store.
+ */
+static int watch_prefilter(void *ctx, csm_watch_type type, const char *uid, size_t uid_len,
+                           const char *rv, size_t rv_len)
+{
+    csm_informer *inf = ctx;
+
+    if (!foreign(inf, uid, uid_len))
+        return 0;
+    inf->watch_events++;
+    tel_inc2(inf->env.events_total, inf->label, csm_watch_type_name(type));
+    if (rv && rv_len > 0 && rv_len < sizeof(inf->rv)) {
+        memcpy(inf->rv, rv, rv_len);
+        inf->rv[rv_len] = '\0';
+    }
+    return 1;
+}
+
 static void watch_malformed(void *ctx, const char *why)
 {
     csm_informer *inf = ctx;
@@ -644,6 +684,7 @@ csm_err csm_informer_new(const csm_informer_env *env, const char *resource_label
     wcbs.event = watch_event;
     wcbs.malformed = watch_malformed;
     wcbs.ctx = inf;
+    wcbs.prefilter = env->shard ? watch_prefilter : NULL;
     inf->watch = csm_watch_new(inf->env.max_event_bytes, &wcbs);
     inf->timer = evtimer_new(env->base, on_timer, inf);
     csm_buf_init(&inf->page, inf->env.max_page_bytes);
@@ -691,6 +732,36 @@ void csm_informer_free(csm_informer *inf)
     free(inf->path);
     free(inf->query);
     free(inf);
+}
+
+static int still_owned(void *ctx, const char *uid)
+{
+    const csm_informer *inf = ctx;
+    return csm_shard_owns(inf->env.shard, uid, strlen(uid));
+}
+
+size_t csm_informer_drop_foreign(csm_informer *inf)
+{
+    if (!inf->env.shard)
+        return 0;
+    return csm_store_remove_if(inf->store, still_owned, inf);
+}
+
+void csm_informer_resync(csm_informer *inf)
+{
+    if (inf->phase == INF_IDLE || inf->phase == INF_GONE)
+        return;
+    if (inf->req) {
+        csm_kreq_cancel(inf->req);
+        inf->req = NULL;
+    }
+    evtimer_del(inf->timer);
+    inf->initial_pending = 0;
+    csm_buf_free(&inf->page);
+    tel_inc2(inf->env.relists_total, inf->label, "reshard");
+    csm_logf(inf->env.log, CSM_LOG_INFO, "%s: resharded; relisting at resourceVersion %s",
+             inf->label, inf->rv[0] ? inf->rv : "(none)");
+    start_sync(inf, inf->rv[0] ? INF_RV_LAST : INF_RV_CONSISTENT);
 }
 
 csm_store *csm_informer_store(const csm_informer *inf)

@@ -384,6 +384,20 @@ void csm_resource_free(csm_resource *r)
     free(r);
 }
 
+size_t csm_resource_drop_foreign(csm_resource *r)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < r->ninf; i++)
+        n += csm_informer_drop_foreign(r->inf[i]);
+    return n;
+}
+
+void csm_resource_resync(csm_resource *r)
+{
+    for (size_t i = 0; i < r->ninf; i++)
+        csm_informer_resync(r->inf[i]);
+}
+
 csm_err csm_resource_start(csm_resource *r)
 {
     r->phase = RES_DISCOVERING;

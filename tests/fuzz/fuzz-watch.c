@@ -65,7 +65,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     run whole;
     run chunked;
-    csm_watch_cbs cbs = {on_event, on_malformed, NULL};
+    csm_watch_cbs cbs = {on_event, on_malformed, NULL, NULL};
     csm_watch *w1;
     csm_watch *w2;
     const char *body;
