@@ -82,7 +82,13 @@ static void handover_end(evutil_socket_t fd, short what, void *arg)
         a->hooks.changed(a->hooks.ctx, CSM_AUTOSHARD_FIRST);
         return;
     }
-    csm_shard_end_handover(a->shard);
+    if (!csm_shard_end_handover(a->shard)) {
+        csm_logf(a->env.log, CSM_LOG_INFO,
+                 "auto-sharding: handover to %d shards ends; this shard gains nothing "
+                 "(the count grew), no relist",
+                 (int)csm_shard_total(a->shard));
+        return;
+    }
     csm_logf(a->env.log, CSM_LOG_INFO, "auto-sharding: handover to %d shards ends; relisting",
              (int)csm_shard_total(a->shard));
     a->hooks.changed(a->hooks.ctx, CSM_AUTOSHARD_GAIN);

@@ -123,10 +123,13 @@ int csm_shard_set_total(csm_shard *s, int32_t total, int handover)
     return 1;
 }
 
-void csm_shard_end_handover(csm_shard *s)
+int csm_shard_end_handover(csm_shard *s)
 {
+    int gains = !s->handover || s->total < s->prev_total || s->ordinal >= s->prev_total;
+
     s->handover = 0;
     s->prev_total = 0;
+    return gains;
 }
 
 csm_err csm_shard_pod_ordinal(const char *pod, int32_t *out)

@@ -67,7 +67,12 @@ int csm_shard_owns(const csm_shard *s, const char *uid, size_t n);
  * assignment applies at once. Returns 1 if anything changed.
  */
 int csm_shard_set_total(csm_shard *s, int32_t total, int handover);
-void csm_shard_end_handover(csm_shard *s);
+/* Ends a handover; returns 1 if the shard may own objects now that it did
+ * not own before it (so they must be listed). Jump hash only moves objects
+ * to new buckets when the count grows, so a shard that existed before a
+ * growth gains nothing; it gains after a shrink, or when it was beyond the
+ * old count. */
+int csm_shard_end_handover(csm_shard *s);
 
 /* Parses the ordinal of a StatefulSet pod name ("csm-2" -> 2): the decimal
  * digits after the last '-', no sign, no leading zeros (the StatefulSet

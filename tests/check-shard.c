@@ -163,7 +163,17 @@ static void check_handover(int from, int to)
         }
     }
     for (int s = 0; s < n; s++) {
-        csm_shard_end_handover(ho[s]);
+        /* A shard that existed before a growth gains nothing. */
+        int gains = csm_shard_end_handover(ho[s]);
+        int gained = 0;
+        for (int i = 0; i < 5000; i++) {
+            uid_of(i, uid, sizeof(uid));
+            gained |= csm_shard_owns(neu[s], uid, strlen(uid)) &&
+                      !csm_shard_owns(old[s], uid, strlen(uid));
+        }
+        ck_assert_int_eq(gains, to < from || s >= from);
+        if (!gains)
+            ck_assert(!gained);
         ck_assert(!csm_shard_in_handover(ho[s]));
         for (int i = 0; i < 500; i++) {
             uid_of(i, uid, sizeof(uid));
