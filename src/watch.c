@@ -208,7 +208,10 @@ static skim_step skim_object(skim *s, skim_out *o, skim_member_fn member)
             s->p++;
             return SKIM_NEXT;
         }
-        if (s->p >= s->end || *s->p != '"' || !skim_string(s, &key, &klen, &esc))
+        /* An escaped key could spell "uid" in a way only a real parser
+         * reads: give up and let the parse decide, rather than disagree
+         * with it on which member is the UID. */
+        if (s->p >= s->end || *s->p != '"' || !skim_string(s, &key, &klen, &esc) || esc)
             return SKIM_FAIL;
         skim_ws(s);
         if (s->p >= s->end || *s->p != ':')
@@ -217,7 +220,7 @@ static skim_step skim_object(skim *s, skim_out *o, skim_member_fn member)
         skim_ws(s);
         if (s->p >= s->end)
             return SKIM_FAIL;
-        st = member(s, o, key, esc ? 0 : klen);
+        st = member(s, o, key, klen);
         if (st != SKIM_NEXT)
             return st;
         skim_ws(s);

@@ -7,6 +7,12 @@
  * matter, so both runs must report the same events, the same malformed
  * lines, the same error and the same unfinished tail. A third run, on the
  * chunked decoder after csm_watch_reset(), must match too.
+ *
+ * Each line of the body also goes through csm_watch_skim(), the sharding
+ * prefilter's scan: where both it and the full decode accept a line, they
+ * must agree on the type and on metadata.uid and metadata.resourceVersion
+ * (a skim that saw another UID than the parse would put an object on the
+ * wrong shard).
  */
 #include <cjson/cJSON.h>
 #include <stdint.h>
@@ -59,6 +65,39 @@ static void check_same(const run *a, const run *b, csm_err ea, csm_err eb, const
                 csm_buf_str(&a->log), (int)eb, csm_buf_str(&b->log));
         abort();
     }
+}
+
+/* 1 if item is a string equal to the n bytes at p. */
+static int same_string(const cJSON *item, const char *p, size_t n)
+{
+    return cJSON_IsString(item) && strlen(item->valuestring) == n &&
+           memcmp(item->valuestring, p, n) == 0;
+}
+
+static void check_skim(const char *line, size_t len)
+{
+    csm_watch_type st;
+    csm_watch_type dt;
+    const char *uid;
+    const char *rv;
+    size_t ul;
+    size_t rl;
+    cJSON *doc = NULL;
+    const cJSON *obj = NULL;
+    const char *why = NULL;
+    const cJSON *meta;
+
+    if (csm_watch_skim(line, len, &st, &uid, &ul, &rv, &rl) != CSM_OK)
+        return;
+    if (csm_watch_decode(line, len, &dt, &doc, &obj, &why) != CSM_OK)
+        return;
+    meta = cJSON_GetObjectItemCaseSensitive(obj, "metadata");
+    if (st != dt || !same_string(cJSON_GetObjectItemCaseSensitive(meta, "uid"), uid, ul) ||
+        (rv && !same_string(cJSON_GetObjectItemCaseSensitive(meta, "resourceVersion"), rv, rl))) {
+        fprintf(stderr, "skim and decode disagree on: %.*s\n", (int)len, line);
+        abort();
+    }
+    cJSON_Delete(doc);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -115,6 +154,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     csm_buf_reset(&chunked.log);
     e3 = csm_watch_feed(w2, body, len);
     check_same(&whole, &chunked, e1, e3, "run after reset");
+
+    for (const char *p = body, *end = body + len; p < end;) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
+        check_skim(p, n);
+        p += n + 1;
+    }
 
     csm_watch_free(w1);
     csm_watch_free(w2);
