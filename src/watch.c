@@ -111,13 +111,19 @@ static void skim_ws(skim *s)
 }
 
 /* At '"': skips the string; *str and *len span its raw contents and *esc says
- * whether it holds an escape. 0 at a string that does not end. */
+ * whether it holds an escape. 0 at a string that does not end or holds a
+ * raw control byte. */
 static int skim_string(skim *s, const char **str, size_t *len, int *esc)
 {
     const char *q = s->p + 1;
 
     *esc = 0;
     while (q < s->end && *q != '"') {
+        /* A raw control byte (a NUL above all) is invalid JSON, which cJSON
+         * reads differently (it ends the string at a NUL): not ours to
+         * interpret. */
+        if ((unsigned char)*q < 0x20)
+            return 0;
         if (*q == '\\') {
             *esc = 1;
             if (s->end - q < 2)

@@ -258,6 +258,17 @@ START_TEST(test_skim)
                               "\"x\",\"uid\":\"y\"}}}",
                               b, sizeof(b)),
                      "FAIL");
+    {
+        /* A raw NUL in the uid: cJSON would cut it there; not skimmed. */
+        static const char nul[] =
+            "{\"type\":\"ADDED\",\"object\":{\"metadata\":{\"uid\":\"a\0b\"}}}";
+        csm_watch_type t;
+        const char *u;
+        const char *v;
+        size_t ul;
+        size_t vl;
+        ck_assert_int_eq(csm_watch_skim(nul, sizeof(nul) - 1, &t, &u, &ul, &v, &vl), CSM_ERR_PARSE);
+    }
     ck_assert_str_eq(skim_str("[1,2]", b, sizeof(b)), "FAIL");
     ck_assert_str_eq(skim_str("", b, sizeof(b)), "FAIL");
     ck_assert_str_eq(
