@@ -389,7 +389,11 @@ func (a *autoRig) setReplicas(n int32) {
 // sampler scrapes the union of the running shards continuously and records,
 // per round, duplicates and missing objects.
 type sampler struct {
-	mu         sync.Mutex
+	mu sync.Mutex
+	samplerStats
+}
+
+type samplerStats struct {
 	rounds     int
 	incomplete int // a shard did not answer (being stopped or started)
 	dupRounds  int
@@ -436,11 +440,10 @@ func (s *sampler) run(a *autoRig, stop <-chan struct{}) {
 	}
 }
 
-func (s *sampler) snapshot() sampler {
+func (s *sampler) snapshot() samplerStats {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return sampler{rounds: s.rounds, incomplete: s.incomplete, dupRounds: s.dupRounds, dupMax: s.dupMax,
-		gapRounds: s.gapRounds, gapMax: s.gapMax, firstDup: s.firstDup}
+	return s.samplerStats
 }
 
 // TestShardAuto: a StatefulSet and its Pod objects created through the API
@@ -459,6 +462,13 @@ func TestShardAuto(t *testing.T) {
 	ctx := context.Background()
 	c := r.c
 	c.EnsureNamespace(t, autoNS)
+	// No controller manager: the namespace's default ServiceAccount, which
+	// the ServiceAccount admission plugin wants for a pod, is ours to make.
+	_, err := c.Client.CoreV1().ServiceAccounts(autoNS).Create(ctx,
+		&corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "default"}}, metav1.CreateOptions{})
+	if err != nil && !apierrors.IsAlreadyExists(err) {
+		t.Fatal(err)
+	}
 	_ = c.Client.AppsV1().StatefulSets(autoNS).Delete(ctx, "csm", metav1.DeleteOptions{})
 	_ = c.Client.CoreV1().Pods(autoNS).DeleteCollection(ctx, metav1.DeleteOptions{GracePeriodSeconds: ptr.To[int64](0)},
 		metav1.ListOptions{LabelSelector: "app=csm-shard"})
@@ -474,7 +484,6 @@ func TestShardAuto(t *testing.T) {
 			},
 		},
 	}
-	var err error
 	if a.sts, err = c.Client.AppsV1().StatefulSets(autoNS).Create(ctx, sts, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
@@ -544,21 +553,42 @@ func TestShardAuto(t *testing.T) {
 		}
 		<-done
 	}()
+	var prev samplerStats
 	report := func(what string) {
 		ss := s.snapshot()
-		t.Logf("%s: %d union scrapes (%d incomplete), %d with a duplicate (max %d series), %d with missing series (max %d)",
-			what, ss.rounds, ss.incomplete, ss.dupRounds, ss.dupMax, ss.gapRounds, ss.gapMax)
+		t.Logf("%s: %d union scrapes (%d incomplete), %d with a duplicate (max %d series), %d with missing series (max %d so far)",
+			what, ss.rounds-prev.rounds, ss.incomplete-prev.incomplete, ss.dupRounds-prev.dupRounds, ss.dupMax,
+			ss.gapRounds-prev.gapRounds, ss.gapMax)
 		if ss.dupRounds > 0 {
 			t.Errorf("%s: a union scrape showed a duplicate: %s", what, ss.firstDup)
 		}
+		prev = ss
 	}
 	time.Sleep(300 * time.Millisecond)
 	report("steady 3 replicas")
 
-	// 3 -> 2: the controller deletes the highest ordinal right away.
+	// 3 -> 2: the controller deletes the highest ordinal; its process keeps
+	// running (and being scraped) for a second, as a terminating pod does.
+	// It must empty its body on its own: its ordinal is no longer below
+	// spec.replicas.
 	t0 := time.Now()
 	a.setReplicas(2)
 	a.deletePod(2)
+	a.mu.Lock()
+	e2 := a.es[2]
+	a.mu.Unlock()
+	var emptied time.Duration
+	for time.Since(t0) < time.Second {
+		if ser, err := scrapeSeries(e2); err == nil && len(ser) == 0 && emptied == 0 {
+			emptied = time.Since(t0)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if emptied == 0 {
+		t.Errorf("3 -> 2: shard 2 still exports series 1 s after spec.replicas became 2")
+	} else {
+		t.Logf("3 -> 2: shard 2 (beyond the replicas) exported nothing %v after the change", emptied.Round(time.Millisecond))
+	}
 	a.stopShard(2)
 	d32 := converge("3 -> 2", t0, 5*time.Second, 2)
 	time.Sleep(300 * time.Millisecond)
@@ -577,6 +607,21 @@ func TestShardAuto(t *testing.T) {
 	<-done
 	report("after 2 -> 4")
 	t.Logf("reshard convergence: 3->2 %v, 2->4 %v", d32.Round(time.Millisecond), d24.Round(time.Millisecond))
+
+	// The duplicate check can fail: a shard that never learns the new count
+	// (static --shard 1 --total-shards 2 while the fleet runs with 4) makes
+	// the union show the objects it still holds twice.
+	stale := r.start("--shard", "1", "--total-shards", "2")
+	stale.WaitReady(t, 30*time.Second)
+	u, err := scrapeUnion(append(a.current(), stale))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, dup, _ := r.compare(u); dup == 0 {
+		t.Errorf("negative control: a stale shard added to the union showed no duplicate")
+	} else {
+		t.Logf("negative control: a stale shard (1 of 2) in the union of 4 shows %d duplicated series", dup)
+	}
 
 	for i, e := range a.current() {
 		ss := e.Telemetry(t)
