@@ -642,3 +642,88 @@ func TestShardAuto(t *testing.T) {
 		}
 	}
 }
+
+// TestShardAutoNoStatefulSet: --pod naming a pod that no StatefulSet owns
+// (or that is not there) leaves the exporter unready, saying why in /readyz,
+// with nothing listed and nothing exported; it keeps retrying, and once the
+// pod exists with an owner the exporter becomes ready by itself.
+func TestShardAutoNoStatefulSet(t *testing.T) {
+	r := newShardRig(t, 10)
+	c := r.c
+	ctx := context.Background()
+	const ns = "csm-shard-orphan"
+	c.EnsureNamespace(t, ns)
+	if _, err := c.Client.CoreV1().ServiceAccounts(ns).Create(ctx,
+		&corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "default"}}, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+		t.Fatal(err)
+	}
+	_ = c.Client.CoreV1().Pods(ns).Delete(ctx, "orphan-0", metav1.DeleteOptions{GracePeriodSeconds: ptr.To[int64](0)})
+	_ = c.Client.AppsV1().StatefulSets(ns).Delete(ctx, "orphan", metav1.DeleteOptions{})
+	c.GrantRole(t, r.id, ns, "csm-shard-self",
+		rbacv1.PolicyRule{APIGroups: []string{""}, Resources: []string{"pods"}, Verbs: []string{"get"}},
+		rbacv1.PolicyRule{APIGroups: []string{"apps"}, Resources: []string{"statefulsets"}, ResourceNames: []string{"orphan"},
+			Verbs: []string{"get", "list", "watch"}})
+
+	e := r.start("--pod", "orphan-0", "--pod-namespace", ns)
+	expectUnready := func(want string) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			st, body, _, err := exporter.Get(e.URL + "/readyz")
+			if err == nil && st != 200 && strings.Contains(string(body), want) {
+				t.Logf("/readyz %d: %s", st, strings.TrimSpace(string(body)))
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("/readyz: want not ready mentioning %q, got %d %q (%v)", want, st, body, err)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		if ser, err := scrapeSeries(e); err != nil || len(ser) != 0 {
+			t.Errorf("an exporter without a shard exports %d series (%v)", len(ser), err)
+		}
+	}
+	expectUnready("HTTP 404") // the pod does not exist (yet)
+
+	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "orphan-0", Namespace: ns},
+		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "exporter", Image: "crd-state-metrics:e2e"}}}}
+	if _, err := c.Client.CoreV1().Pods(ns).Create(ctx, pod, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	expectUnready("no controlling StatefulSet")
+
+	// Give it an owner: the next retry finds it and the exporter serves
+	// its share of 1 shard (everything).
+	labels := map[string]string{"app": "orphan"}
+	sts, err := c.Client.AppsV1().StatefulSets(ns).Create(ctx, &appsv1.StatefulSet{
+		ObjectMeta: metav1.ObjectMeta{Name: "orphan", Namespace: ns},
+		Spec: appsv1.StatefulSetSpec{Replicas: ptr.To[int32](1), ServiceName: "orphan",
+			Selector: &metav1.LabelSelector{MatchLabels: labels},
+			Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels},
+				Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "exporter", Image: "crd-state-metrics:e2e"}}}}},
+	}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = c.Client.AppsV1().StatefulSets(ns).Delete(context.Background(), "orphan", metav1.DeleteOptions{})
+	})
+	got, err := c.Client.CoreV1().Pods(ns).Get(ctx, "orphan-0", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got.OwnerReferences = []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "StatefulSet", Name: "orphan",
+		UID: sts.UID, Controller: ptr.To(true)}}
+	if _, err := c.Client.CoreV1().Pods(ns).Update(ctx, got, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	d := e.WaitReady(t, 60*time.Second)
+	t.Logf("ready %v after the pod got its owner (retries back off)", d.Round(time.Millisecond))
+	u, err := scrapeUnion([]*exporter.Exporter{e})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if missing, dup, extra := r.compare(u); missing+dup+extra != 0 {
+		t.Errorf("1 shard of 1: %d missing, %d duplicated, %d extra", missing, dup, extra)
+	}
+}
