@@ -94,33 +94,40 @@ static void handover_end(evutil_socket_t fd, short what, void *arg)
     a->hooks.changed(a->hooks.ctx, CSM_AUTOSHARD_GAIN);
 }
 
-/* The StatefulSet informer's render hook: reads spec.replicas (absent
- * means 1, the API default) and returns an empty block; the StatefulSet
- * itself is not exported. */
+csm_err csm_autoshard_replicas(const cJSON *sts, int32_t *out)
+{
+    const cJSON *spec = cJSON_GetObjectItemCaseSensitive(sts, "spec");
+    const cJSON *rep = cJSON_GetObjectItemCaseSensitive(spec, "replicas");
+
+    if (!rep || cJSON_IsNull(rep)) {
+        *out = 1;
+        return CSM_OK;
+    }
+    if (!cJSON_IsNumber(rep) || !(rep->valuedouble >= 0 && rep->valuedouble <= 1e9) ||
+        rep->valuedouble != (double)(int32_t)rep->valuedouble)
+        return CSM_ERR_TYPE;
+    *out = (int32_t)rep->valuedouble;
+    return CSM_OK;
+}
+
+/* The StatefulSet informer's render hook: reads spec.replicas and returns
+ * an empty block; the StatefulSet itself is not exported. */
 static csm_err sts_render(void *ctx, const cJSON *obj, csm_block **out)
 {
     csm_autoshard *a = ctx;
-    const cJSON *spec = cJSON_GetObjectItemCaseSensitive(obj, "spec");
-    const cJSON *rep = cJSON_GetObjectItemCaseSensitive(spec, "replicas");
     int first = !csm_shard_known(a->shard) || a->first_pending;
     int32_t ordinal = csm_shard_ordinal(a->shard);
-    double v = 1;
     int32_t total;
 
     *out = csm_block_new(0, NULL, NULL);
     if (!*out)
         return CSM_ERR_NOMEM;
-    if (rep && !cJSON_IsNull(rep)) {
-        if (!cJSON_IsNumber(rep) || rep->valuedouble < 0 || rep->valuedouble > 1e9 ||
-            rep->valuedouble != (double)(int32_t)rep->valuedouble) {
-            csm_logf(a->env.log, CSM_LOG_WARN,
-                     "auto-sharding: StatefulSet %s/%s has no usable spec.replicas; keeping %d",
-                     a->ns, a->sts, (int)csm_shard_total(a->shard));
-            return CSM_OK;
-        }
-        v = rep->valuedouble;
+    if (csm_autoshard_replicas(obj, &total) != CSM_OK) {
+        csm_logf(a->env.log, CSM_LOG_WARN,
+                 "auto-sharding: StatefulSet %s/%s has no usable spec.replicas; keeping %d", a->ns,
+                 a->sts, (int)csm_shard_total(a->shard));
+        return CSM_OK;
     }
-    total = (int32_t)v;
     if (total < 1) {
         /* Scaled to zero: this pod is about to go; keep what it has. */
         csm_logf(a->env.log, CSM_LOG_INFO,
@@ -185,9 +192,7 @@ static csm_err start_sts(csm_autoshard *a)
 
 /* ---- the pod ---------------------------------------------------------- */
 
-/* Copies the name of the pod's controlling StatefulSet into a->sts;
- * returns a static description of what is wrong, or NULL. */
-static const char *find_owner(csm_autoshard *a, const cJSON *pod)
+const char *csm_autoshard_owner(const cJSON *pod, char *out, size_t len)
 {
     const cJSON *meta = cJSON_GetObjectItemCaseSensitive(pod, "metadata");
     const cJSON *refs = cJSON_GetObjectItemCaseSensitive(meta, "ownerReferences");
@@ -204,9 +209,9 @@ static const char *find_owner(csm_autoshard *a, const cJSON *pod)
             !cJSON_IsString(api) || strncmp(api->valuestring, "apps/", 5) != 0 ||
             !cJSON_IsString(name) || !cJSON_IsTrue(ctl))
             continue;
-        if (!name->valuestring[0] || strlen(name->valuestring) >= sizeof(a->sts))
+        if (!name->valuestring[0] || strlen(name->valuestring) >= len)
             return "the StatefulSet owner reference has an invalid name";
-        strcpy(a->sts, name->valuestring);
+        strcpy(out, name->valuestring);
         return NULL;
     }
     return "the pod has no controlling StatefulSet owner reference";
@@ -238,7 +243,7 @@ static void pod_done(void *ctx, const csm_kresp *resp)
         goto out;
     }
     pod = cJSON_ParseWithLength(a->body.ptr ? a->body.ptr : "", a->body.len);
-    bad = pod ? find_owner(a, pod) : "malformed Pod JSON";
+    bad = pod ? csm_autoshard_owner(pod, a->sts, sizeof(a->sts)) : "malformed Pod JSON";
     if (bad) {
         pod_failed(a, bad);
         goto out;

@@ -20,6 +20,10 @@
 #ifndef CSM_AUTOSHARD_H
 #define CSM_AUTOSHARD_H
 
+#include <cjson/cJSON.h>
+#include <stddef.h>
+#include <stdint.h>
+
 #include "csm/error.h"
 #include "informer.h"
 #include "shard.h"
@@ -50,6 +54,16 @@ void csm_autoshard_free(csm_autoshard *a);
 
 csm_err csm_autoshard_start(csm_autoshard *a);
 void csm_autoshard_stop(csm_autoshard *a);
+
+/* The name of the StatefulSet that controls a Pod object: its
+ * ownerReference with kind StatefulSet, an apps/ apiVersion and
+ * controller: true. Copies it into out (len bytes); returns NULL, or a
+ * static description of what is wrong. */
+const char *csm_autoshard_owner(const cJSON *pod, char *out, size_t len);
+
+/* spec.replicas of a StatefulSet object: absent or null means 1 (the API
+ * default). CSM_ERR_TYPE for anything but an integer in 0..10^9. */
+csm_err csm_autoshard_replicas(const cJSON *sts, int32_t *out);
 
 /* "waiting for pod ns/name: HTTP 403", "StatefulSet ns/csm: 3 replicas". */
 const char *csm_autoshard_state(const csm_autoshard *a);
