@@ -282,17 +282,103 @@ static void start_list(csm_informer *inf, inf_rv_mode mode)
     request_page(inf);
 }
 
+/* Takes resourceVersion and continue from a LIST's metadata; returns
+ * non-zero (with why) if the continue token does not fit. */
+static int page_meta(csm_informer *inf, const cJSON *meta, char *why, size_t whylen)
+{
+    const cJSON *rv = cJSON_GetObjectItemCaseSensitive(meta, "resourceVersion");
+    const cJSON *cont = cJSON_GetObjectItemCaseSensitive(meta, "continue");
+
+    if (cJSON_IsString(rv) && strlen(rv->valuestring) < sizeof(inf->rv))
+        strcpy(inf->rv, rv->valuestring);
+    if (cJSON_IsString(cont) && cont->valuestring[0]) {
+        if (strlen(cont->valuestring) >= sizeof(inf->cont)) {
+            snprintf(why, whylen, "continue token too long");
+            return 1;
+        }
+        strcpy(inf->cont, cont->valuestring);
+    } else {
+        inf->cont[0] = '\0';
+    }
+    return 0;
+}
+
+/*
+ * A page for a shard: skimmed (csm_watch_skim_list()) so that only the
+ * items this shard owns are parsed; a foreign item costs a scan of its
+ * bytes, like a foreign watch event. Returns -1 when the page is not
+ * skimmable (the caller parses it whole), else as apply_page().
+ */
+static int apply_skimmed_page(csm_informer *inf, char *why, size_t whylen)
+{
+    csm_watch_list_item *items = NULL;
+    size_t n = 0;
+    const char *mp = NULL;
+    size_t ml = 0;
+    cJSON *meta = NULL;
+    int bad = 0;
+    csm_err err;
+
+    err = csm_watch_skim_list(inf->page.ptr ? inf->page.ptr : "", inf->page.len, &mp, &ml, &items,
+                              &n);
+    if (err == CSM_ERR_PARSE)
+        return -1;
+    if (err) {
+        snprintf(why, whylen, "out of memory");
+        return 1;
+    }
+    meta = mp ? cJSON_ParseWithLength(mp, ml) : NULL;
+    if (mp && !meta) {
+        /* The scan accepts what cJSON may not: let the full parse judge. */
+        free(items);
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        cJSON *obj;
+        if (items[i].uid && foreign(inf, items[i].uid, items[i].uid_len)) {
+            inf->listed++;
+            continue;
+        }
+        obj = cJSON_ParseWithLength(items[i].p, items[i].len);
+        if (!obj) {
+            csm_logf(inf->env.log, CSM_LOG_WARN, "%s: skipped a malformed LIST item", inf->label);
+            tel_inc2(inf->env.events_total, inf->label, "MALFORMED");
+            continue;
+        }
+        err = upsert_object(inf, obj);
+        cJSON_Delete(obj);
+        if (err == CSM_ERR_NOMEM) {
+            snprintf(why, whylen, "out of memory");
+            bad = 1;
+            goto out;
+        }
+        inf->listed++;
+    }
+    bad = page_meta(inf, meta, why, whylen);
+out:
+    cJSON_Delete(meta);
+    free(items);
+    return bad;
+}
+
 /* Handles one complete 200 page; returns non-zero if it was malformed. */
 static int apply_page(csm_informer *inf, char *why, size_t whylen)
 {
-    cJSON *doc = cJSON_ParseWithLength(inf->page.ptr ? inf->page.ptr : "", inf->page.len);
-    const cJSON *meta = cJSON_GetObjectItemCaseSensitive(doc, "metadata");
-    const cJSON *items = cJSON_GetObjectItemCaseSensitive(doc, "items");
-    const cJSON *rv = cJSON_GetObjectItemCaseSensitive(meta, "resourceVersion");
-    const cJSON *cont = cJSON_GetObjectItemCaseSensitive(meta, "continue");
+    cJSON *doc;
+    const cJSON *items;
     const cJSON *item;
-    int bad = 0;
+    int bad;
 
+    if (inf->env.shard) {
+        bad = apply_skimmed_page(inf, why, whylen);
+        if (bad >= 0) {
+            csm_buf_free(&inf->page);
+            return bad;
+        }
+    }
+    doc = cJSON_ParseWithLength(inf->page.ptr ? inf->page.ptr : "", inf->page.len);
+    items = cJSON_GetObjectItemCaseSensitive(doc, "items");
+    bad = 0;
     csm_buf_free(&inf->page);
     if (!doc || (!cJSON_IsArray(items) && !cJSON_IsNull(items) && items)) {
         snprintf(why, whylen, "malformed LIST response");
@@ -308,18 +394,7 @@ static int apply_page(csm_informer *inf, char *why, size_t whylen)
         }
         inf->listed++;
     }
-    if (cJSON_IsString(rv) && strlen(rv->valuestring) < sizeof(inf->rv))
-        strcpy(inf->rv, rv->valuestring);
-    if (cJSON_IsString(cont) && cont->valuestring[0]) {
-        if (strlen(cont->valuestring) >= sizeof(inf->cont)) {
-            snprintf(why, whylen, "continue token too long");
-            bad = 1;
-            goto out;
-        }
-        strcpy(inf->cont, cont->valuestring);
-    } else {
-        inf->cont[0] = '\0';
-    }
+    bad = page_meta(inf, cJSON_GetObjectItemCaseSensitive(doc, "metadata"), why, whylen);
 out:
     cJSON_Delete(doc);
     return bad;

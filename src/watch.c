@@ -312,6 +312,126 @@ csm_err csm_watch_skim(const char *line, size_t len, csm_watch_type *type, const
     return CSM_ERR_PARSE;
 }
 
+/* State of csm_watch_skim_list(): the top-level members it wants. */
+typedef struct skim_list {
+    skim_out o; /* what skim_object() passes around; .uid for the item */
+    const char *meta;
+    size_t meta_len;
+    int seen_meta, seen_items;
+    csm_watch_list_item *items;
+    size_t n, cap;
+    int nomem;
+} skim_list;
+
+/* The member callbacks take a skim_out; the list state embeds one first. */
+static skim_list *list_of(skim_out *o)
+{
+    return (skim_list *)(void *)o;
+}
+
+/* One item: its metadata.uid, scanning the whole element (no early stop:
+ * the element's end is needed). */
+static skim_step skim_item(skim *s, skim_list *l)
+{
+    skim_out o;
+    const char *start;
+    csm_watch_list_item *it;
+
+    skim_ws(s);
+    start = s->p;
+    memset(&o, 0, sizeof(o));
+    if (skim_object(s, &o, skim_object_member) != SKIM_NEXT)
+        return SKIM_FAIL;
+    if (l->n == l->cap) {
+        size_t ncap = l->cap ? l->cap * 2 : 64;
+        csm_watch_list_item *ni = realloc(l->items, ncap * sizeof(*ni));
+        if (!ni) {
+            l->nomem = 1;
+            return SKIM_FAIL;
+        }
+        l->items = ni;
+        l->cap = ncap;
+    }
+    it = &l->items[l->n++];
+    it->p = start;
+    it->len = (size_t)(s->p - start);
+    it->uid = o.uid;
+    it->uid_len = o.uid ? o.uid_len : 0;
+    return SKIM_NEXT;
+}
+
+static skim_step skim_items(skim *s, skim_list *l)
+{
+    if (*s->p == 'n' && s->end - s->p >= 4 && memcmp(s->p, "null", 4) == 0) {
+        s->p += 4;
+        return SKIM_NEXT;
+    }
+    if (*s->p != '[')
+        return SKIM_FAIL;
+    s->p++;
+    skim_ws(s);
+    if (s->p < s->end && *s->p == ']') {
+        s->p++;
+        return SKIM_NEXT;
+    }
+    for (;;) {
+        if (skim_item(s, l) != SKIM_NEXT)
+            return SKIM_FAIL;
+        skim_ws(s);
+        if (s->p >= s->end)
+            return SKIM_FAIL;
+        if (*s->p == ']') {
+            s->p++;
+            return SKIM_NEXT;
+        }
+        if (*s->p != ',')
+            return SKIM_FAIL;
+        s->p++;
+    }
+}
+
+static skim_step skim_list_member(skim *s, skim_out *o, const char *key, size_t klen)
+{
+    skim_list *l = list_of(o);
+    const char *start = s->p;
+
+    if (key_is(key, klen, "items") && !l->seen_items) {
+        l->seen_items = 1;
+        return skim_items(s, l);
+    }
+    if (!skim_value(s))
+        return SKIM_FAIL;
+    if (key_is(key, klen, "metadata") && !l->seen_meta && *start == '{') {
+        l->seen_meta = 1;
+        l->meta = start;
+        l->meta_len = (size_t)(s->p - start);
+    }
+    return SKIM_NEXT;
+}
+
+csm_err csm_watch_skim_list(const char *body, size_t len, const char **meta, size_t *meta_len,
+                            csm_watch_list_item **items, size_t *nitems)
+{
+    skim s = {body, body + len};
+    skim_list l;
+
+    memset(&l, 0, sizeof(l));
+    if (skim_object(&s, &l.o, skim_list_member) != SKIM_NEXT) {
+        free(l.items);
+        return l.nomem ? CSM_ERR_NOMEM : CSM_ERR_PARSE;
+    }
+    skim_ws(&s);
+    if (s.p != s.end) {
+        free(l.items);
+        return CSM_ERR_PARSE;
+    }
+    *meta = l.meta;
+    *meta_len = l.meta_len;
+    *items = l.items;
+    *nitems = l.n;
+    return CSM_OK;
+}
+
 static int blank(const char *p, size_t n)
 {
     for (size_t i = 0; i < n; i++) {

@@ -86,4 +86,27 @@ csm_err csm_watch_decode(const char *line, size_t len, csm_watch_type *type, cJS
 csm_err csm_watch_skim(const char *line, size_t len, csm_watch_type *type, const char **uid,
                        size_t *uid_len, const char **rv, size_t *rv_len);
 
+/* One element of a LIST response's "items", as csm_watch_skim_list() finds
+ * it: the element's bytes, and its metadata.uid (NULL when absent, not a
+ * string, or escaped; the caller then parses the element to decide). */
+typedef struct csm_watch_list_item {
+    const char *p;
+    size_t len;
+    const char *uid;
+    size_t uid_len;
+} csm_watch_list_item;
+
+/*
+ * Walks a LIST response ({"metadata":{...},"items":[...],...}) with the
+ * same tree-less scan as csm_watch_skim(), so that a shard parses only the
+ * items it owns: *meta spans the top-level "metadata" object (NULL if
+ * absent) and *items (free() it; NULL when there are none) holds *nitems
+ * entries, in order, pointing into body. The whole body is scanned
+ * structurally; CSM_ERR_PARSE when it is not skimmable (escaped keys, raw
+ * control bytes, broken structure, "items" not an array), and the caller
+ * parses it whole instead; CSM_ERR_NOMEM.
+ */
+csm_err csm_watch_skim_list(const char *body, size_t len, const char **meta, size_t *meta_len,
+                            csm_watch_list_item **items, size_t *nitems);
+
 #endif

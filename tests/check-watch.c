@@ -324,6 +324,95 @@ START_TEST(test_prefilter_drops_unparsed)
 }
 END_TEST
 
+START_TEST(test_skim_list)
+{
+    static const char page[] =
+        "{\"apiVersion\":\"x/v1\",\"items\":[{\"apiVersion\":\"x/v1\",\"metadata\":{"
+        "\"ownerReferences\":[{\"uid\":\"owner\"}],\"uid\":\"u1\"},\"spec\":{\"a\":[1,{\"b\":\"]\"}"
+        "]}},"
+        " {\"metadata\":{\"name\":\"no-uid\"}} "
+        ",{\"metadata\":{\"uid\":\"u\\u0033\"}}],\"kind\":\"XList\","
+        "\"metadata\":{\"continue\":\"c\",\"resourceVersion\":\"9\"}}";
+    csm_watch_list_item *it = NULL;
+    const char *meta = NULL;
+    size_t ml = 0;
+    size_t n = 0;
+
+    ck_assert_int_eq(csm_watch_skim_list(page, strlen(page), &meta, &ml, &it, &n), CSM_OK);
+    ck_assert_uint_eq(n, 3);
+    ck_assert_int_eq(strncmp(meta, "{\"continue\":\"c\",\"resourceVersion\":\"9\"}", ml), 0);
+    ck_assert_uint_eq(ml, strlen("{\"continue\":\"c\",\"resourceVersion\":\"9\"}"));
+    /* Item spans are whole JSON objects; uids from metadata only. */
+    ck_assert_int_eq(it[0].p[0], '{');
+    ck_assert_int_eq(it[0].p[it[0].len - 1], '}');
+    ck_assert_int_eq(strncmp(it[0].uid, "u1", it[0].uid_len), 0);
+    ck_assert_uint_eq(it[0].uid_len, 2);
+    {
+        cJSON *o = cJSON_ParseWithLength(it[0].p, it[0].len);
+        ck_assert_ptr_nonnull(o);
+        cJSON_Delete(o);
+    }
+    ck_assert_ptr_null(it[1].uid);
+    ck_assert_int_eq(strncmp(it[1].p, "{\"metadata\":{\"name\":\"no-uid\"}}", it[1].len), 0);
+    ck_assert_ptr_null(it[2].uid); /* escaped: the caller parses it */
+    free(it);
+
+    /* Empty and null items. */
+    ck_assert_int_eq(
+        csm_watch_skim_list("{\"items\":[]}", strlen("{\"items\":[]}"), &meta, &ml, &it, &n),
+        CSM_OK);
+    ck_assert_uint_eq(n, 0);
+    ck_assert_ptr_null(meta);
+    free(it);
+    ck_assert_int_eq(csm_watch_skim_list("{\"items\":null,\"metadata\":{}}",
+                                         strlen("{\"items\":null,\"metadata\":{}}"), &meta, &ml,
+                                         &it, &n),
+                     CSM_OK);
+    ck_assert_uint_eq(n, 0);
+    ck_assert_uint_eq(ml, 2);
+    free(it);
+    /* Not skimmable: the caller parses the page whole. */
+    ck_assert_int_eq(
+        csm_watch_skim_list("{\"items\":{}}", strlen("{\"items\":{}}"), &meta, &ml, &it, &n),
+        CSM_ERR_PARSE);
+    ck_assert_int_eq(
+        csm_watch_skim_list("{\"items\":[1]}", strlen("{\"items\":[1]}"), &meta, &ml, &it, &n),
+        CSM_ERR_PARSE);
+    ck_assert_int_eq(
+        csm_watch_skim_list("{\"items\":[{}", strlen("{\"items\":[{}"), &meta, &ml, &it, &n),
+        CSM_ERR_PARSE);
+    ck_assert_int_eq(
+        csm_watch_skim_list("{\"items\":[]} x", strlen("{\"items\":[]} x"), &meta, &ml, &it, &n),
+        CSM_ERR_PARSE);
+    ck_assert_int_eq(csm_watch_skim_list("{\"it\\u0065ms\":[]}", strlen("{\"it\\u0065ms\":[]}"),
+                                         &meta, &ml, &it, &n),
+                     CSM_ERR_PARSE);
+    ck_assert_int_eq(csm_watch_skim_list("", strlen(""), &meta, &ml, &it, &n), CSM_ERR_PARSE);
+}
+END_TEST
+
+/* 1200 items: the item array grows several times. */
+START_TEST(test_skim_list_many)
+{
+    csm_buf b;
+    csm_watch_list_item *it = NULL;
+    const char *meta;
+    size_t ml;
+    size_t n;
+
+    csm_buf_init(&b, 1 << 22);
+    csm_buf_printf(&b, "{\"items\":[");
+    for (int i = 0; i < 1200; i++)
+        csm_buf_printf(&b, "%s{\"metadata\":{\"uid\":\"u%d\"}}", i ? "," : "", i);
+    csm_buf_printf(&b, "]}");
+    ck_assert_int_eq(csm_watch_skim_list(b.ptr, b.len, &meta, &ml, &it, &n), CSM_OK);
+    ck_assert_uint_eq(n, 1200);
+    ck_assert_int_eq(strncmp(it[1199].uid, "u1199", it[1199].uid_len), 0);
+    free(it);
+    csm_buf_free(&b);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("watch");
@@ -338,6 +427,8 @@ int main(void)
     tcase_add_test(tc, test_callback_error_propagates);
     tcase_add_test(tc, test_skim);
     tcase_add_test(tc, test_prefilter_drops_unparsed);
+    tcase_add_test(tc, test_skim_list);
+    tcase_add_test(tc, test_skim_list_many);
     suite_add_tcase(s, tc);
     return csm_check_run(s);
 }

@@ -13,8 +13,12 @@
  *   owned, sharded     the same plus the skim and the shard check
  *   foreign, watch     the early filter: csm_watch_skim + csm_shard_owns,
  *                      no parse, no render (the WATCH and WatchList path)
- *   foreign, LIST      a LIST item: parsed with cJSON, then dropped by the
- *                      UID check before rendering (the paged LIST path)
+ *   foreign, LIST      LIST pages of 500 items as a shard's informer
+ *                      takes them: csm_watch_skim_list, the shard check,
+ *                      no parse of a foreign item
+ *   foreign, parsed    the same items parsed with cJSON and dropped by the
+ *                      UID check before rendering (what a page costs when
+ *                      it cannot be skimmed)
  *
  * Each variant runs R times; the median is reported per 1,000 objects.
  * Usage: shard-bench [N [R]] (default 20000 5); --smoke runs N=500 R=1 and
@@ -119,10 +123,50 @@ static int cmp_double(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-typedef enum variant { OWNED_UNSHARDED = 0, OWNED_SHARDED, FOREIGN_WATCH, FOREIGN_LIST } variant;
+typedef enum variant {
+    OWNED_UNSHARDED = 0,
+    OWNED_SHARDED,
+    FOREIGN_WATCH,
+    FOREIGN_LIST,
+    FOREIGN_PARSED,
+    NVARIANTS
+} variant;
 
 static const char *const variant_names[] = {"owned, unsharded", "owned, sharded",
-                                            "foreign, watch (skim)", "foreign, LIST (parsed)"};
+                                            "foreign, watch (skim)", "foreign, LIST (skim)",
+                                            "foreign, parsed"};
+
+/* The foreign-LIST variant: pages of objects (the "object" of each event
+ * line) as the informer's skimmed-page path treats them. */
+static double run_pages(const csm_buf *pages, const size_t *page_off, size_t npages, size_t expect,
+                        csm_shard *shard)
+{
+    size_t skipped = 0;
+    double t0 = cpu_now();
+
+    for (size_t pg = 0; pg < npages; pg++) {
+        csm_watch_list_item *items = NULL;
+        const char *meta;
+        size_t ml;
+        size_t n;
+        cJSON *m;
+        if (csm_watch_skim_list(pages->ptr + page_off[pg], page_off[pg + 1] - page_off[pg], &meta,
+                                &ml, &items, &n) != CSM_OK)
+            return -1;
+        m = cJSON_ParseWithLength(meta, ml);
+        for (size_t i = 0; i < n; i++) {
+            if (items[i].uid && !csm_shard_owns(shard, items[i].uid, items[i].uid_len))
+                skipped++;
+        }
+        cJSON_Delete(m);
+        free(items);
+    }
+    if (skipped != expect) {
+        fprintf(stderr, "foreign LIST: skipped %zu, expected %zu\n", skipped, expect);
+        return -1;
+    }
+    return cpu_now() - t0;
+}
 
 /* Feeds the stream once; returns CPU seconds, or -1 on failure. */
 static double run(variant v, const csm_buf *stream, size_t expect, const csm_resource_desc *d,
@@ -182,7 +226,10 @@ int main(int argc, char **argv)
     csm_buf foreign;
     size_t nowned = 0;
     size_t nforeign = 0;
-    double med[4];
+    double med[NVARIANTS];
+    csm_buf pages;
+    size_t *page_off = NULL;
+    size_t npages = 0;
     double *t;
     uint64_t rng = 0x9e3779b97f4a7c15ull;
     int rc = 1;
@@ -192,6 +239,7 @@ int main(int argc, char **argv)
     t = calloc(runs, sizeof(*t));
     csm_buf_init(&owned, (size_t)1 << 34);
     csm_buf_init(&foreign, (size_t)1 << 34);
+    csm_buf_init(&pages, (size_t)1 << 34);
     /* Owned and foreign streams of n objects each for shard 0 of 2. */
     for (size_t i = 0; nowned < n || nforeign < n; i++) {
         char uid[40];
@@ -214,12 +262,40 @@ int main(int argc, char **argv)
         if (make_line(dst, i, uid) != CSM_OK)
             goto out;
     }
+    /* The foreign objects again as LIST pages of 500. */
+    page_off = calloc(n / 500 + 2, sizeof(*page_off));
+    if (!page_off)
+        goto out;
+    for (const char *p = foreign.ptr, *end = foreign.ptr + foreign.len; p < end;) {
+        size_t k = 0;
+        page_off[npages] = pages.len;
+        if (csm_buf_printf(&pages, "{\"apiVersion\":\"cache.example.com/v1\",\"items\":[") !=
+            CSM_OK)
+            goto out;
+        for (; p < end && k < 500; k++) {
+            const char *nl = memchr(p, '\n', (size_t)(end - p));
+            const char *obj = strstr(p, "\"object\":") + strlen("\"object\":");
+            /* The event line ends in "}}": the object without the event's brace. */
+            if (csm_buf_printf(&pages, "%s%.*s", k ? "," : "", (int)(nl - 1 - obj), obj) != CSM_OK)
+                goto out;
+            p = nl + 1;
+        }
+        if (csm_buf_printf(&pages, "],\"kind\":\"MemcachedList\",\"metadata\":{"
+                                   "\"resourceVersion\":\"99\"}}") != CSM_OK)
+            goto out;
+        npages++;
+    }
+    page_off[npages] = pages.len;
     printf("shard-bench: %zu objects per variant, %.0f bytes per event line, %zu runs "
            "(median), process CPU time\n",
            n, (double)owned.len / (double)n, runs);
-    for (int v = 0; v < 4; v++) {
+    for (int v = 0; v < NVARIANTS; v++) {
         for (size_t r = 0; r < runs; r++) {
-            t[r] = run((variant)v, v <= OWNED_SHARDED ? &owned : &foreign, n, &d, shard);
+            if (v == FOREIGN_LIST)
+                t[r] = run_pages(&pages, page_off, npages, n, shard);
+            else
+                t[r] = run(v == FOREIGN_PARSED ? FOREIGN_LIST : (variant)v,
+                           v <= OWNED_SHARDED ? &owned : &foreign, n, &d, shard);
             if (t[r] < 0)
                 goto out;
         }
@@ -231,15 +307,18 @@ int main(int argc, char **argv)
     }
     if (!smoke)
         printf("  a foreign watch event costs %.1f%% of an owned one (%.1fx cheaper); a foreign "
-               "LIST item %.1f%%\n",
+               "LIST item %.1f%% (parsed: %.1f%%)\n",
                100.0 * med[FOREIGN_WATCH] / med[OWNED_UNSHARDED],
                med[OWNED_UNSHARDED] / med[FOREIGN_WATCH],
-               100.0 * med[FOREIGN_LIST] / med[OWNED_UNSHARDED]);
+               100.0 * med[FOREIGN_LIST] / med[OWNED_UNSHARDED],
+               100.0 * med[FOREIGN_PARSED] / med[OWNED_UNSHARDED]);
     else
         printf("  smoke: every variant rendered or skipped the expected %zu objects\n", n);
     rc = 0;
 out:
     free(t);
+    free(page_off);
+    csm_buf_free(&pages);
     csm_buf_free(&owned);
     csm_buf_free(&foreign);
     csm_shard_free(shard);
