@@ -12,7 +12,10 @@
  * prefilter's scan: where both it and the full decode accept a line, they
  * must agree on the type and on metadata.uid and metadata.resourceVersion
  * (a skim that saw another UID than the parse would put an object on the
- * wrong shard).
+ * wrong shard). The whole body also goes through csm_watch_skim_list(),
+ * the LIST page scan: where it and cJSON both accept the body, they must
+ * agree on the number of items, each item's bytes must parse, and each UID
+ * the scan reports must be the item's metadata.uid.
  */
 #include <cjson/cJSON.h>
 #include <stdint.h>
@@ -100,6 +103,45 @@ static void check_skim(const char *line, size_t len)
     cJSON_Delete(doc);
 }
 
+static void check_skim_list(const char *body, size_t len)
+{
+    csm_watch_list_item *it = NULL;
+    const char *meta;
+    size_t ml;
+    size_t n = 0;
+    cJSON *doc;
+    const cJSON *items;
+    const cJSON *item;
+    size_t i = 0;
+
+    if (csm_watch_skim_list(body, len, &meta, &ml, &it, &n) != CSM_OK)
+        return;
+    doc = cJSON_ParseWithLength(body, len);
+    items = cJSON_GetObjectItemCaseSensitive(doc, "items");
+    if (!doc || (items && !cJSON_IsArray(items) && !cJSON_IsNull(items))) {
+        /* The scan reads less than cJSON: it may accept what cJSON does not. */
+        cJSON_Delete(doc);
+        free(it);
+        return;
+    }
+    if ((size_t)cJSON_GetArraySize(items) != n)
+        abort();
+    cJSON_ArrayForEach(item, items)
+    {
+        cJSON *one = cJSON_ParseWithLength(it[i].p, it[i].len);
+        const cJSON *m = cJSON_GetObjectItemCaseSensitive(item, "metadata");
+        if (!one)
+            abort();
+        cJSON_Delete(one);
+        if (it[i].uid &&
+            !same_string(cJSON_GetObjectItemCaseSensitive(m, "uid"), it[i].uid, it[i].uid_len))
+            abort();
+        i++;
+    }
+    cJSON_Delete(doc);
+    free(it);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     run whole;
@@ -155,6 +197,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     e3 = csm_watch_feed(w2, body, len);
     check_same(&whole, &chunked, e1, e3, "run after reset");
 
+    check_skim_list(body, len);
     for (const char *p = body, *end = body + len; p < end;) {
         const char *nl = memchr(p, '\n', (size_t)(end - p));
         size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
