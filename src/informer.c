@@ -375,6 +375,10 @@ static int apply_page(csm_informer *inf, char *why, size_t whylen)
             csm_buf_free(&inf->page);
             return bad;
         }
+        /* The API server's pages always scan; one that does not is news. */
+        csm_logf(inf->env.log, CSM_LOG_WARN,
+                 "%s: LIST page not skimmable; parsing it whole (foreign items cost a parse)",
+                 inf->label);
     }
     doc = cJSON_ParseWithLength(inf->page.ptr ? inf->page.ptr : "", inf->page.len);
     items = cJSON_GetObjectItemCaseSensitive(doc, "items");

@@ -245,6 +245,10 @@ func TestShardStatic(t *testing.T) {
 		}
 	}
 	check("initial sync", 30*time.Second)
+	// Shard 1 really took the paged LIST path, and every page scanned.
+	if l := shards[1].Logs(); !strings.Contains(l, "objects by LIST") || strings.Contains(l, "not skimmable") {
+		t.Errorf("shard 1 (--watch-list off): want a LIST sync with every page skimmed; log:\n%s", shards[1].LogTail(20))
+	}
 
 	// Telemetry: the configuration, and the foreign objects each shard skipped.
 	for i, e := range shards {
