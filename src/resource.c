@@ -206,6 +206,22 @@ static void lc_sync_end(void *ctx)
         csm_lifecycle_sync_end(slot->r->lc, slot->source, lc_now(slot->r));
 }
 
+static void lc_handed_over(void *ctx, const char *uid)
+{
+    csm_resource *r = ((res_slot *)ctx)->r;
+
+    if (r->lc)
+        csm_lifecycle_handed_over(r->lc, uid, lc_now(r));
+}
+
+static void lc_taking_over(void *ctx)
+{
+    csm_resource *r = ((res_slot *)ctx)->r;
+
+    if (r->lc)
+        csm_lifecycle_take_over(r->lc, lc_now(r));
+}
+
 /* Creates the accounting the first time the set uses `lifecycle`, and
  * applies the metric filter to its families each time. */
 static csm_err lc_bind(csm_resource *r)
@@ -252,6 +268,8 @@ static csm_err start_informers(csm_resource *r)
         .deleted = lc_deleted,
         .sync_begin = lc_sync_begin,
         .sync_end = lc_sync_end,
+        .handed_over = lc_handed_over,
+        .taking_over = lc_taking_over,
     };
     csm_resource_desc desc;
     char errbuf[512] = "";
@@ -527,6 +545,20 @@ void csm_resource_free(csm_resource *r)
     csm_buf_free(&r->body);
     csm_gvk_free(&r->gvk);
     free(r);
+}
+
+size_t csm_resource_drop_foreign(csm_resource *r)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < r->ninf; i++)
+        n += csm_informer_drop_foreign(r->inf[i]);
+    return n;
+}
+
+void csm_resource_resync(csm_resource *r)
+{
+    for (size_t i = 0; i < r->ninf; i++)
+        csm_informer_resync(r->inf[i]);
 }
 
 csm_err csm_resource_start(csm_resource *r)
