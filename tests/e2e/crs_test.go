@@ -54,20 +54,7 @@ spec:
 			name, tier, _ := strings.Cut(th, "=")
 			fmt.Fprintf(&b, `kube_customresource_thing_info{customresource_group="sel.example.com",customresource_kind="Thing",customresource_version="v1",thing="%s",tier="%s"} 1`+"\n", name, tier)
 		}
-		want, err := exporter.Normalize(b.String())
-		if err != nil {
-			t.Fatal(err)
-		}
-		var got string
-		d := cluster.Eventually(t, 20*time.Second, 50*time.Millisecond, what, func() (bool, error) {
-			st, raw, _, err := exporter.Get(e.URL + "/metrics")
-			if err != nil || st != 200 {
-				return false, err
-			}
-			got, err = bc.check(string(raw))
-			return err == nil && got == want, err
-		})
-		t.Logf("%s after %v", what, d.Round(time.Millisecond))
+		waitForBody(t, e, bc, what, b.String())
 	}
 	// LIST: d (bronze) is outside the label selector, c outside the field one.
 	check("the LIST selects a and b only", "a=gold", "b=silver")
@@ -91,4 +78,24 @@ spec:
 	relabel("c", "silver")
 	check("the WATCH follows updates into and out of the selection", "a=gold", "d=gold")
 	c.DeleteAllObjects(t, thing)
+}
+
+// waitForBody waits until e's /metrics, checked by bc (promtool and the
+// body rules), normalizes to body's series.
+func waitForBody(t *testing.T, e *exporter.Exporter, bc *bodyChecker, what, body string) {
+	t.Helper()
+	want, err := exporter.Normalize(body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got string
+	d := cluster.Eventually(t, 20*time.Second, 50*time.Millisecond, what, func() (bool, error) {
+		st, raw, _, err := exporter.Get(e.URL + "/metrics")
+		if err != nil || st != 200 {
+			return false, err
+		}
+		got, err = bc.check(string(raw))
+		return err == nil && got == want, err
+	})
+	t.Logf("%s after %v", what, d.Round(time.Millisecond))
 }
