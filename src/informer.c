@@ -9,6 +9,7 @@
 
 #include "backoff.h"
 #include "buf.h"
+#include "num.h"
 #include "watch.h"
 
 /* A watch that ends cleanly this soon without delivering anything is
@@ -144,8 +145,7 @@ static void schedule_retry(csm_informer *inf, inf_next next, double retry_after,
     inf->next = next;
     inf->phase = INF_WAITING;
     set_state(inf, "backing off %.1fs after %s", d, why);
-    tv.tv_sec = (time_t)d;
-    tv.tv_usec = (suseconds_t)((d - (double)tv.tv_sec) * 1e6);
+    tv = csm_num_timeval(d, CSM_KCLIENT_RETRY_AFTER_MAX_S);
     evtimer_add(inf->timer, &tv);
 }
 
@@ -167,7 +167,7 @@ static void status_text(const char *body, size_t len, char *out, size_t outlen, 
              cJSON_IsString(reason) && cJSON_IsString(msg) ? ": " : "",
              cJSON_IsString(msg) ? msg->valuestring : "");
     if (code && cJSON_IsNumber(c))
-        *code = (long)c->valuedouble;
+        *code = csm_num_to_long(c->valuedouble, 0, 999, 0);
     cJSON_Delete(st);
 }
 
@@ -446,7 +446,8 @@ static csm_err watch_event(void *ctx, csm_watch_type type, const cJSON *obj)
         return CSM_OK;
     case CSM_WATCH_ERROR:
         c = cJSON_GetObjectItemCaseSensitive(obj, "code");
-        code = cJSON_IsNumber(c) ? (long)c->valuedouble : 0;
+        /* A Status code is an HTTP status; anything else is "no code". */
+        code = cJSON_IsNumber(c) ? csm_num_to_long(c->valuedouble, 0, 999, 0) : 0;
         {
             char *s = cJSON_PrintUnformatted(obj);
             status_text(s, s ? strlen(s) : 0, why, sizeof(why), NULL);

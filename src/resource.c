@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "backoff.h"
+#include "num.h"
 
 /* How often an unserved Kind is looked up again. Discovery is one small
  * GET, and a CRD installed after start should show up within seconds. */
@@ -57,9 +58,7 @@ static void discover(csm_resource *r);
 
 static void arm_timer(csm_resource *r, double seconds)
 {
-    struct timeval tv;
-    tv.tv_sec = (time_t)seconds;
-    tv.tv_usec = (suseconds_t)((seconds - (double)tv.tv_sec) * 1e6);
+    struct timeval tv = csm_num_timeval(seconds, CSM_KCLIENT_RETRY_AFTER_MAX_S);
     evtimer_add(r->timer, &tv);
 }
 
