@@ -99,9 +99,11 @@ typedef struct pair {
     int drop;     /* its name is taken by an earlier label */
 } pair;
 
-static int cmp_pair(const void *a, const void *b)
+/* Pointers to pairs, by key. (Pointers, not the 280-byte pairs: qsort
+ * moves what it sorts.) */
+static int cmp_by_key(const void *a, const void *b)
 {
-    return strcmp(((const pair *)a)->key, ((const pair *)b)->key);
+    return strcmp((*(const pair *const *)a)->key, (*(const pair *const *)b)->key);
 }
 
 /* Pointers to pairs, by label name, then key order. */
@@ -118,8 +120,9 @@ static int admitted(const ml_state *st, const char *key)
     return st->all || (st->nkeys && bsearch(&key, st->keys, st->nkeys, sizeof(*st->keys), cmp_str));
 }
 
-/* The admitted entries of the map, sorted by key, named. Returns how many. */
-static size_t collect(const ml_state *st, const csm_value *map, pair *p, size_t max)
+/* The admitted entries of the map, named, in p[] in map order and in
+ * bykey[] sorted by key (order set accordingly). Returns how many. */
+static size_t collect(const ml_state *st, const csm_value *map, pair *p, pair **bykey, size_t max)
 {
     char raw[300];
     size_t n = 0;
@@ -133,10 +136,12 @@ static size_t collect(const ml_state *st, const csm_value *map, pair *p, size_t 
             continue;
         p[n++].key = key;
     }
-    if (n)
-        qsort(p, n, sizeof(*p), cmp_pair);
     for (size_t i = 0; i < n; i++)
-        p[i].order = i;
+        bykey[i] = &p[i];
+    if (n)
+        qsort(bykey, n, sizeof(*bykey), cmp_by_key);
+    for (size_t i = 0; i < n; i++)
+        bykey[i]->order = i;
     return n;
 }
 
@@ -161,8 +166,8 @@ static void resolve_conflicts(pair *p, size_t n, pair **by)
         if (j - i > 1) {
             memcpy(base, by[i]->name, sizeof(base));
             for (size_t k = i; k < j; k++) {
-                if (snprintf(by[k]->name, sizeof(by[k]->name), "%s_conflict%zu", base,
-                             k - i + 1) >= (int)sizeof(by[k]->name))
+                if (snprintf(by[k]->name, sizeof(by[k]->name), "%s_conflict%zu", base, k - i + 1) >=
+                    (int)sizeof(by[k]->name))
                     by[k]->name[0] = '\0';
             }
         }
@@ -199,6 +204,7 @@ csm_err csm_metalabels_generate(void *state, const csm_object *obj, csm_emitter 
     size_t max;
     pair *p = NULL;
     pair **by = NULL;
+    pair **bykey = NULL;
     const char **names = NULL;
     const char **values = NULL;
     size_t n = 0;
@@ -212,29 +218,31 @@ csm_err csm_metalabels_generate(void *state, const csm_object *obj, csm_emitter 
     max = st->all || st->nkeys ? csm_value_size(map) : 0;
     p = calloc(max ? max : 1, sizeof(*p));
     by = calloc(max ? max : 1, sizeof(*by));
+    bykey = calloc(max ? max : 1, sizeof(*bykey));
     names = calloc(max + 2, sizeof(*names));
     values = calloc(max + 2, sizeof(*values));
-    if (!p || !by || !names || !values) {
+    if (!p || !by || !bykey || !names || !values) {
         err = CSM_ERR_NOMEM;
         goto out;
     }
-    n = collect(st, map, p, max);
+    n = collect(st, map, p, bykey, max);
     resolve_conflicts(p, n, by);
     k = own = csm_gen_object_labels(obj, st->stem, names, values);
     mark_taken(p, n, by, names, own);
     for (size_t i = 0; i < n; i++) {
-        if (p[i].drop) {
-            csm_emitter_note(em, "key \"%s\" gives a label name already in use; left out",
-                             p[i].key);
+        const pair *q = bykey[i];
+        if (q->drop) {
+            csm_emitter_note(em, "key \"%s\" gives a label name already in use; left out", q->key);
             continue;
         }
-        names[k] = p[i].name;
-        values[k++] = p[i].value;
+        names[k] = q->name;
+        values[k++] = q->value;
     }
     err = csm_emit(em, st->family, k, names, values, 1);
 out:
     free(p);
     free(by);
+    free(bykey);
     free(names);
     free(values);
     return err;
