@@ -71,7 +71,8 @@ struct csm_genset {
     size_t max_labels; /* per sample; 0: no cap */
     csm_gen_drop_fn on_drop;
     void *on_drop_ctx;
-    size_t dropped; /* samples dropped for their label count, ever */
+    size_t dropped;      /* samples dropped for their label count, ever */
+    size_t series_limit; /* the resource's series budget; 0: not set */
 };
 
 /* What csm_families_add() appends to during one init() call. */
@@ -229,6 +230,16 @@ void csm_genset_limit_labels(csm_genset *gs, size_t max, csm_gen_drop_fn fn, voi
     gs->max_labels = max;
     gs->on_drop = fn;
     gs->on_drop_ctx = ctx;
+}
+
+void csm_genset_set_series_limit(csm_genset *gs, size_t limit)
+{
+    gs->series_limit = limit;
+}
+
+size_t csm_genset_series_limit(const csm_genset *gs)
+{
+    return gs->series_limit;
 }
 
 size_t csm_genset_dropped(const csm_genset *gs)

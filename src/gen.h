@@ -122,6 +122,12 @@ void csm_genset_limit_labels(csm_genset *gs, size_t max, csm_gen_drop_fn fn, voi
 /* Samples dropped by the label cap since the set was made. */
 size_t csm_genset_dropped(const csm_genset *gs);
 
+/* The series budget the generator config gives the resource (a Custom
+ * Resource State entry's maxSeries), kept for the resource to apply;
+ * 0: none set. */
+void csm_genset_set_series_limit(csm_genset *gs, size_t limit);
+size_t csm_genset_series_limit(const csm_genset *gs);
+
 /*
  * The labels every built-in series starts with: namespace="<ns>" (only for
  * objects that have one) and <stem>="<name>". Fills names[] and values[]

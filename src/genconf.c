@@ -187,6 +187,17 @@ static int config_applies(const csm_crs *crs, const csm_resource_desc *desc)
     return 0;
 }
 
+/* The first maxSeries of the config entries that apply to desc; 0: none. */
+static size_t config_max_series(const csm_crs *crs, const csm_resource_desc *desc)
+{
+    for (size_t i = 0; i < csm_crs_resources(crs); i++) {
+        const csm_crs_resource *r = csm_crs_resource_at(crs, i);
+        if (r->max_series && csm_crs_matches(r, desc->group, desc->version, desc->kind))
+            return r->max_series;
+    }
+    return 0;
+}
+
 static void count_failure(void *ctx, const csm_resource_desc *res, const char *generator)
 {
     csm_genconf *g = ctx;
@@ -234,6 +245,8 @@ static csm_err make_genset_with(csm_genconf *g, const csm_crs *crs, const csm_re
         err = add_selected(g, gs, desc->plural, errbuf, errlen);
     if (!err && crs && config_applies(crs, desc))
         err = csm_genset_add_ctx(gs, &csm_generator_config, NULL, (void *)crs, errbuf, errlen);
+    if (!err && crs)
+        csm_genset_set_series_limit(gs, config_max_series(crs, desc));
     if (err) {
         csm_genset_free(gs);
         return err;

@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "backoff.h"
+#include "budget.h"
 #include "buf.h"
 #include "num.h"
 #include "watch.h"
@@ -48,6 +49,7 @@ struct csm_informer {
     char *path;
     char *query;
     csm_store *store;
+    csm_budget_book *book; /* NULL: no series budget */
     csm_watch *watch;
     csm_backoff backoff;
     struct event *timer;
@@ -209,6 +211,23 @@ static csm_err upsert_object(csm_informer *inf, const cJSON *obj)
                  uid->valuestring, csm_strerror(err));
         return err == CSM_ERR_NOMEM ? err : CSM_OK;
     }
+    if (inf->book) {
+        size_t series = 0;
+        int admit = 1;
+        for (size_t f = 0; f < csm_block_families(blk); f++) {
+            size_t len = 0;
+            const char *p = csm_block_slice(blk, f, &len);
+            series += csm_budget_count_lines(p, len);
+        }
+        err = csm_budget_book_put(inf->book, uid->valuestring, series, &admit);
+        if (err || !admit) {
+            /* Skipped whole: nothing of it is served, not even an older
+             * rendering (a stale value is worse than none). */
+            csm_block_unref(blk);
+            csm_store_delete(inf->store, uid->valuestring);
+            return err;
+        }
+    }
     return csm_store_upsert(inf->store, uid->valuestring, blk);
 }
 
@@ -263,6 +282,8 @@ static void start_list(csm_informer *inf, inf_rv_mode mode)
     set_state(inf, "listing");
     /* Mark first, sweep after the last page: old objects stay visible. */
     csm_store_relist_begin(inf->store);
+    if (inf->book)
+        csm_budget_book_relist_begin(inf->book);
     request_page(inf);
 }
 
@@ -324,6 +345,9 @@ static void went_away(csm_informer *inf, const char *what, const char *why)
 static void finish_sync(csm_informer *inf, const char *how)
 {
     size_t removed = csm_store_relist_end(inf->store);
+
+    if (inf->book)
+        csm_budget_book_relist_end(inf->book);
 
     healthy(inf);
     tel_inc2(inf->env.list_total, inf->label, "success");
@@ -435,6 +459,8 @@ static csm_err watch_event(void *ctx, csm_watch_type type, const cJSON *obj)
         uid = cJSON_GetObjectItemCaseSensitive(meta, "uid");
         if (cJSON_IsString(uid))
             csm_store_delete(inf->store, uid->valuestring);
+        if (cJSON_IsString(uid) && inf->book)
+            csm_budget_book_delete(inf->book, uid->valuestring);
         return CSM_OK;
     case CSM_WATCH_BOOKMARK:
         update_rv(inf, obj);
@@ -598,6 +624,8 @@ static void start_watch(csm_informer *inf, int initial)
         inf->listed = 0;
         inf->list_started = inf->watch_started;
         csm_store_relist_begin(inf->store);
+        if (inf->book)
+            csm_budget_book_relist_begin(inf->book);
         set_state(inf, "syncing by WatchList");
     } else {
         set_state(inf, "watching from resourceVersion %s", inf->rv);
@@ -687,11 +715,25 @@ void csm_informer_free(csm_informer *inf)
         event_free(inf->timer);
     csm_watch_free(inf->watch);
     csm_store_free(inf->store);
+    csm_budget_book_free(inf->book);
     csm_buf_free(&inf->page);
     free(inf->label);
     free(inf->path);
     free(inf->query);
     free(inf);
+}
+
+csm_err csm_informer_set_budget(csm_informer *inf, csm_budget *budget)
+{
+    csm_budget_book *k = NULL;
+    csm_err err;
+
+    if (inf->book || csm_store_count(inf->store) > 0)
+        return CSM_ERR_INVALID;
+    err = csm_budget_book_new(budget, &k);
+    if (!err)
+        inf->book = k;
+    return err;
 }
 
 csm_store *csm_informer_store(const csm_informer *inf)

@@ -43,6 +43,7 @@ struct csm_resource {
     int namespaced;
     char stem[256];
     csm_genset *genset;
+    csm_budget *budget; /* series budget, with the informers; NULL: none */
     csm_informer **inf;
     size_t ninf;
 };
@@ -69,6 +70,9 @@ static void drop_informers(csm_resource *r)
     free(r->inf);
     r->inf = NULL;
     r->ninf = 0;
+    /* After the informers: their books give the series back first. */
+    csm_budget_free(r->budget);
+    r->budget = NULL;
     csm_genset_free(r->genset);
     r->genset = NULL;
 }
@@ -139,6 +143,14 @@ static csm_err start_informers(csm_resource *r)
                  errbuf[0] ? errbuf : csm_strerror(err));
         return err;
     }
+    if (r->env->series_budget) {
+        size_t limit = csm_genset_series_limit(r->genset);
+        err = csm_budget_new(r->env->series_budget, limit ? limit : r->env->max_series_per_resource,
+                             r->label, r->env->log, r->env->series_dropped, r->env->objects_skipped,
+                             &r->budget);
+        if (err)
+            return err;
+    }
     want = r->namespaced && r->namespaces.n ? r->namespaces.n : 1;
     r->inf = calloc(want, sizeof(*r->inf));
     if (!r->inf)
@@ -153,6 +165,11 @@ static csm_err start_informers(csm_resource *r)
         if (err)
             return err;
         r->ninf++;
+        if (r->budget) {
+            err = csm_informer_set_budget(r->inf[i], r->budget);
+            if (err)
+                return err;
+        }
     }
     for (size_t i = 0; i < r->ninf; i++)
         csm_informer_start(r->inf[i]);
