@@ -67,7 +67,8 @@ csm_err csm_expo_names_unique(size_t n, const char *const *names);
 
 /*
  * Appends one sample line: name{l1="v1",...} value\n. Checks the names
- * (distinct: csm_expo_names_unique()), escapes the values. nlabels may be 0 (no braces are printed).
+ * (distinct: csm_expo_names_unique()), escapes the values. nlabels may be 0 (no braces are
+ * printed).
  */
 csm_err csm_expo_sample(csm_buf *b, const char *name, size_t nlabels, const char *const *names,
                         const char *const *values, double value);
