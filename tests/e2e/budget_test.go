@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -66,6 +67,7 @@ func budgetScrape(t *testing.T, e *exporter.Exporter) (string, []string, int) {
 			names = append(names, s.Labels["shelf"])
 		}
 	}
+	sort.Strings(names) // the body's order is the store's, not the API server's
 	return body, names, len(ss)
 }
 
