@@ -187,3 +187,72 @@ func TestSeriesBudget(t *testing.T) {
 		})
 	}
 }
+
+// TestLabelCap: with labels=*, an object with more labels than
+// --max-labels-per-sample loses its _labels series (dropped whole, not
+// truncated), every other series of it and of other objects stays, the drop is
+// counted per resource and generator, and logged once however often the object
+// changes.
+func TestLabelCap(t *testing.T) {
+	c := cluster.Get(t)
+	c.EnsureCRD(t, budgetShelf)
+	c.DeleteAllObjects(t, budgetShelf)
+	t.Cleanup(func() { c.DeleteAllObjects(t, budgetShelf) })
+
+	many := map[string]string{}
+	for i := 0; i < 300; i++ {
+		many[fmt.Sprintf("k%03d", i)] = "v"
+	}
+	c.CreateObject(t, budgetShelf, budgetShelf.Object("default", "wide", many, map[string]any{}))
+	c.CreateObject(t, budgetShelf, budgetShelf.Object("default", "narrow", map[string]string{"app": "x"}, map[string]any{}))
+	e := exporter.Start(t, exporter.Options{
+		Kubeconfig: c.Kubeconfig,
+		Resources:  []string{budgetResource},
+		Args: []string{"--generators", "info,labels", "--metric-labels-allowlist", "*=[*]",
+			"--max-labels-per-sample", "100"},
+	})
+	e.WaitReady(t, 60*time.Second)
+
+	dropped := func() float64 {
+		return e.Telemetry(t).Sum("crd_state_metrics_samples_dropped_total", "resource", budgetResource,
+			"generator", "labels", "reason", "too_many_labels")
+	}
+	// Three more versions of the wide object: each render drops again.
+	for i := 0; i < 3; i++ {
+		obj, err := c.Dynamic.Resource(budgetShelf.GVR()).Namespace("default").Get(context.Background(), "wide", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		obj.SetAnnotations(map[string]string{"round": fmt.Sprint(i)})
+		if _, err := c.Dynamic.Resource(budgetShelf.GVR()).Namespace("default").Update(context.Background(), obj, metav1.UpdateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for dropped() < 4 && time.Now().Before(deadline) {
+		time.Sleep(200 * time.Millisecond)
+	}
+	if v := dropped(); v != 4 {
+		t.Errorf("samples_dropped_total{generator=labels} = %v, want 4 (one per render of the wide object)", v)
+	}
+	body := exporter.MustGet(t, e.URL+"/metrics")
+	ss, err := exporter.ParseSamples(body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ss.Has("shelf_labels", "shelf", "wide") {
+		t.Errorf("the wide object's shelf_labels series is exported; want it dropped whole")
+	}
+	if !ss.Has("shelf_labels", "shelf", "narrow", "label_app", "x") || !ss.Has("shelf_info", "shelf", "wide") {
+		t.Errorf("want shelf_labels of narrow and shelf_info of wide:\n%s", body)
+	}
+	if msg := exporter.Promtool(t, body); msg != "" {
+		t.Errorf("promtool: %s", msg)
+	}
+	if v := e.Telemetry(t).Sum("crd_state_metrics_generator_failures_total", "resource", budgetResource); v != 0 {
+		t.Errorf("generator_failures_total = %v: a policy drop is not a generator failure", v)
+	}
+	if n := strings.Count(e.Logs(), "over --max-labels-per-sample=100"); n != 1 {
+		t.Errorf("the label cap was logged %d times, want once:\n%s", n, e.LogTail(20))
+	}
+}
