@@ -1,6 +1,7 @@
 #include "resource.h"
 
 #include <curl/curl.h>
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,10 +10,18 @@
 
 #include "backoff.h"
 #include "num.h"
+#include "lifecycle.h"
 
 /* How often an unserved Kind is looked up again. Discovery is one small
  * GET, and a CRD installed after start should show up within seconds. */
 #define RES_UNSERVED_POLL_S 3.0
+
+/* What each informer's hooks get: the resource and which informer (a
+ * lifecycle source, whose syncs sweep only its own objects). */
+typedef struct res_slot {
+    csm_resource *r;
+    uint32_t source;
+} res_slot;
 
 typedef enum res_phase {
     RES_DISCOVERING = 0,
@@ -45,7 +54,14 @@ struct csm_resource {
     csm_genset *genset;
     csm_budget *budget; /* series budget, with the informers; NULL: none */
     csm_informer **inf;
+    res_slot *slots; /* one per informer */
     size_t ninf;
+
+    /* Lifecycle accounting, once a generator set used `lifecycle`; kept
+     * across CRD deletion and regeneration so the counters stay monotonic. */
+    csm_lifecycle *lc;
+    double lc_mono0; /* CLOCK_MONOTONIC and wall clock at creation: */
+    double lc_wall0; /* lc_now() is monotonic but reads as Unix time */
 };
 
 static double now_mono(void)
@@ -53,6 +69,13 @@ static double now_mono(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Unix time that never goes backwards (a wall clock step does not move it),
+ * comparable to creationTimestamp: what the lifecycle accounting runs on. */
+static double lc_now(const csm_resource *r)
+{
+    return r->lc_wall0 + (now_mono() - r->lc_mono0);
 }
 
 static void discover(csm_resource *r);
@@ -69,6 +92,8 @@ static void drop_informers(csm_resource *r)
         csm_informer_free(r->inf[i]);
     free(r->inf);
     r->inf = NULL;
+    free(r->slots);
+    r->slots = NULL;
     r->ninf = 0;
     /* After the informers: their books give the series back first. */
     csm_budget_free(r->budget);
@@ -95,7 +120,7 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
 
 static csm_err render(void *ctx, const cJSON *obj, csm_block **out)
 {
-    csm_resource *r = ctx;
+    csm_resource *r = ((res_slot *)ctx)->r;
     size_t failures = 0;
     csm_err err = csm_genset_render(r->genset, obj, out, &failures);
     if (!err && failures) {
@@ -109,7 +134,11 @@ static csm_err render(void *ctx, const cJSON *obj, csm_block **out)
 
 static void gone(void *ctx)
 {
-    csm_resource *r = ctx;
+    csm_resource *r = ((res_slot *)ctx)->r;
+    /* The CRD is gone and its objects with it: each ends now, once (the
+     * other informers' 404s find nothing left). */
+    if (r->lc)
+        csm_lifecycle_clear(r->lc, lc_now(r));
     /* Called from inside an informer's callback: tear down on the next loop
      * iteration, not under its feet. */
     r->phase = RES_DISCOVERING;
@@ -120,11 +149,131 @@ static void gone(void *ctx)
     arm_timer(r, csm_backoff_next(&r->backoff, now_mono()));
 }
 
+/* ---- lifecycle hooks (only while r->lc exists) ----------------------- */
+
+static void lc_failed(csm_resource *r, csm_err err)
+{
+    csm_logf(r->env->log, CSM_LOG_ERROR, "%s: lifecycle accounting: %s", r->label,
+             csm_strerror(err));
+}
+
+static void lc_seen(void *ctx, const cJSON *obj, int listed)
+{
+    res_slot *slot = ctx;
+    csm_resource *r = slot->r;
+    const cJSON *meta = cJSON_GetObjectItemCaseSensitive(obj, "metadata");
+    const cJSON *uid = cJSON_GetObjectItemCaseSensitive(meta, "uid");
+    const cJSON *ns = cJSON_GetObjectItemCaseSensitive(meta, "namespace");
+    const cJSON *ct = cJSON_GetObjectItemCaseSensitive(meta, "creationTimestamp");
+    double created = NAN;
+    csm_err err;
+
+    if (!r->lc || !cJSON_IsString(uid))
+        return;
+    if (cJSON_IsString(ct) && csm_gen_parse_rfc3339(ct->valuestring, &created) != CSM_OK)
+        created = NAN;
+    err = csm_lifecycle_seen(r->lc, slot->source, uid->valuestring,
+                             r->namespaced && cJSON_IsString(ns) ? ns->valuestring : NULL, created,
+                             listed, lc_now(r));
+    if (err)
+        lc_failed(r, err);
+}
+
+static void lc_deleted(void *ctx, const cJSON *obj)
+{
+    csm_resource *r = ((res_slot *)ctx)->r;
+    const cJSON *meta = cJSON_GetObjectItemCaseSensitive(obj, "metadata");
+    const cJSON *uid = cJSON_GetObjectItemCaseSensitive(meta, "uid");
+
+    if (r->lc && cJSON_IsString(uid))
+        csm_lifecycle_deleted(r->lc, uid->valuestring, lc_now(r));
+}
+
+static void lc_sync_begin(void *ctx)
+{
+    res_slot *slot = ctx;
+    csm_err err;
+
+    if (!slot->r->lc)
+        return;
+    err = csm_lifecycle_sync_begin(slot->r->lc, slot->source);
+    if (err)
+        lc_failed(slot->r, err);
+}
+
+static void lc_sync_end(void *ctx)
+{
+    res_slot *slot = ctx;
+
+    if (slot->r->lc)
+        csm_lifecycle_sync_end(slot->r->lc, slot->source, lc_now(slot->r));
+}
+
+static void lc_handed_over(void *ctx, const char *uid)
+{
+    csm_resource *r = ((res_slot *)ctx)->r;
+
+    if (r->lc)
+        csm_lifecycle_handed_over(r->lc, uid, lc_now(r));
+}
+
+static void lc_taking_over(void *ctx)
+{
+    csm_resource *r = ((res_slot *)ctx)->r;
+
+    if (r->lc)
+        csm_lifecycle_take_over(r->lc, lc_now(r));
+}
+
+/* Creates the accounting the first time the set uses `lifecycle`, and
+ * applies the metric filter to its families each time. */
+static csm_err lc_bind(csm_resource *r)
+{
+    csm_err err;
+
+    if (!csm_genset_uses(r->genset, &csm_generator_lifecycle))
+        return CSM_OK;
+    if (!r->lc) {
+        err = csm_lifecycle_new(r->stem, r->namespaced, lc_now(r), &r->lc);
+        if (err)
+            return err;
+    }
+    for (int f = 0; f < CSM_LC_NFAMILIES; f++)
+        csm_lifecycle_enable(
+            r->lc, (csm_lc_family)f,
+            csm_genset_admits(r->genset, csm_lifecycle_family_name(r->lc, (csm_lc_family)f)));
+    return CSM_OK;
+}
+
+csm_err csm_resource_write_lifecycle(csm_resource *r, csm_expo_format fmt, csm_sink *sink)
+{
+    csm_buf b;
+    csm_err err;
+
+    if (!r->lc)
+        return CSM_OK;
+    csm_buf_init(&b, 64u << 20);
+    err = csm_lifecycle_write(r->lc, fmt, lc_now(r), &b);
+    if (!err && b.len)
+        err = sink->text(sink, b.ptr, b.len);
+    csm_buf_free(&b);
+    return err;
+}
+
 /* ---- discovery ------------------------------------------------------ */
 
 static csm_err start_informers(csm_resource *r)
 {
-    csm_informer_hooks hooks = {render, gone, NULL, r};
+    csm_informer_hooks hooks = {
+        .render = render,
+        .gone = gone,
+        .seen = lc_seen,
+        .deleted = lc_deleted,
+        .sync_begin = lc_sync_begin,
+        .sync_end = lc_sync_end,
+        .handed_over = lc_handed_over,
+        .taking_over = lc_taking_over,
+    };
     csm_resource_desc desc;
     char errbuf[512] = "";
     char path[2048];
@@ -151,9 +300,13 @@ static csm_err start_informers(csm_resource *r)
         if (err)
             return err;
     }
+    err = lc_bind(r);
+    if (err)
+        return err;
     want = r->namespaced && r->namespaces.n ? r->namespaces.n : 1;
     r->inf = calloc(want, sizeof(*r->inf));
-    if (!r->inf)
+    r->slots = calloc(want, sizeof(*r->slots));
+    if (!r->inf || !r->slots)
         return CSM_ERR_NOMEM;
     for (size_t i = 0; i < want; i++) {
         if (r->namespaced && r->namespaces.n)
@@ -161,6 +314,9 @@ static csm_err start_informers(csm_resource *r)
                      r->plural);
         else
             snprintf(path, sizeof(path), "%s/%s", r->gv_path, r->plural);
+        r->slots[i].r = r;
+        r->slots[i].source = (uint32_t)i;
+        hooks.ctx = &r->slots[i];
         err = csm_informer_new(r->env, r->label, path, r->query, &hooks, &r->inf[i]);
         if (err)
             return err;
@@ -290,19 +446,28 @@ static csm_err query_add(csm_buf *q, const char *key, const char *value)
 static csm_err build_query(csm_resource *r, const csm_resource_opts *o)
 {
     csm_buf fs;
+    csm_buf ls;
     csm_buf q;
     csm_err err = CSM_OK;
 
     csm_buf_init(&fs, 64 * 1024);
+    csm_buf_init(&ls, 64 * 1024);
     csm_buf_init(&q, 128 * 1024);
     if (o->field_selector && o->field_selector[0])
         err = csm_buf_puts(&fs, o->field_selector);
+    /* Selectors are comma-separated requirements that must all hold. */
+    if (!err && o->config_field_selector && o->config_field_selector[0])
+        err = csm_buf_printf(&fs, "%s%s", fs.len ? "," : "", o->config_field_selector);
     /* A deny list is a server-side filter, as kube-state-metrics does it. */
     for (size_t i = 0; !err && o->namespaces_deny && i < o->namespaces_deny->n; i++)
         err = csm_buf_printf(&fs, "%smetadata.namespace!=%s", fs.len ? "," : "",
                              o->namespaces_deny->items[i]);
     if (!err && o->label_selector && o->label_selector[0])
-        err = query_add(&q, "labelSelector", o->label_selector);
+        err = csm_buf_puts(&ls, o->label_selector);
+    if (!err && o->config_label_selector && o->config_label_selector[0])
+        err = csm_buf_printf(&ls, "%s%s", ls.len ? "," : "", o->config_label_selector);
+    if (!err && ls.len)
+        err = query_add(&q, "labelSelector", ls.ptr);
     if (!err && fs.len)
         err = query_add(&q, "fieldSelector", fs.ptr);
     if (!err && q.len) {
@@ -311,8 +476,23 @@ static csm_err build_query(csm_resource *r, const csm_resource_opts *o)
             err = CSM_ERR_NOMEM;
     }
     csm_buf_free(&fs);
+    csm_buf_free(&ls);
     csm_buf_free(&q);
     return err;
+}
+
+csm_err csm_resource_set_query(csm_resource *r, const csm_resource_opts *o)
+{
+    char *old = r->query;
+
+    r->query = NULL;
+    if (build_query(r, o) != CSM_OK) {
+        free(r->query);
+        r->query = old;
+        return CSM_ERR_NOMEM;
+    }
+    free(old);
+    return CSM_OK;
 }
 
 csm_err csm_resource_new(const csm_resource_opts *o, csm_resource **out)
@@ -363,6 +543,12 @@ csm_err csm_resource_new(const csm_resource_opts *o, csm_resource **out)
         goto fail;
     }
     csm_backoff_init(&r->backoff, (uint64_t)(uintptr_t)r);
+    {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        r->lc_wall0 = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+        r->lc_mono0 = now_mono();
+    }
     snprintf(r->phase_why, sizeof(r->phase_why), "discovery pending");
     *out = r;
     return CSM_OK;
@@ -395,9 +581,24 @@ void csm_resource_free(csm_resource *r)
         free(r->namespaces.items[i]);
     free(r->namespaces.items);
     free(r->query);
+    csm_lifecycle_free(r->lc);
     csm_buf_free(&r->body);
     csm_gvk_free(&r->gvk);
     free(r);
+}
+
+size_t csm_resource_drop_foreign(csm_resource *r)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < r->ninf; i++)
+        n += csm_informer_drop_foreign(r->inf[i]);
+    return n;
+}
+
+void csm_resource_resync(csm_resource *r)
+{
+    for (size_t i = 0; i < r->ninf; i++)
+        csm_informer_resync(r->inf[i]);
 }
 
 csm_err csm_resource_start(csm_resource *r)
@@ -405,6 +606,11 @@ csm_err csm_resource_start(csm_resource *r)
     r->phase = RES_DISCOVERING;
     discover(r);
     return CSM_OK;
+}
+
+const csm_gvk *csm_resource_gvk(const csm_resource *r)
+{
+    return &r->gvk;
 }
 
 const char *csm_resource_label(const csm_resource *r)
