@@ -259,6 +259,16 @@ static csm_err register_telemetry(exporter *x)
                                  "Objects in the store per resource.", CSM_METRIC_GAUGE, 1,
                                  res_only, &x->objects);
     if (!err)
+        err = csm_tel_family_add(x->tel, "crd_state_metrics_series_dropped",
+                                 "Series not exported because their objects did not fit the "
+                                 "series budget (--max-series, --max-series-per-resource, "
+                                 "maxSeries), per resource.",
+                                 CSM_METRIC_GAUGE, 1, res_only, &x->env.series_dropped);
+    if (!err)
+        err = csm_tel_family_add(x->tel, "crd_state_metrics_objects_skipped",
+                                 "Objects skipped whole by the series budget, per resource.",
+                                 CSM_METRIC_GAUGE, 1, res_only, &x->env.objects_skipped);
+    if (!err)
         err = csm_genconf_register_telemetry(x->gc, x->tel);
     return err;
 }
@@ -600,6 +610,13 @@ static csm_err start(exporter *x)
     x->env.kc = x->kc;
     x->env.log = x->log;
     x->env.page_size = (size_t)x->cfg->list_page_size;
+    /* Always a top budget (maybe unlimited), so that per-resource limits,
+     * from flags or from the config, apply without a global one. */
+    err = csm_budget_new(NULL, (size_t)x->cfg->max_series, "", x->log, NULL, NULL,
+                         &x->env.series_budget);
+    if (err)
+        return err;
+    x->env.max_series_per_resource = (size_t)x->cfg->max_series_per_resource;
     x->env.watch_timeout_s = x->cfg->watch_timeout_s;
     x->env.watch_list = x->cfg->watch_list == CSM_WATCH_LIST_ON    ? 1
                         : x->cfg->watch_list == CSM_WATCH_LIST_OFF ? 0
@@ -682,6 +699,8 @@ static void teardown(exporter *x)
     for (size_t i = 0; i < x->nres; i++)
         csm_resource_free(x->res[i]);
     free(x->res);
+    /* After every resource: their budgets draw from it. */
+    csm_budget_free(x->env.series_budget);
     /* After every generator set: it unloads the plugins. */
     csm_genconf_free(x->gc);
     csm_crsdisco_free(x->disco);

@@ -59,6 +59,9 @@ enum flag_id {
     FLAG_AUTH_TTL_DENIED,
     FLAG_AUTH_STALE_IF_ERROR,
     FLAG_AUTH_TIMEOUT,
+    FLAG_MAX_LABELS_PER_SAMPLE,
+    FLAG_MAX_SERIES,
+    FLAG_MAX_SERIES_PER_RESOURCE,
     FLAG_SHARD,
     FLAG_TOTAL_SHARDS,
     FLAG_POD,
@@ -109,6 +112,17 @@ static const flag_spec flag_specs[] = {
     {"watch-list", FLAG_WATCH_LIST, 0, required_argument, "MODE", "auto",
      "Initial sync by a streaming WATCH with sendInitialEvents: auto (when the\n"
      "server supports it), on or off (paged LIST)."},
+    {"max-labels-per-sample", FLAG_MAX_LABELS_PER_SAMPLE, 0, required_argument, "N", "256",
+     "Largest label set of one sample (0: no cap). A sample with more (say the labels\n"
+     "generator with [*] on an object with thousands of labels) is dropped whole,\n"
+     "counted in crd_state_metrics_samples_dropped_total and logged once."},
+    {"max-series", FLAG_MAX_SERIES, 0, required_argument, "N", "0",
+     "Series budget of the whole exporter (0: none). An object whose series do not\n"
+     "fit is skipped (see \"Series budget\" in the README) and counted in\n"
+     "crd_state_metrics_series_dropped."},
+    {"max-series-per-resource", FLAG_MAX_SERIES_PER_RESOURCE, 0, required_argument, "N", "0",
+     "Series budget of each resource (0: none); a Custom Resource State config\n"
+     "entry's maxSeries sets it for the resources it matches."},
     {"shard", FLAG_SHARD, 0, required_argument, "N", "0",
      "The shard this instance exports (0-based): the objects whose UID\n"
      "kube-state-metrics' jump hash puts on shard N of --total-shards."},
@@ -838,6 +852,12 @@ static csm_err flag_apply(csm_config *cfg, const flag_spec *f, const char *val, 
         return set_int_range(&cfg->watch_timeout_s, f, val, 1, 86400, errbuf, errlen);
     case FLAG_LIST_PAGE_SIZE:
         return set_int_range(&cfg->list_page_size, f, val, 1, 100000, errbuf, errlen);
+    case FLAG_MAX_LABELS_PER_SAMPLE:
+        return set_int_range(&cfg->max_labels_per_sample, f, val, 0, 1000000, errbuf, errlen);
+    case FLAG_MAX_SERIES:
+        return set_int_range(&cfg->max_series, f, val, 0, 999999999, errbuf, errlen);
+    case FLAG_MAX_SERIES_PER_RESOURCE:
+        return set_int_range(&cfg->max_series_per_resource, f, val, 0, 999999999, errbuf, errlen);
     case FLAG_WATCH_LIST:
         /* In csm_watch_list_mode order. */
         choice = choice_index(val, (const char *const[]){"auto", "on", "off"}, 3);

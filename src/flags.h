@@ -57,6 +57,9 @@ typedef struct csm_config {
     int watch_timeout_s;            /* --watch-timeout, default 300 */
     int list_page_size;             /* --list-page-size, default 500 */
     csm_watch_list_mode watch_list; /* --watch-list, default auto */
+    int max_labels_per_sample;      /* --max-labels-per-sample, default 256; 0: none */
+    int max_series;                 /* --max-series, default 0: none */
+    int max_series_per_resource;    /* --max-series-per-resource, default 0: none */
     /* Secure serving (src/tls.h, src/auth.h); durations in milliseconds. */
     char *tls_cert_file;            /* --tls-cert-file, NULL: plain HTTP */
     char *tls_key_file;             /* --tls-private-key-file */

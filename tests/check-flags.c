@@ -327,6 +327,35 @@ START_TEST(test_port_errors)
 }
 END_TEST
 
+START_TEST(test_budget_flags)
+{
+    csm_config cfg;
+    char err[512] = "";
+
+    ck_assert_int_eq(parse(&cfg, err, sizeof(err), "--resource", "v1/Pod", NULL), CSM_OK);
+    ck_assert_int_eq(cfg.max_labels_per_sample, 256);
+    ck_assert_int_eq(cfg.max_series, 0);
+    ck_assert_int_eq(cfg.max_series_per_resource, 0);
+    csm_config_free(&cfg);
+    ck_assert_int_eq(parse(&cfg, err, sizeof(err), "--resource", "v1/Pod",
+                           "--max-labels-per-sample", "0", "--max-series", "999999999",
+                           "--max-series-per-resource=5000", NULL),
+                     CSM_OK);
+    ck_assert_int_eq(cfg.max_labels_per_sample, 0);
+    ck_assert_int_eq(cfg.max_series, 999999999);
+    ck_assert_int_eq(cfg.max_series_per_resource, 5000);
+    csm_config_free(&cfg);
+    expect_msg("invalid value \"1e6\" for --max-series: must be an integer in 0..999999999",
+               "--resource", "v1/Pod", "--max-series", "1e6", NULL);
+    expect_msg("invalid value \"1000000000\" for --max-series-per-resource: must be an integer "
+               "in 0..999999999",
+               "--resource", "v1/Pod", "--max-series-per-resource", "1000000000", NULL);
+    expect_msg("invalid value \"-1\" for --max-labels-per-sample: must be an integer in "
+               "0..1000000",
+               "--resource", "v1/Pod", "--max-labels-per-sample", "-1", NULL);
+}
+END_TEST
+
 START_TEST(test_port_leading_zeros)
 {
     csm_config cfg;
@@ -854,6 +883,7 @@ int main(void)
     tcase_add_loop_test(tc, test_gvk_parse, 0, (int)(sizeof(gvk_cases) / sizeof(gvk_cases[0])));
     tcase_add_test(tc, test_gvk_long_group);
     tcase_add_test(tc, test_port_errors);
+    tcase_add_test(tc, test_budget_flags);
     tcase_add_test(tc, test_port_leading_zeros);
     tcase_add_test(tc, test_log_flags);
     tcase_add_test(tc, test_unknown_and_malformed_flags);
