@@ -514,6 +514,13 @@ static void conn_closed(struct evhttp_connection *evcon, void *arg)
     if (c->held && !evhttp_request_get_connection(c->held))
         evhttp_request_free(c->held);
     c->held = NULL;
+    if (c->busy && c->fd >= 0) {
+        /* A response abandoned (deadline, write timeout, server freed):
+         * reset rather than close, or the kernel would go on sending what
+         * its buffers hold (megabytes) at the client's pace. */
+        struct linger lg = {1, 0};
+        setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+    }
     conn_idle(c);
     conn_forget(c);
 }
@@ -567,6 +574,7 @@ static void conn_deadline(evutil_socket_t fd, short what, void *arg)
              phase_missed(c->phase));
     s->stats.deadline_closed++;
     tel_count(s->tel.deadlines, phase_label(c->phase));
+
     /* Runs the close callback, which frees c (and this timer). */
     evhttp_connection_free(c->evcon);
 }
@@ -715,17 +723,22 @@ static void conn_adopt(httpd_conn *c)
 static void adopt_cb(evutil_socket_t fd, short what, void *arg)
 {
     csm_httpd *s = arg;
-    httpd_conn *next;
+    httpd_conn *c = s->conns;
+    httpd_conn *prev;
     (void)fd;
     (void)what;
 
     /* Pending connections are a prefix of the list (new ones are linked
-     * at the head, and every pass adopts them all). Adopting one may evict
-     * an adopted connection, so the walk stops before reaching those. */
-    for (httpd_conn *c = s->conns; c && !c->evcon; c = next) {
-        next = c->next;
-        if (next && next->evcon)
-            next = NULL;
+     * at the head, and every pass adopts them all), newest first. They are
+     * adopted oldest first, so that the queues keep accept order. Adopting
+     * one may evict an adopted connection, never a pending one, so the
+     * prev links inside the prefix stay valid. */
+    if (!c || c->evcon)
+        return;
+    while (c->next && !c->next->evcon)
+        c = c->next;
+    for (; c; c = prev) {
+        prev = c->prev;
         conn_adopt(c);
     }
 }
