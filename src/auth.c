@@ -21,7 +21,7 @@
 #define AUTH_MAX_ENTRIES 4096
 /* Reviews in flight at once (each holds a connection to the API server). */
 #define AUTH_MAX_INFLIGHT 64
-#define AUTH_BUCKETS     1024 /* power of two */
+#define AUTH_BUCKETS      1024 /* power of two */
 /* A TokenReview or SubjectAccessReview answer is a few KiB. */
 #define AUTH_REPLY_MAX (1u << 20)
 /* A JWT payload bigger than this is not a Kubernetes token. */

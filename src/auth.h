@@ -102,7 +102,7 @@ typedef struct csm_auth_config {
      * used instead of CSM_AUTH_UNAVAILABLE (never past a token's "exp").
      * 0: never. */
     int64_t stale_ms;
-    long timeout_ms;    /* per review request; 0 means 10 s */
+    long timeout_ms; /* per review request; 0 means 10 s */
     /* Per cache and answer: allowed (authenticated) answers and the rest
      * (denied, unauthenticated, not answered yet) have max_entries each, so
      * made-up tokens cannot evict the answers of real clients. 0: 4096. */

@@ -157,8 +157,8 @@ static const flag_spec flag_specs[] = {
      "limit, which is raised to its hard limit). At the cap a new connection\n"
      "evicts the oldest one without complete request headers, else the oldest\n"
      "idle one."},
-    {"max-connections-per-client", FLAG_MAX_CONNECTIONS_PER_CLIENT, 0, required_argument, "N",
-     NULL, "Open connections per client address (default: an eighth of\n--max-connections)."},
+    {"max-connections-per-client", FLAG_MAX_CONNECTIONS_PER_CLIENT, 0, required_argument, "N", NULL,
+     "Open connections per client address (default: an eighth of\n--max-connections)."},
     {"http-response-timeout", FLAG_RESPONSE_TIMEOUT, 0, required_argument, "DURATION", "60s",
      "Every response may take this long, plus its body at --http-min-rate."},
     {"http-min-rate", FLAG_RESPONSE_MIN_RATE, 0, required_argument, "BYTES", "65536",
@@ -895,8 +895,7 @@ static csm_err flag_apply(csm_config *cfg, const flag_spec *f, const char *val, 
     case FLAG_MAX_CONNECTIONS:
         return set_int_range(&cfg->max_connections, f, val, 16, 10000000, errbuf, errlen);
     case FLAG_MAX_CONNECTIONS_PER_CLIENT:
-        return set_int_range(&cfg->max_connections_per_client, f, val, 1, 10000000, errbuf,
-                             errlen);
+        return set_int_range(&cfg->max_connections_per_client, f, val, 1, 10000000, errbuf, errlen);
     case FLAG_RESPONSE_TIMEOUT:
         if (set_duration(&cfg->response_timeout_ms, f, val, 86400000L, errbuf, errlen) != CSM_OK)
             return CSM_ERR_USAGE;

@@ -1306,9 +1306,8 @@ static void httpd_request(struct evhttp_request *req, void *arg)
          * evhttp fell back to a plain one: never serve in clear text. */
         evhttp_add_header(hdrs, "Connection", "close");
         reply_text(s, req, HTTP_BADREQUEST, "Bad Request", "TLS required\n");
-    } else if (s->h.auth && r == ROUTE_READYZ &&
-               csm_auth_path_always_allowed(s->h.auth, path) && has_credentials(s, req) &&
-               (cmd == EVHTTP_REQ_GET || cmd == EVHTTP_REQ_HEAD)) {
+    } else if (s->h.auth && r == ROUTE_READYZ && csm_auth_path_always_allowed(s->h.auth, path) &&
+               has_credentials(s, req) && (cmd == EVHTTP_REQ_GET || cmd == EVHTTP_REQ_HEAD)) {
         authorize(s, c, req, r, path, 1, &t0);
         return; /* observed when answered */
     } else if (!s->h.auth || csm_auth_path_always_allowed(s->h.auth, path)) {
@@ -1370,8 +1369,8 @@ static csm_err register_telemetry(csm_httpd *s, csm_telemetry *tel)
                                 sizeof(duration_bounds) / sizeof(duration_bounds[0]), &s->duration);
     if (!err)
         err = csm_tel_family_add(tel, "crd_state_metrics_http_connections",
-                                 "Connections open on the metrics port.", CSM_METRIC_GAUGE, 0,
-                                 NULL, &s->tel.open);
+                                 "Connections open on the metrics port.", CSM_METRIC_GAUGE, 0, NULL,
+                                 &s->tel.open);
     if (!err)
         err = csm_tel_family_add(tel, "crd_state_metrics_http_connections_evicted_total",
                                  "Connections closed at the connection cap to make room, by queue "
@@ -1531,9 +1530,8 @@ csm_err csm_httpd_raise_fd_limit(long *limit)
             rl.rlim_cur = rl.rlim_max;
     }
     if (limit)
-        *limit = rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > (rlim_t)LONG_MAX
-                     ? LONG_MAX
-                     : (long)rl.rlim_cur;
+        *limit = rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > (rlim_t)LONG_MAX ? LONG_MAX
+                                                                                : (long)rl.rlim_cur;
     return CSM_OK;
 }
 

@@ -115,7 +115,8 @@ csm_err csm_httpd_raise_fd_limit(long *limit);
  * the metrics server's cap and per-client cap, and the telemetry server's
  * cap. 256 descriptors stay for the API client, files and plugins.
  */
-void csm_httpd_default_caps(long fd_limit, long *metrics_max, long *per_client, long *telemetry_max);
+void csm_httpd_default_caps(long fd_limit, long *metrics_max, long *per_client,
+                            long *telemetry_max);
 
 /*
  * Stops accepting connections; calls done(arg) once every response in flight

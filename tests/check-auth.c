@@ -986,8 +986,7 @@ START_TEST(test_inflight_cap)
     ck_assert_int_eq(r[3].calls, 1);
     ck_assert(plain_of(&x, "crd_state_metrics_auth_reviews_in_flight") == 1);
     /* Room again. */
-    ck_assert_int_eq(check(&x, "GET", "/metrics", "Bearer flood2", &again, NULL),
-                     CSM_AUTH_PENDING);
+    ck_assert_int_eq(check(&x, "GET", "/metrics", "Bearer flood2", &again, NULL), CSM_AUTH_PENDING);
     ck_assert_int_eq(x.f.n, 3);
     ck_assert(plain_of(&x, "crd_state_metrics_auth_reviews_in_flight_max") == 2);
     reply(&x.f, 1, 201, UNAUTHENTICATED);

@@ -1804,6 +1804,81 @@ START_TEST(test_deadlines)
 }
 END_TEST
 
+START_TEST(test_auth_unknown_paths_one_entry)
+{
+    env e;
+    fake_api f = {0};
+    csm_auth *a = auth_new(&f);
+    scenario first = {"GET", "/unknown-1", {"Authorization: Bearer low", NULL}, {0}};
+    scenario second = {"GET", "/unknown-2", {"Authorization: Bearer low", NULL}, {0}};
+
+    env_setup(&e, 1, 64, NULL);
+    env_secure(&e, NULL, a, NULL);
+    start_client(&e, client_one, &first);
+    serve_until_reviews(&e, &f, 1);
+    fapi_reply(&f, 0, 201, TOKEN_OK("low"));
+    fapi_reply(&f, 1, 201, SAR_ALLOWED);
+    serve_until_checkpoint(&e);
+    join_client(&e);
+    ck_assert_int_eq(first.res.status, 404);
+    /* Another unknown path is the same question: answered from the cache,
+     * so unique paths cannot churn the SubjectAccessReview cache. */
+    request(&e, &second);
+    ck_assert_int_eq(second.res.status, 404);
+    ck_assert_int_eq(f.n, 2);
+    http_res_free(&first.res);
+    http_res_free(&second.res);
+    env_teardown(&e);
+    csm_auth_free(a);
+    mctx_free(&e.m);
+}
+END_TEST
+
+START_TEST(test_auth_readyz_detail)
+{
+    env e;
+    fake_api f = {0};
+    csm_auth *a = auth_new(&f);
+    scenario anon = {"GET", "/readyz", {NULL}, {0}};
+    scenario reader = {"GET", "/readyz", {"Authorization: Bearer reader", NULL}, {0}};
+    scenario junk = {"GET", "/readyz", {"Authorization: Bearer junk", NULL}, {0}};
+
+    env_setup(&e, 1, 64, NULL);
+    env_secure(&e, NULL, a, NULL);
+    e.m.why = "memcacheds: synced, 3 objects\n";
+    /* Always allowed, but only the status for a client without
+     * credentials. */
+    request(&e, &anon);
+    ck_assert_int_eq(anon.res.status, 200);
+    ck_assert_str_eq(csm_buf_str(&anon.res.body), "ok\n");
+    ck_assert_int_eq(f.n, 0);
+    /* Credentials that may read /readyz: the detail. */
+    start_client(&e, client_one, &reader);
+    serve_until_reviews(&e, &f, 1);
+    fapi_reply(&f, 0, 201, TOKEN_OK("reader"));
+    fapi_reply(&f, 1, 201, SAR_ALLOWED);
+    serve_until_checkpoint(&e);
+    join_client(&e);
+    ck_assert_int_eq(reader.res.status, 200);
+    ck_assert_str_eq(csm_buf_str(&reader.res.body), "ok: memcacheds: synced, 3 objects\n\n");
+    /* Credentials that do not authenticate: still 200 (the path is always
+     * allowed), status only. */
+    start_client(&e, client_one, &junk);
+    serve_until_reviews(&e, &f, 3);
+    fapi_reply(&f, 2, 201, "{\"status\":{\"authenticated\":false}}");
+    serve_until_checkpoint(&e);
+    join_client(&e);
+    ck_assert_int_eq(junk.res.status, 200);
+    ck_assert_str_eq(csm_buf_str(&junk.res.body), "ok\n");
+    http_res_free(&anon.res);
+    http_res_free(&reader.res);
+    http_res_free(&junk.res);
+    env_teardown(&e);
+    csm_auth_free(a);
+    mctx_free(&e.m);
+}
+END_TEST
+
 typedef struct tls_scenario {
     http_res res;
     http_res plain;
@@ -1891,6 +1966,8 @@ int main(void)
     tcase_add_test(tc, test_per_client_cap);
     tcase_add_test(tc, test_pipelined_never_reading);
     tcase_add_test(tc, test_response_deadline);
+    tcase_add_test(tc, test_auth_unknown_paths_one_entry);
+    tcase_add_test(tc, test_auth_readyz_detail);
     suite_add_tcase(s, tc);
     failed = csm_check_run(s);
     curl_global_cleanup();
