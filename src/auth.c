@@ -1264,7 +1264,7 @@ csm_auth_verdict csm_auth_check(csm_auth *a, const csm_auth_input *in, csm_auth_
         *wait = NULL;
     if (!a || !in || !in->path || !done || !wait)
         return CSM_AUTH_ERROR;
-    if (!in->check_always_allowed && csm_auth_path_always_allowed(a, in->path))
+    if (csm_auth_path_always_allowed(a, in->path))
         return CSM_AUTH_ALLOW;
     verb = verb_of(in->method);
     if (!verb)

@@ -141,9 +141,6 @@ typedef struct csm_auth_input {
     const char *cert_user;
     const char *const *cert_groups;
     size_t ncert_groups;
-    /* Decide even when the path is always allowed (the server shows
-     * /readyz detail to authorized clients only). */
-    int check_always_allowed;
 } csm_auth_input;
 
 typedef void (*csm_auth_done_fn)(void *arg, csm_auth_verdict v);

@@ -1176,7 +1176,7 @@ static void wipe_authorization(struct evhttp_request *req)
 }
 
 /* A /readyz request with credentials on an always-allowed path: the
- * status for anyone, the detail if the credentials allow the path. */
+ * status for anyone, the detail if the credentials may get /metrics. */
 static void answer_soft(csm_httpd *s, struct evhttp_request *req, route r, csm_auth_verdict v)
 {
     serve(s, req, r, v == CSM_AUTH_ALLOW);
@@ -1240,9 +1240,11 @@ static void authorize(csm_httpd *s, httpd_conn *c, struct evhttp_request *req, r
     }
     memset(&in, 0, sizeof(in));
     in.method = method_name(evhttp_request_get_command(req));
-    /* Unknown paths are one path to the cache (and 404 once allowed). */
-    in.path = r == ROUTE_OTHER ? HTTPD_UNKNOWN_PATH : path;
-    in.check_always_allowed = soft;
+    /* Unknown paths are one path to the cache (and 404 once allowed). The
+     * /readyz detail is what /metrics tells too (resources, counts), so it
+     * takes the right to get /metrics: Kubernetes' default RBAC lets every
+     * user get /readyz itself (system:public-info-viewer). */
+    in.path = soft ? routes[ROUTE_METRICS].path : r == ROUTE_OTHER ? HTTPD_UNKNOWN_PATH : path;
     in.authorization = evhttp_find_header(evhttp_request_get_input_headers(req), "Authorization");
     if (s->h.tls &&
         csm_tls_peer_get(evhttp_connection_get_bufferevent(c->evcon), &peer) == CSM_OK) {

@@ -1059,27 +1059,6 @@ START_TEST(test_negatives_cannot_evict_positives)
 }
 END_TEST
 
-START_TEST(test_check_always_allowed_path)
-{
-    h x;
-    result r = {0};
-    csm_auth_input in;
-    csm_auth_wait *w = NULL;
-
-    h_setup(&x);
-    memset(&in, 0, sizeof(in));
-    in.method = "GET";
-    in.path = "/readyz";
-    in.authorization = "Bearer nobody";
-    ck_assert_int_eq(csm_auth_check(x.a, &in, on_done, &r, &w), CSM_AUTH_ALLOW);
-    in.check_always_allowed = 1;
-    ck_assert_int_eq(csm_auth_check(x.a, &in, on_done, &r, &w), CSM_AUTH_PENDING);
-    reply(&x.f, 0, 201, UNAUTHENTICATED);
-    ck_assert_int_eq(r.v, CSM_AUTH_UNAUTHENTICATED);
-    h_teardown(&x);
-}
-END_TEST
-
 START_TEST(test_new_errors)
 {
     h x;
@@ -1127,7 +1106,6 @@ int main(void)
     tcase_add_test(tc, test_inflight_cap);
     tcase_add_test(tc, test_cancel_last_waiter_cancels_review);
     tcase_add_test(tc, test_negatives_cannot_evict_positives);
-    tcase_add_test(tc, test_check_always_allowed_path);
     suite_add_tcase(s, tc);
     return csm_check_run(s);
 }

@@ -737,3 +737,56 @@ func getBody(cl *http.Client, url string) (int, string, http.Header, error) {
 	b, err := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(b), resp.Header, err
 }
+
+// TestHostileReadyzDetail: /readyz tells the watched resources, their counts
+// and API errors only to clients that may get /metrics (with --auth=kubernetes
+// a probe without credentials, or a stranger's token, gets the status alone:
+// default RBAC lets everyone get /readyz itself), and its reason text keeps
+// whole lines from the first resource on, up to 1 KiB, instead of silently
+// restarting past it.
+func TestHostileReadyzDetail(t *testing.T) {
+	r := newSecRig(t)
+	e := r.start(t, "", "")
+	anon := r.client(nil, nil)
+	if st, body, _, err := get(anon, e.url+"/readyz", ""); err != nil || st != 200 || body != "ok\n" {
+		t.Errorf("/readyz without credentials: HTTP %d %q (%v), want 200 \"ok\\n\"", st, body, err)
+	}
+	admin := r.client(clientCert(t, r.c, "csm-admin", "system:masters"), nil)
+	st, body, _, err := get(admin, e.url+"/readyz", "")
+	if err != nil || st != 200 || !strings.Contains(body, "secure.example.com/v1/Gizmo: synced, 1 objects") {
+		t.Errorf("/readyz for an authorized client: HTTP %d %q (%v), want the detail", st, body, err)
+	}
+	// A stranger's token may not get /metrics: the status only, still 200.
+	if st, body, _, err := get(anon, e.url+"/readyz", r.stranger.Token); err != nil || st != 200 || body != "ok\n" {
+		t.Errorf("/readyz with an unauthorized token: HTTP %d %q (%v), want 200 \"ok\\n\"", st, body, err)
+	}
+	// The reader may: the detail.
+	if st, body, _, err := get(anon, e.url+"/readyz", r.reader.Token); err != nil || st != 200 || !strings.Contains(body, "Gizmo: synced") {
+		t.Errorf("/readyz with the reader's token: HTTP %d %q (%v), want the detail", st, body, err)
+	}
+
+	// Without access control everyone is authorized. Forty resources whose
+	// CRDs do not exist (ready, "not served") need about 4 KiB of reasons.
+	c := cluster.Get(t)
+	var res []string
+	for i := 0; i < 40; i++ {
+		res = append(res, fmt.Sprintf("absent.hostile.example.com/v1/Absent%02d", i))
+	}
+	plain := exporter.Start(t, exporter.Options{Kubeconfig: c.Kubeconfig, Resources: res})
+	plain.WaitReady(t, 60*time.Second)
+	_, b, _, err := exporter.Get(plain.URL + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(b)
+	t.Logf("/readyz with 40 resources: %d bytes, ends %q", len(text), text[max(0, len(text)-80):])
+	if len(text) > 1100 {
+		t.Errorf("/readyz body is %d bytes", len(text))
+	}
+	if !strings.HasPrefix(text, "ok: absent.hostile.example.com/v1/Absent00") {
+		t.Errorf("/readyz does not start with the first resource: %.120q", text)
+	}
+	if !strings.Contains(text, "... and ") || !strings.HasSuffix(text, " more resources\n\n") {
+		t.Errorf("/readyz does not say how many resources were left out: %q", text)
+	}
+}
