@@ -9,6 +9,7 @@
 #include "auth.h"
 #include "mfilter.h"
 #include "reslist.h"
+#include "shard.h"
 #include "tls.h"
 
 /*
@@ -63,6 +64,11 @@ enum flag_id {
     FLAG_RESPONSE_TIMEOUT,
     FLAG_RESPONSE_MIN_RATE,
     FLAG_AUTH_MAX_REVIEWS,
+    FLAG_SHARD,
+    FLAG_TOTAL_SHARDS,
+    FLAG_POD,
+    FLAG_POD_NAMESPACE,
+    FLAG_RESHARD_DELAY,
 };
 
 typedef struct flag_spec {
@@ -108,6 +114,21 @@ static const flag_spec flag_specs[] = {
     {"watch-list", FLAG_WATCH_LIST, 0, required_argument, "MODE", "auto",
      "Initial sync by a streaming WATCH with sendInitialEvents: auto (when the\n"
      "server supports it), on or off (paged LIST)."},
+    {"shard", FLAG_SHARD, 0, required_argument, "N", "0",
+     "The shard this instance exports (0-based): the objects whose UID\n"
+     "kube-state-metrics' jump hash puts on shard N of --total-shards."},
+    {"total-shards", FLAG_TOTAL_SHARDS, 0, required_argument, "M", "1",
+     "Number of shards; 1 exports every object."},
+    {"pod", FLAG_POD, 0, required_argument, "NAME", NULL,
+     "Auto-sharding: this pod's name (downward API). The shard is its StatefulSet\n"
+     "ordinal, the total its owning StatefulSet's spec.replicas, followed live.\n"
+     "Excludes --shard and --total-shards."},
+    {"pod-namespace", FLAG_POD_NAMESPACE, 0, required_argument, "NS", NULL,
+     "The namespace of --pod (default: $POD_NAMESPACE)."},
+    {"shard-handover-delay", FLAG_RESHARD_DELAY, 0, required_argument, "DURATION", "2s",
+     "Auto-sharding: after spec.replicas changes, objects this shard loses go at\n"
+     "once and objects it gains are listed this much later, so shards that learn\n"
+     "the change at slightly different moments never export an object twice."},
     {"tls-cert-file", FLAG_TLS_CERT_FILE, 0, required_argument, "PATH", NULL,
      "Serve both listeners over TLS with this PEM certificate (leaf first). It and\n"
      "the key are reloaded when the files change; a bad new pair keeps the old one."},
@@ -167,7 +188,7 @@ static const flag_spec flag_specs[] = {
      "Generators per resource: a list (info,labels,created,status) for every\n"
      "--resource, or RESOURCE=[GEN,...] entries by plural with * for the rest\n"
      "(memcacheds=[info,status],*=[info]). Built-ins: info, labels, annotations,\n"
-     "created, status; plugins by name. Default: info and every plugin."},
+     "created, status, lifecycle; plugins by name. Default: info and every plugin."},
     {"metric-labels-allowlist", FLAG_LABELS_ALLOWLIST, 0, required_argument,
      "RESOURCE=[KEY,...],...", NULL,
      "Object labels the labels generator exports as label_<key>, by plural or *;\n"
@@ -904,6 +925,16 @@ static csm_err flag_apply(csm_config *cfg, const flag_spec *f, const char *val, 
         return CSM_OK;
     case FLAG_RESPONSE_MIN_RATE:
         return set_int_range(&cfg->response_min_rate, f, val, 1, 999999999, errbuf, errlen);
+    case FLAG_SHARD:
+        return set_int_range(&cfg->shard, f, val, 0, 999999999L, errbuf, errlen);
+    case FLAG_TOTAL_SHARDS:
+        return set_int_range(&cfg->total_shards, f, val, 1, 999999999L, errbuf, errlen);
+    case FLAG_POD:
+        return set_nonempty(&cfg->pod, f, val, errbuf, errlen);
+    case FLAG_POD_NAMESPACE:
+        return set_nonempty(&cfg->pod_namespace, f, val, errbuf, errlen);
+    case FLAG_RESHARD_DELAY:
+        return set_duration(&cfg->reshard_delay_ms, f, val, 600000L, errbuf, errlen);
     case FLAG_GENERATORS:
         return set_reslist(&cfg->generators, f, val, 1, errbuf, errlen);
     case FLAG_LABELS_ALLOWLIST:
@@ -931,9 +962,48 @@ static csm_err flag_apply(csm_config *cfg, const flag_spec *f, const char *val, 
     return CSM_ERR_INTERNAL;
 }
 
-/* Checks that involve more than one flag, once argv is consumed. */
-static csm_err check_config(const csm_config *cfg, char *errbuf, size_t errlen)
+/* --shard against --total-shards; --pod against both, and its namespace
+ * (from $POD_NAMESPACE when the flag is absent; the environment is read
+ * here so that the config says what the exporter will do). */
+static csm_err check_sharding(csm_config *cfg, char *errbuf, size_t errlen)
 {
+    const char *ns;
+    int32_t ordinal;
+
+    if (cfg->shard >= cfg->total_shards)
+        return usage_err(errbuf, errlen,
+                         "invalid value \"%d\" for --shard: must be less than "
+                         "--total-shards (%d)",
+                         cfg->shard, cfg->total_shards);
+    if (!cfg->pod) {
+        if (cfg->pod_namespace)
+            return usage_err(errbuf, errlen, "--pod-namespace needs --pod");
+        return CSM_OK;
+    }
+    if (csm_shard_pod_ordinal(cfg->pod, &ordinal) != CSM_OK)
+        return usage_err(errbuf, errlen,
+                         "invalid value \"%s\" for --pod: a StatefulSet pod name ends in "
+                         "-ORDINAL",
+                         cfg->pod);
+    if (cfg->total_shards != 1)
+        return usage_err(errbuf, errlen,
+                         "--pod (auto-sharding) and --total-shards/--shard are mutually "
+                         "exclusive");
+    if (cfg->pod_namespace)
+        return CSM_OK;
+    ns = getenv("POD_NAMESPACE");
+    if (!ns || !*ns)
+        return usage_err(errbuf, errlen, "--pod needs --pod-namespace (or $POD_NAMESPACE)");
+    return set_string(&cfg->pod_namespace, ns);
+}
+
+/* Checks that involve more than one flag, once argv is consumed. */
+static csm_err check_config(csm_config *cfg, char *errbuf, size_t errlen)
+{
+    csm_err err = check_sharding(cfg, errbuf, errlen);
+
+    if (err)
+        return err;
     if (cfg->namespaces.n && cfg->namespaces_deny.n)
         return usage_err(errbuf, errlen,
                          "--namespaces and --namespaces-denylist are mutually exclusive");
@@ -1121,10 +1191,13 @@ csm_err csm_flags_usage(FILE *out, const char *prog)
         return CSM_ERR_INVALID;
     rc = fprintf(out,
                  "Usage: %s --resource GROUP/VERSION/KIND [flags]\n"
-                 "       %s check-config CONFIG --object OBJECT [--resource G/V/K]\n\n"
+                 "       %s check-config CONFIG --object OBJECT [--resource G/V/K]\n"
+                 "       %s report --prometheus URL --resource G/V/K [--from T] [--to T]\n"
+                 "           [--by namespace|LABEL] [--format table|csv|json] (see README)\n\n"
                  "Exports Prometheus metrics about Kubernetes custom resources.\n\n"
                  "Flags (--flag VALUE or --flag=VALUE):\n",
-                 prog ? prog : "crd-state-metrics", prog ? prog : "crd-state-metrics");
+                 prog ? prog : "crd-state-metrics", prog ? prog : "crd-state-metrics",
+                 prog ? prog : "crd-state-metrics");
     for (size_t i = 0; i < NFLAGS && rc >= 0; i++) {
         f = &flag_specs[i];
         if (f->short_name)
@@ -1178,5 +1251,7 @@ void csm_config_free(csm_config *cfg)
     strlist_free(&cfg->auth_allow_paths);
     strlist_free(&cfg->auth_allow_groups);
     free(cfg->auth_resource_attributes);
+    free(cfg->pod);
+    free(cfg->pod_namespace);
     memset(cfg, 0, sizeof(*cfg));
 }

@@ -65,6 +65,14 @@ size_t csm_resource_objects(const csm_resource *r);
  * by reference. Nothing while the Kind is not served. */
 csm_err csm_resource_write(const csm_resource *r, csm_expo_format fmt, csm_sink *sink);
 
+/* Resharding (see csm_informer_drop_foreign() and csm_informer_resync()):
+ * drops the objects another shard now owns from every informer and returns
+ * how many; and relists every informer to take in the objects this shard
+ * now owns. A resource whose informers have not started yet needs neither:
+ * they apply the shard's current assignment when they do. */
+size_t csm_resource_drop_foreign(csm_resource *r);
+void csm_resource_resync(csm_resource *r);
+
 /*
  * Builds the generator set again (make_genset is called anew) and relists
  * every object so that it is rendered with the new set: for a reloaded
@@ -84,5 +92,15 @@ csm_err csm_resource_regenerate(csm_resource *r);
 size_t csm_resource_families(const csm_resource *r);
 const csm_gen_family *csm_resource_family(const csm_resource *r, size_t i);
 csm_err csm_resource_write_family(const csm_resource *r, size_t i, csm_sink *sink);
+
+/*
+ * Writes the resource's lifecycle counters (the `lifecycle` generator),
+ * HELP and TYPE included, evaluated now; nothing if its generator set never
+ * used `lifecycle`. Unlike the other families they are written while the
+ * Kind is not served too (a deleted CRD's objects were counted as deleted,
+ * and that must reach Prometheus). Not const: it raises the counters'
+ * monotonic floor.
+ */
+csm_err csm_resource_write_lifecycle(csm_resource *r, csm_expo_format fmt, csm_sink *sink);
 
 #endif
