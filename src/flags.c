@@ -62,6 +62,11 @@ enum flag_id {
     FLAG_MAX_LABELS_PER_SAMPLE,
     FLAG_MAX_SERIES,
     FLAG_MAX_SERIES_PER_RESOURCE,
+    FLAG_MAX_CONNECTIONS,
+    FLAG_MAX_CONNECTIONS_PER_CLIENT,
+    FLAG_RESPONSE_TIMEOUT,
+    FLAG_RESPONSE_MIN_RATE,
+    FLAG_AUTH_MAX_REVIEWS,
     FLAG_SHARD,
     FLAG_TOTAL_SHARDS,
     FLAG_POD,
@@ -179,6 +184,20 @@ static const flag_spec flag_specs[] = {
      "most this long ago instead of answering 503 (never past a token's exp)."},
     {"auth-timeout", FLAG_AUTH_TIMEOUT, 0, required_argument, "DURATION", "10s",
      "Timeout of each TokenReview and SubjectAccessReview request."},
+    {"auth-max-reviews", FLAG_AUTH_MAX_REVIEWS, 0, required_argument, "N", "64",
+     "TokenReviews and SubjectAccessReviews in flight at once; a request that\n"
+     "needs one more gets 503."},
+    {"max-connections", FLAG_MAX_CONNECTIONS, 0, required_argument, "N", NULL,
+     "Open connections on the metrics port (default: from the file-descriptor\n"
+     "limit, which is raised to its hard limit). At the cap a new connection\n"
+     "evicts the oldest one without complete request headers, else the oldest\n"
+     "idle one."},
+    {"max-connections-per-client", FLAG_MAX_CONNECTIONS_PER_CLIENT, 0, required_argument, "N", NULL,
+     "Open connections per client address (default: an eighth of\n--max-connections)."},
+    {"http-response-timeout", FLAG_RESPONSE_TIMEOUT, 0, required_argument, "DURATION", "60s",
+     "Every response may take this long, plus its body at --http-min-rate."},
+    {"http-min-rate", FLAG_RESPONSE_MIN_RATE, 0, required_argument, "BYTES", "65536",
+     "Slowest download rate, in bytes per second, that always finishes."},
     {"generators", FLAG_GENERATORS, 0, required_argument, "LIST", NULL,
      "Generators per resource: a list (info,labels,created,status) for every\n"
      "--resource, or RESOURCE=[GEN,...] entries by plural with * for the rest\n"
@@ -912,6 +931,20 @@ static csm_err flag_apply(csm_config *cfg, const flag_spec *f, const char *val, 
             return usage_err(errbuf, errlen, "invalid value \"0\" for --%s: must be positive",
                              f->name);
         return CSM_OK;
+    case FLAG_AUTH_MAX_REVIEWS:
+        return set_int_range(&cfg->auth_max_reviews, f, val, 1, 100000, errbuf, errlen);
+    case FLAG_MAX_CONNECTIONS:
+        return set_int_range(&cfg->max_connections, f, val, 16, 10000000, errbuf, errlen);
+    case FLAG_MAX_CONNECTIONS_PER_CLIENT:
+        return set_int_range(&cfg->max_connections_per_client, f, val, 1, 10000000, errbuf, errlen);
+    case FLAG_RESPONSE_TIMEOUT:
+        if (set_duration(&cfg->response_timeout_ms, f, val, 86400000L, errbuf, errlen) != CSM_OK)
+            return CSM_ERR_USAGE;
+        if (cfg->response_timeout_ms < 1000)
+            return invalid_value(f, val, errbuf, errlen, "must be at least 1s");
+        return CSM_OK;
+    case FLAG_RESPONSE_MIN_RATE:
+        return set_int_range(&cfg->response_min_rate, f, val, 1, 999999999, errbuf, errlen);
     case FLAG_SHARD:
         return set_int_range(&cfg->shard, f, val, 0, 999999999L, errbuf, errlen);
     case FLAG_TOTAL_SHARDS:

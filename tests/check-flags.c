@@ -869,6 +869,46 @@ START_TEST(test_sharding_flags)
 }
 END_TEST
 
+START_TEST(test_connection_limit_flags)
+{
+    csm_config cfg;
+    char err[256];
+
+    ck_assert_int_eq(parse(&cfg, err, sizeof(err), "--resource", "example.com/v1/Foo", NULL),
+                     CSM_OK);
+    ck_assert_int_eq(cfg.max_connections, 0); /* from the fd limit */
+    ck_assert_int_eq(cfg.max_connections_per_client, 0);
+    ck_assert_int_eq(cfg.response_timeout_ms, 60000);
+    ck_assert_int_eq(cfg.response_min_rate, 65536);
+    ck_assert_int_eq(cfg.auth_max_reviews, 64);
+    csm_config_free(&cfg);
+    ck_assert_int_eq(parse(&cfg, err, sizeof(err), "--resource", "example.com/v1/Foo",
+                           "--max-connections=4096", "--max-connections-per-client", "100",
+                           "--http-response-timeout=2m", "--http-min-rate=1024",
+                           "--auth-max-reviews=8", NULL),
+                     CSM_OK);
+    ck_assert_int_eq(cfg.max_connections, 4096);
+    ck_assert_int_eq(cfg.max_connections_per_client, 100);
+    ck_assert_int_eq(cfg.response_timeout_ms, 120000);
+    ck_assert_int_eq(cfg.response_min_rate, 1024);
+    ck_assert_int_eq(cfg.auth_max_reviews, 8);
+    csm_config_free(&cfg);
+    expect_msg("invalid value \"lots\" for --max-connections: must be an integer in 16..10000000",
+               "--resource", "example.com/v1/Foo", "--max-connections=lots", NULL);
+    expect_msg("invalid value \"8\" for --max-connections: must be an integer in 16..10000000",
+               "--resource", "example.com/v1/Foo", "--max-connections=8", NULL);
+    expect_msg("invalid value \"0\" for --max-connections-per-client: must be an integer in "
+               "1..10000000",
+               "--resource", "example.com/v1/Foo", "--max-connections-per-client=0", NULL);
+    expect_msg("invalid value \"500ms\" for --http-response-timeout: must be at least 1s",
+               "--resource", "example.com/v1/Foo", "--http-response-timeout=500ms", NULL);
+    expect_msg("invalid value \"fast\" for --http-min-rate: must be an integer in 1..999999999",
+               "--resource", "example.com/v1/Foo", "--http-min-rate=fast", NULL);
+    expect_msg("invalid value \"0\" for --auth-max-reviews: must be an integer in 1..100000",
+               "--resource", "example.com/v1/Foo", "--auth-max-reviews=0", NULL);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("flags");
@@ -903,6 +943,7 @@ int main(void)
     tcase_add_test(tc, test_generator_flag_errors);
     tcase_add_test(tc, test_gvk_list);
     tcase_add_test(tc, test_sharding_flags);
+    tcase_add_test(tc, test_connection_limit_flags);
     suite_add_tcase(s, tc);
     return csm_check_run(s);
 }
