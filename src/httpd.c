@@ -143,8 +143,11 @@
 /* Runs of text up to this size go into a gzip response uncompressed (as
  * stored blocks): family headers between cached segment pieces. */
 #define HTTPD_GZIP_STORE_MAX 1024
-/* Most bytes written per write callback (see tune_connection()). */
-#define HTTPD_MAX_SINGLE_WRITE (4 * 1024 * 1024)
+/* Most bytes written per write callback (see tune_connection()). 16 times
+ * libevent's default; 4 MiB filled the socket buffer in one go, and a
+ * client reading at a few MB/s then saw no write event within a 300 ms
+ * write timeout (check-httpd's test_response_deadline). */
+#define HTTPD_MAX_SINGLE_WRITE (256 * 1024)
 /* Reason text from handlers->ready. */
 #define HTTPD_READY_WHY_MAX 1024
 /* Methods evhttp passes to the dispatcher; ours answer the non-GET/HEAD

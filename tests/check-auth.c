@@ -944,7 +944,7 @@ END_TEST
 /* A telemetry series without labels, 0 if absent. */
 static double plain_of(h *x, const char *family)
 {
-    text_sink ts = {{text_put, NULL}, {0}};
+    text_sink ts = {{text_put, NULL, NULL}, {0}};
     char series[256];
     const char *p;
     double v = -1;
