@@ -151,12 +151,24 @@ func TestResilienceRelistUnderScrape(t *testing.T) {
 		if !r.px.WaitHeld(1, 60*time.Second) {
 			t.Fatalf("%s: the relist never asked for its second page; proxy log:\n%s", what, r.px.FormatLog(20))
 		}
+		for _, e := range r.entries() {
+			if e.End.IsZero() && e.IsList() && e.Query.Get("continue") != "" {
+				t.Logf("%s: held %s", what, e)
+			}
+		}
 		for i := 0; i < 5; i++ {
 			if n := s.check(what + " (second page held)"); n > 0 {
 				t.Errorf("%s: a scrape while the relist waited for page 2 lacked %d objects", what, n)
 			}
 			time.Sleep(100 * time.Millisecond)
 		}
+	}
+	// relistDone waits until the relist released at seq has ended: the
+	// informer watches again (a waitConverged alone may return mid-relist,
+	// since a correct relist never changes what /metrics shows).
+	relistDone := func(what string, seq int) {
+		t.Helper()
+		r.waitEntry(what+": a watch after the relist", seq, 60*time.Second, func(e faultproxy.Entry) bool { return e.Watch && !e.Injected })
 	}
 	relists := func() (float64, float64, float64) {
 		ss := r.tel()
@@ -180,8 +192,10 @@ func TestResilienceRelistUnderScrape(t *testing.T) {
 	r.px.Hold(continuePages)
 	r.px.Restore()
 	heldScrapes("410 after compaction")
+	seq := r.mark()
 	r.px.Release()
 	r.waitConverged("after the 410 relist", 90*time.Second)
+	relistDone("410 after compaction", seq)
 
 	// 2. Injected 410s on the watch (a relist at the last resourceVersion,
 	// which has not expired), three times.
@@ -193,8 +207,10 @@ func TestResilienceRelistUnderScrape(t *testing.T) {
 			faultproxy.StatusBody(http.StatusGone, "too old resource version"))
 		r.px.DropConnections()
 		heldScrapes(what)
+		seq := r.mark()
 		r.px.Release()
 		r.waitConverged("after "+what, 60*time.Second)
+		relistDone(what, seq)
 	}
 
 	// 3. The continue token of a relist expires while its second page is held.
@@ -203,6 +219,7 @@ func TestResilienceRelistUnderScrape(t *testing.T) {
 	if err != nil || probe.GetContinue() == "" {
 		t.Fatalf("probe paged LIST: %v (continue %q)", err, probe.GetContinue())
 	}
+	seq = r.mark()
 	r.px.Hold(continuePages)
 	r.px.InjectBody(faultproxy.WatchOf(r.path), 1, http.StatusGone, nil,
 		faultproxy.StatusBody(http.StatusGone, "too old resource version"))
@@ -220,12 +237,18 @@ func TestResilienceRelistUnderScrape(t *testing.T) {
 		return apierrors.IsResourceExpired(err) || apierrors.IsGone(err), nil
 	})
 	t.Logf("etcd compacted at %d while page 2 was held", rev)
-	seq := r.mark()
+	held := r.entries()
 	r.px.Release()
 	// The restarted list (from page 1) is held at page 2 too, if the hold
 	// is back in place before it gets there; the background scraper covers
-	// it either way.
+	// it either way. The released request must be done first, or WaitHeld
+	// would count it.
 	r.px.Hold(continuePages)
+	for _, e := range held {
+		if e.End.IsZero() && e.IsList() {
+			r.waitEntry("the released page-2 request ends", e.Seq, 30*time.Second, func(x faultproxy.Entry) bool { return x.Seq == e.Seq && !x.End.IsZero() })
+		}
+	}
 	if r.px.WaitHeld(1, 20*time.Second) {
 		heldScrapes("list restarted after the expired continue token")
 	} else {
@@ -233,6 +256,7 @@ func TestResilienceRelistUnderScrape(t *testing.T) {
 	}
 	r.px.Release()
 	r.waitConverged("after the expired continue token", 60*time.Second)
+	relistDone("continue token expired", seq)
 	expired410 := false
 	for _, e := range r.entriesSince(seq) {
 		if e.IsList() && e.Query.Get("continue") != "" && e.Status == http.StatusGone {
