@@ -32,11 +32,14 @@ func Help(t testing.TB, bin string) []byte {
 	return out
 }
 
-// HelpLists reports which of flags a --help output names.
+// HelpLists reports which of flags a --help output defines: a flag line is
+// indented at most 6 spaces ("  -h, --help", "      --port PORT"); help
+// text is indented 8, so a mention such as "--auth=none" in a flag's
+// description does not count.
 func HelpLists(help []byte, flags ...string) map[string]bool {
 	got := map[string]bool{}
 	for _, f := range flags {
-		got[f] = regexp.MustCompile(`(?m)^\s*` + regexp.QuoteMeta(f) + `[\s=]`).Match(help)
+		got[f] = regexp.MustCompile(`(?m)^ {0,6}(-[A-Za-z], )?` + regexp.QuoteMeta(f) + `( |$)`).Match(help)
 	}
 	return got
 }
