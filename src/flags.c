@@ -148,7 +148,7 @@ static const flag_spec flag_specs[] = {
      "Generators per resource: a list (info,labels,created,status) for every\n"
      "--resource, or RESOURCE=[GEN,...] entries by plural with * for the rest\n"
      "(memcacheds=[info,status],*=[info]). Built-ins: info, labels, annotations,\n"
-     "created, status; plugins by name. Default: info and every plugin."},
+     "created, status, lifecycle; plugins by name. Default: info and every plugin."},
     {"metric-labels-allowlist", FLAG_LABELS_ALLOWLIST, 0, required_argument,
      "RESOURCE=[KEY,...],...", NULL,
      "Object labels the labels generator exports as label_<key>, by plural or *;\n"
@@ -1088,10 +1088,13 @@ csm_err csm_flags_usage(FILE *out, const char *prog)
         return CSM_ERR_INVALID;
     rc = fprintf(out,
                  "Usage: %s --resource GROUP/VERSION/KIND [flags]\n"
-                 "       %s check-config CONFIG --object OBJECT [--resource G/V/K]\n\n"
+                 "       %s check-config CONFIG --object OBJECT [--resource G/V/K]\n"
+                 "       %s report --prometheus URL --resource G/V/K [--from T] [--to T]\n"
+                 "           [--by namespace|LABEL] [--format table|csv|json] (see README)\n\n"
                  "Exports Prometheus metrics about Kubernetes custom resources.\n\n"
                  "Flags (--flag VALUE or --flag=VALUE):\n",
-                 prog ? prog : "crd-state-metrics", prog ? prog : "crd-state-metrics");
+                 prog ? prog : "crd-state-metrics", prog ? prog : "crd-state-metrics",
+                 prog ? prog : "crd-state-metrics");
     for (size_t i = 0; i < NFLAGS && rc >= 0; i++) {
         f = &flag_specs[i];
         if (f->short_name)

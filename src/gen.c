@@ -21,10 +21,11 @@ extern const csm_generator csm_generator_labels;
 extern const csm_generator csm_generator_annotations;
 extern const csm_generator csm_generator_created;
 extern const csm_generator csm_generator_status;
+extern const csm_generator csm_generator_lifecycle;
 
 static const csm_generator *const builtins[] = {
     &csm_generator_info,    &csm_generator_labels, &csm_generator_annotations,
-    &csm_generator_created, &csm_generator_status,
+    &csm_generator_created, &csm_generator_status, &csm_generator_lifecycle,
 };
 
 size_t csm_gen_builtins(void)
@@ -693,4 +694,20 @@ csm_err csm_value_timestamp(const csm_value *v, double *out)
     if (err)
         return err;
     return csm_gen_parse_rfc3339(s, out);
+}
+
+/* ---- queries for generators served outside the blocks (lifecycle) ----- */
+
+int csm_genset_uses(const csm_genset *gs, const csm_generator *g)
+{
+    for (size_t i = 0; gs && i < gs->ninst; i++) {
+        if (gs->inst[i].gen == g)
+            return 1;
+    }
+    return 0;
+}
+
+int csm_genset_admits(const csm_genset *gs, const char *name)
+{
+    return !gs->filter || gs->filter(gs->filter_ctx, name);
 }

@@ -34,6 +34,10 @@ const csm_generator *csm_gen_builtin_at(size_t i);
  * csm_genset_add_ctx()'s ctx, to resources the config names. */
 extern const csm_generator csm_generator_config;
 
+/* The `lifecycle` built-in (generators/lifecycle.c): it declares no
+ * families; a resource whose set uses it keeps a csm_lifecycle instead. */
+extern const csm_generator csm_generator_lifecycle;
+
 /* Decides whether a family name is generated at all (the metric
  * allow/deny lists); NULL admits everything. */
 typedef int (*csm_gen_family_filter)(void *ctx, const char *name);
@@ -124,5 +128,12 @@ csm_err csm_gen_stem(const char *kind, char *out, size_t outlen);
 /* Parses RFC 3339 ("2024-01-02T03:04:05Z", "...05.25+02:00") into seconds
  * since the epoch. */
 csm_err csm_gen_parse_rfc3339(const char *s, double *out);
+
+/* 1 if g was added to the set (NULL set: 0). */
+int csm_genset_uses(const csm_genset *gs, const csm_generator *g);
+
+/* 1 if the set's family filter admits a family of that name (for families
+ * served outside the set, like the lifecycle counters). */
+int csm_genset_admits(const csm_genset *gs, const char *name);
 
 #endif

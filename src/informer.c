@@ -203,6 +203,8 @@ static csm_err upsert_object(csm_informer *inf, const cJSON *obj)
         tel_inc2(inf->env.events_total, inf->label, "MALFORMED");
         return CSM_OK;
     }
+    if (inf->hooks.seen)
+        inf->hooks.seen(inf->hooks.ctx, obj, inf->phase == INF_LISTING || inf->initial_pending);
     err = inf->hooks.render(inf->hooks.ctx, obj, &blk);
     if (err) {
         csm_logf(inf->env.log, CSM_LOG_ERROR, "%s: rendering %s failed: %s", inf->label,
@@ -263,6 +265,8 @@ static void start_list(csm_informer *inf, inf_rv_mode mode)
     set_state(inf, "listing");
     /* Mark first, sweep after the last page: old objects stay visible. */
     csm_store_relist_begin(inf->store);
+    if (inf->hooks.sync_begin)
+        inf->hooks.sync_begin(inf->hooks.ctx);
     request_page(inf);
 }
 
@@ -323,7 +327,11 @@ static void went_away(csm_informer *inf, const char *what, const char *why)
 /* A LIST or a WatchList stream delivered the whole state. */
 static void finish_sync(csm_informer *inf, const char *how)
 {
-    size_t removed = csm_store_relist_end(inf->store);
+    size_t removed;
+
+    if (inf->hooks.sync_end)
+        inf->hooks.sync_end(inf->hooks.ctx);
+    removed = csm_store_relist_end(inf->store);
 
     healthy(inf);
     tel_inc2(inf->env.list_total, inf->label, "success");
@@ -435,6 +443,8 @@ static csm_err watch_event(void *ctx, csm_watch_type type, const cJSON *obj)
         uid = cJSON_GetObjectItemCaseSensitive(meta, "uid");
         if (cJSON_IsString(uid))
             csm_store_delete(inf->store, uid->valuestring);
+        if (cJSON_IsString(uid) && inf->hooks.deleted)
+            inf->hooks.deleted(inf->hooks.ctx, obj);
         return CSM_OK;
     case CSM_WATCH_BOOKMARK:
         update_rv(inf, obj);
@@ -597,6 +607,8 @@ static void start_watch(csm_informer *inf, int initial)
         inf->listed = 0;
         inf->list_started = inf->watch_started;
         csm_store_relist_begin(inf->store);
+        if (inf->hooks.sync_begin)
+            inf->hooks.sync_begin(inf->hooks.ctx);
         set_state(inf, "syncing by WatchList");
     } else {
         set_state(inf, "watching from resourceVersion %s", inf->rv);

@@ -61,6 +61,16 @@ typedef struct csm_informer_hooks {
     /* Called after every completed LIST (initial and relists). */
     void (*synced)(void *ctx);
     void *ctx;
+    /* Lifecycle observation (each may be NULL; obj is borrowed for the
+     * call). seen: an object with a uid arrived, before it is rendered;
+     * listed is 1 when it came from a LIST page or a WatchList's initial
+     * events, 0 from a live watch event. deleted: a DELETED event.
+     * sync_begin: a full sync (LIST or WatchList) starts; sync_end: it
+     * delivered the whole state, right before the store's sweep. */
+    void (*seen)(void *ctx, const cJSON *obj, int listed);
+    void (*deleted)(void *ctx, const cJSON *obj);
+    void (*sync_begin)(void *ctx);
+    void (*sync_end)(void *ctx);
 } csm_informer_hooks;
 
 typedef struct csm_informer csm_informer;

@@ -9,6 +9,7 @@
 #include "exporter.h"
 #include "flags.h"
 #include "log.h"
+#include "report.h"
 
 int main(int argc, char **argv)
 {
@@ -20,6 +21,9 @@ int main(int argc, char **argv)
     /* A subcommand, not a flag: it runs without a cluster. */
     if (argc > 1 && strcmp(argv[1], "check-config") == 0)
         return csm_checkcfg_main(argc - 1, argv + 1, stdout, stderr);
+    /* Likewise: it only talks to Prometheus. */
+    if (argc > 1 && strcmp(argv[1], "report") == 0)
+        return csm_report_main(argc - 1, argv + 1, stdout, stderr);
     if (csm_flags_parse(argc, argv, &cfg, err, sizeof(err)) != CSM_OK) {
         fprintf(stderr, "crd-state-metrics: %s\nTry '%s --help'.\n", err, argv[0]);
         return 2;

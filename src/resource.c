@@ -1,6 +1,7 @@
 #include "resource.h"
 
 #include <curl/curl.h>
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,10 +9,18 @@
 #include <time.h>
 
 #include "backoff.h"
+#include "lifecycle.h"
 
 /* How often an unserved Kind is looked up again. Discovery is one small
  * GET, and a CRD installed after start should show up within seconds. */
 #define RES_UNSERVED_POLL_S 3.0
+
+/* What each informer's hooks get: the resource and which informer (a
+ * lifecycle source, whose syncs sweep only its own objects). */
+typedef struct res_slot {
+    csm_resource *r;
+    uint32_t source;
+} res_slot;
 
 typedef enum res_phase {
     RES_DISCOVERING = 0,
@@ -43,7 +52,14 @@ struct csm_resource {
     char stem[256];
     csm_genset *genset;
     csm_informer **inf;
+    res_slot *slots; /* one per informer */
     size_t ninf;
+
+    /* Lifecycle accounting, once a generator set used `lifecycle`; kept
+     * across CRD deletion and regeneration so the counters stay monotonic. */
+    csm_lifecycle *lc;
+    double lc_mono0; /* CLOCK_MONOTONIC and wall clock at creation: */
+    double lc_wall0; /* lc_now() is monotonic but reads as Unix time */
 };
 
 static double now_mono(void)
@@ -51,6 +67,13 @@ static double now_mono(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Unix time that never goes backwards (a wall clock step does not move it),
+ * comparable to creationTimestamp: what the lifecycle accounting runs on. */
+static double lc_now(const csm_resource *r)
+{
+    return r->lc_wall0 + (now_mono() - r->lc_mono0);
 }
 
 static void discover(csm_resource *r);
@@ -69,6 +92,8 @@ static void drop_informers(csm_resource *r)
         csm_informer_free(r->inf[i]);
     free(r->inf);
     r->inf = NULL;
+    free(r->slots);
+    r->slots = NULL;
     r->ninf = 0;
     csm_genset_free(r->genset);
     r->genset = NULL;
@@ -92,7 +117,7 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
 
 static csm_err render(void *ctx, const cJSON *obj, csm_block **out)
 {
-    csm_resource *r = ctx;
+    csm_resource *r = ((res_slot *)ctx)->r;
     size_t failures = 0;
     csm_err err = csm_genset_render(r->genset, obj, out, &failures);
     if (!err && failures) {
@@ -106,7 +131,11 @@ static csm_err render(void *ctx, const cJSON *obj, csm_block **out)
 
 static void gone(void *ctx)
 {
-    csm_resource *r = ctx;
+    csm_resource *r = ((res_slot *)ctx)->r;
+    /* The CRD is gone and its objects with it: each ends now, once (the
+     * other informers' 404s find nothing left). */
+    if (r->lc)
+        csm_lifecycle_clear(r->lc, lc_now(r));
     /* Called from inside an informer's callback: tear down on the next loop
      * iteration, not under its feet. */
     r->phase = RES_DISCOVERING;
@@ -117,11 +146,113 @@ static void gone(void *ctx)
     arm_timer(r, csm_backoff_next(&r->backoff, now_mono()));
 }
 
+/* ---- lifecycle hooks (only while r->lc exists) ----------------------- */
+
+static void lc_failed(csm_resource *r, csm_err err)
+{
+    csm_logf(r->env->log, CSM_LOG_ERROR, "%s: lifecycle accounting: %s", r->label,
+             csm_strerror(err));
+}
+
+static void lc_seen(void *ctx, const cJSON *obj, int listed)
+{
+    res_slot *slot = ctx;
+    csm_resource *r = slot->r;
+    const cJSON *meta = cJSON_GetObjectItemCaseSensitive(obj, "metadata");
+    const cJSON *uid = cJSON_GetObjectItemCaseSensitive(meta, "uid");
+    const cJSON *ns = cJSON_GetObjectItemCaseSensitive(meta, "namespace");
+    const cJSON *ct = cJSON_GetObjectItemCaseSensitive(meta, "creationTimestamp");
+    double created = NAN;
+    csm_err err;
+
+    if (!r->lc || !cJSON_IsString(uid))
+        return;
+    if (cJSON_IsString(ct) && csm_gen_parse_rfc3339(ct->valuestring, &created) != CSM_OK)
+        created = NAN;
+    err = csm_lifecycle_seen(r->lc, slot->source, uid->valuestring,
+                             r->namespaced && cJSON_IsString(ns) ? ns->valuestring : NULL, created,
+                             listed, lc_now(r));
+    if (err)
+        lc_failed(r, err);
+}
+
+static void lc_deleted(void *ctx, const cJSON *obj)
+{
+    csm_resource *r = ((res_slot *)ctx)->r;
+    const cJSON *meta = cJSON_GetObjectItemCaseSensitive(obj, "metadata");
+    const cJSON *uid = cJSON_GetObjectItemCaseSensitive(meta, "uid");
+
+    if (r->lc && cJSON_IsString(uid))
+        csm_lifecycle_deleted(r->lc, uid->valuestring, lc_now(r));
+}
+
+static void lc_sync_begin(void *ctx)
+{
+    res_slot *slot = ctx;
+    csm_err err;
+
+    if (!slot->r->lc)
+        return;
+    err = csm_lifecycle_sync_begin(slot->r->lc, slot->source);
+    if (err)
+        lc_failed(slot->r, err);
+}
+
+static void lc_sync_end(void *ctx)
+{
+    res_slot *slot = ctx;
+
+    if (slot->r->lc)
+        csm_lifecycle_sync_end(slot->r->lc, slot->source, lc_now(slot->r));
+}
+
+/* Creates the accounting the first time the set uses `lifecycle`, and
+ * applies the metric filter to its families each time. */
+static csm_err lc_bind(csm_resource *r)
+{
+    csm_err err;
+
+    if (!csm_genset_uses(r->genset, &csm_generator_lifecycle))
+        return CSM_OK;
+    if (!r->lc) {
+        err = csm_lifecycle_new(r->stem, r->namespaced, lc_now(r), &r->lc);
+        if (err)
+            return err;
+    }
+    for (int f = 0; f < CSM_LC_NFAMILIES; f++)
+        csm_lifecycle_enable(
+            r->lc, (csm_lc_family)f,
+            csm_genset_admits(r->genset, csm_lifecycle_family_name(r->lc, (csm_lc_family)f)));
+    return CSM_OK;
+}
+
+csm_err csm_resource_write_lifecycle(csm_resource *r, csm_expo_format fmt, csm_sink *sink)
+{
+    csm_buf b;
+    csm_err err;
+
+    if (!r->lc)
+        return CSM_OK;
+    csm_buf_init(&b, 64u << 20);
+    err = csm_lifecycle_write(r->lc, fmt, lc_now(r), &b);
+    if (!err && b.len)
+        err = sink->text(sink, b.ptr, b.len);
+    csm_buf_free(&b);
+    return err;
+}
+
 /* ---- discovery ------------------------------------------------------ */
 
 static csm_err start_informers(csm_resource *r)
 {
-    csm_informer_hooks hooks = {render, gone, NULL, r};
+    csm_informer_hooks hooks = {
+        .render = render,
+        .gone = gone,
+        .seen = lc_seen,
+        .deleted = lc_deleted,
+        .sync_begin = lc_sync_begin,
+        .sync_end = lc_sync_end,
+    };
     csm_resource_desc desc;
     char errbuf[512] = "";
     char path[2048];
@@ -140,9 +271,13 @@ static csm_err start_informers(csm_resource *r)
                  errbuf[0] ? errbuf : csm_strerror(err));
         return err;
     }
+    err = lc_bind(r);
+    if (err)
+        return err;
     want = r->namespaced && r->namespaces.n ? r->namespaces.n : 1;
     r->inf = calloc(want, sizeof(*r->inf));
-    if (!r->inf)
+    r->slots = calloc(want, sizeof(*r->slots));
+    if (!r->inf || !r->slots)
         return CSM_ERR_NOMEM;
     for (size_t i = 0; i < want; i++) {
         if (r->namespaced && r->namespaces.n)
@@ -150,6 +285,9 @@ static csm_err start_informers(csm_resource *r)
                      r->plural);
         else
             snprintf(path, sizeof(path), "%s/%s", r->gv_path, r->plural);
+        r->slots[i].r = r;
+        r->slots[i].source = (uint32_t)i;
+        hooks.ctx = &r->slots[i];
         err = csm_informer_new(r->env, r->label, path, r->query, &hooks, &r->inf[i]);
         if (err)
             return err;
@@ -347,6 +485,12 @@ csm_err csm_resource_new(const csm_resource_opts *o, csm_resource **out)
         goto fail;
     }
     csm_backoff_init(&r->backoff, (uint64_t)(uintptr_t)r);
+    {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        r->lc_wall0 = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+        r->lc_mono0 = now_mono();
+    }
     snprintf(r->phase_why, sizeof(r->phase_why), "discovery pending");
     *out = r;
     return CSM_OK;
@@ -379,6 +523,7 @@ void csm_resource_free(csm_resource *r)
         free(r->namespaces.items[i]);
     free(r->namespaces.items);
     free(r->query);
+    csm_lifecycle_free(r->lc);
     csm_buf_free(&r->body);
     csm_gvk_free(&r->gvk);
     free(r);

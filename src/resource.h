@@ -85,4 +85,14 @@ size_t csm_resource_families(const csm_resource *r);
 const csm_gen_family *csm_resource_family(const csm_resource *r, size_t i);
 csm_err csm_resource_write_family(const csm_resource *r, size_t i, csm_sink *sink);
 
+/*
+ * Writes the resource's lifecycle counters (the `lifecycle` generator),
+ * HELP and TYPE included, evaluated now; nothing if its generator set never
+ * used `lifecycle`. Unlike the other families they are written while the
+ * Kind is not served too (a deleted CRD's objects were counted as deleted,
+ * and that must reach Prometheus). Not const: it raises the counters'
+ * monotonic floor.
+ */
+csm_err csm_resource_write_lifecycle(csm_resource *r, csm_expo_format fmt, csm_sink *sink);
+
 #endif

@@ -207,7 +207,7 @@ START_TEST(test_startup_errors)
 {
     flags("--resource", "v1/A", "--generators", "info,nope", NULL);
     make_fails("--generators: unknown generator \"nope\" (built-in: info, labels, annotations, "
-               "created, status)");
+               "created, status, lifecycle)");
     csm_config_free(&cfg);
 
     flags("--resource", "v1/A", "--generator-plugin", "/nonexistent/x.so", NULL);

@@ -51,15 +51,32 @@ static void result_free(result *r)
 
 START_TEST(test_builtin_table)
 {
-    static const char *const names[] = {"info", "labels", "annotations", "created", "status"};
-    ck_assert_uint_eq(csm_gen_builtins(), 5);
-    for (size_t i = 0; i < 5; i++) {
+    static const char *const names[] = {"info",    "labels", "annotations",
+                                        "created", "status", "lifecycle"};
+    ck_assert_uint_eq(csm_gen_builtins(), 6);
+    for (size_t i = 0; i < 6; i++) {
         ck_assert_str_eq(csm_gen_builtin_at(i)->name, names[i]);
         ck_assert_ptr_eq(csm_gen_builtin(names[i]), csm_gen_builtin_at(i));
     }
-    ck_assert_ptr_null(csm_gen_builtin_at(5));
+    ck_assert_ptr_null(csm_gen_builtin_at(6));
     ck_assert_ptr_null(csm_gen_builtin("config")); /* added by the exporter, not by name */
     ck_assert_ptr_null(csm_gen_builtin("nope"));
+}
+END_TEST
+
+/* `lifecycle` renders nothing per object: its counters live in the
+ * resource's accounting, which the set's users find through these. */
+START_TEST(test_lifecycle_is_a_marker)
+{
+    result r = run("lifecycle", NULL, obj_json, 1);
+    ck_assert_uint_eq(csm_genset_families(r.gs), 0);
+    ck_assert_str_eq(r.text, "");
+    ck_assert_uint_eq(r.failures, 0);
+    ck_assert_int_eq(csm_genset_uses(r.gs, csm_gen_builtin("lifecycle")), 1);
+    ck_assert_int_eq(csm_genset_uses(r.gs, csm_gen_builtin("info")), 0);
+    ck_assert_int_eq(csm_genset_uses(NULL, csm_gen_builtin("info")), 0);
+    ck_assert_int_eq(csm_genset_admits(r.gs, "memcached_created_total"), 1);
+    result_free(&r);
 }
 END_TEST
 
@@ -254,6 +271,7 @@ int main(void)
     TCase *tc = tcase_create("core");
 
     tcase_add_test(tc, test_builtin_table);
+    tcase_add_test(tc, test_lifecycle_is_a_marker);
     tcase_add_test(tc, test_labels_without_allowlist);
     tcase_add_test(tc, test_labels_allowlist_by_plural_and_star);
     tcase_add_test(tc, test_labels_all_keys_and_conflicts);
