@@ -38,6 +38,7 @@ typedef struct sample {
     lbl *l;
     size_t n;
     double value;
+    const csm_crs_metric *origin; /* the metrics[] entry that produced it */
 } sample;
 
 typedef struct samples {
@@ -429,6 +430,55 @@ static csm_err eval_stateset(eval *ev, const csm_value *v)
     return err;
 }
 
+static csm_err eval_type(eval *ev, const csm_value *v)
+{
+    if (ev->m->type == CSM_CRS_GAUGE)
+        return eval_gauge(ev, v);
+    if (ev->m->type == CSM_CRS_INFO)
+        return eval_info(ev, v);
+    return eval_stateset(ev, v);
+}
+
+/*
+ * Extension (nested wildcards): resolves the path from segment `from`; a
+ * "*" segment expands every element (its index) or entry (its key) of that
+ * level, kept in *cap as label wild_labels[w]. At the end of the path the
+ * metric's type is evaluated and the captured labels set on its samples.
+ * Cost: one evaluation per combination the object holds.
+ */
+static csm_err eval_wild(eval *ev, const csm_value *v, size_t from, size_t w, sample *cap)
+{
+    const csm_crs_metric *m = ev->m;
+    size_t n = csm_crspath_len(m->path);
+    size_t star = from;
+    size_t first = ev->out->n;
+    size_t idx = 0;
+    char key[32];
+    csm_err err = CSM_OK;
+
+    while (star < n && strcmp(csm_crspath_segment(m->path, star), "*") != 0)
+        star++;
+    v = csm_crspath_get_part(m->path, from, star, v);
+    if (star == n) {
+        err = eval_type(ev, v);
+        for (size_t i = first; !err && i < ev->out->n; i++) {
+            for (size_t j = 0; !err && j < cap->n; j++)
+                err = sample_put(&ev->out->s[i], cap->l[j].name, cap->l[j].value, 0);
+        }
+        return err;
+    }
+    if (csm_value_kind_of(v) != CSM_VALUE_ARRAY && csm_value_kind_of(v) != CSM_VALUE_MAP)
+        return CSM_OK; /* nothing to expand: no samples */
+    for (const csm_value *e = csm_value_first(v); !err && e; e = csm_value_next(e), idx++) {
+        snprintf(key, sizeof(key), "%zu", idx);
+        err = sample_put(cap, m->wild_labels[w],
+                         csm_value_kind_of(v) == CSM_VALUE_MAP ? csm_value_name(e) : key, 0);
+        if (!err)
+            err = eval_wild(ev, e, star + 1, w + 1, cap);
+    }
+    return err;
+}
+
 /* Base labels of a metric for obj: common, group/version/kind, paths. */
 static csm_err base_labels(eval *ev, const config_state *st, const csm_value *root, sample *base)
 {
@@ -461,13 +511,15 @@ static csm_err eval_metric(const config_state *st, const metric_ref *ref, const 
     ev.out = &out;
     ev.failed = 0;
     err = base_labels(&ev, st, root, &base);
-    v = csm_crspath_get(ref->m->path, root);
-    if (!err && ref->m->type == CSM_CRS_GAUGE)
-        err = eval_gauge(&ev, v);
-    else if (!err && ref->m->type == CSM_CRS_INFO)
-        err = eval_info(&ev, v);
-    else if (!err)
-        err = eval_stateset(&ev, v);
+    if (!err && ref->m->nwild) {
+        sample cap;
+        memset(&cap, 0, sizeof(cap));
+        err = eval_wild(&ev, root, 0, 0, &cap);
+        sample_clear(&cap);
+    } else if (!err) {
+        v = csm_crspath_get(ref->m->path, root);
+        err = eval_type(&ev, v);
+    }
     /* qsort() wants a non-NULL array even for no elements. */
     for (size_t i = 0; !err && i < out.n; i++) {
         if (out.s[i].n)
@@ -480,6 +532,7 @@ static csm_err eval_metric(const config_state *st, const metric_ref *ref, const 
             err = sample_put(&out.s[i], base.l[j].name, base.l[j].value, 1);
         if (!err && out.s[i].n)
             qsort(out.s[i].l, out.s[i].n, sizeof(lbl), cmp_lbl);
+        out.s[i].origin = ref->m;
         if (!err)
             err = samples_push(fam, &out.s[i]);
     }
@@ -513,6 +566,41 @@ static int cmp_keyed(const void *a, const void *b)
     return (x->index > y->index) - (x->index < y->index);
 }
 
+/* Says why run[0..n) (equal label sets, sorted by index) is exported once:
+ * elements of one metric's path that gave the same labels, or metrics of
+ * one name that gave the same series. */
+static void note_collapse(csm_emitter *em, const char *fname, const keyed *run, size_t n)
+{
+    const csm_crs_metric *first = run[0].s->origin;
+    const csm_crs_metric *second = NULL;
+    size_t others = 0;
+    csm_buf labels;
+
+    for (size_t i = 1; i < n; i++) {
+        if (run[i].s->origin != first && !second)
+            second = run[i].s->origin;
+        others += run[i].s->origin != first;
+    }
+    csm_buf_init(&labels, 512);
+    for (size_t i = 0; i < run[0].s->n; i++)
+        csm_buf_printf(&labels, "%s%s=\"%s\"", i ? "," : "", run[0].s->l[i].name,
+                       run[0].s->l[i].value);
+    if (!others)
+        csm_emitter_note(em,
+                         "%s: %zu elements of path %s (metric at line %d) gave the same labels "
+                         "{%s}; exported once (add a labelsFromPath that tells them apart)",
+                         fname, n, csm_crspath_text(first->path), first->line,
+                         labels.len ? csm_buf_str(&labels) : "...");
+    else
+        csm_emitter_note(em,
+                         "%s: %zu samples of metrics of this name (lines %d and %d) gave the same "
+                         "series "
+                         "{%s}; exported once",
+                         fname, n, first->line, second->line,
+                         labels.len ? csm_buf_str(&labels) : "...");
+    csm_buf_free(&labels);
+}
+
 /* Emits a family's samples in order, each distinct label set once. */
 static csm_err emit_family(csm_emitter *em, size_t family, const char *fname, const samples *fam,
                            int *failed)
@@ -542,6 +630,12 @@ static csm_err emit_family(csm_emitter *em, size_t family, const char *fname, co
         if (cmp_keyed(&a, &b) == 0)
             dup[k[i].index] = 1;
     }
+    for (size_t i = 0, j; i < fam->n; i = j) {
+        for (j = i + 1; j < fam->n && dup[k[j].index]; j++)
+            ;
+        if (j - i > 1)
+            note_collapse(em, fname, k + i, j - i);
+    }
     names = calloc(most ? most : 1, sizeof(*names));
     values = calloc(most ? most : 1, sizeof(*values));
     if (!names || !values) {
@@ -552,7 +646,6 @@ static csm_err emit_family(csm_emitter *em, size_t family, const char *fname, co
         const sample *s = &fam->s[i];
         if (dup[i]) {
             *failed = 1;
-            csm_emitter_note(em, "%s: two metrics gave the same series; exported once", fname);
             continue;
         }
         for (size_t j = 0; j < s->n; j++) {

@@ -3,6 +3,7 @@
 #include <cjson/cJSON.h>
 #include <ctype.h>
 #include <errno.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <yaml.h>
@@ -12,6 +13,7 @@
 #include "expo.h"
 #include "flags.h"
 #include "gen.h"
+#include "jsonnum.h"
 
 #define OBJECT_MAX (64u << 20)
 
@@ -76,49 +78,295 @@ static int parse_args(int argc, char **argv, args *a, FILE *err)
 
 /* ---- YAML objects as cJSON ---------------------------------------------- */
 
-/* YAML's core schema for plain scalars: null, booleans, numbers. */
-static cJSON *plain_scalar(const char *s)
-{
-    char *end;
-    double d;
+/*
+ * kubectl reads YAML with sigs.k8s.io/yaml: go-yaml v2 resolves plain
+ * scalars with YAML 1.1 rules, the result is marshalled to JSON and the
+ * API machinery decodes that. So a plain scalar is:
+ *   null     "", "~", null, Null, NULL
+ *   boolean  y Y yes Yes YES true True TRUE on On ON (and n/no/false/off)
+ *   integer  Go's strconv.ParseInt(s, 0, 64) after dropping '_': 010 is 8,
+ *            0o10 8, 0x1F 31, 0b101 5, +7 7; then ParseUint for 2^63..2^64
+ *   float    [-+]?(.D+|D+(.D*)?)([eE][-+]?D+)?  (08 is 8, 1e3 1000),
+ *            .inf/.nan (which JSON cannot carry: kubectl fails on them)
+ *   string   everything else (timestamps too: go-yaml keeps them as text)
+ * Quoted scalars are strings.
+ */
+typedef enum ykind {
+    Y_STR = 0,
+    Y_NULL,
+    Y_BOOL,
+    Y_INT,  /* fits int64: u is the magnitude, neg its sign */
+    Y_UINT, /* 2^63..2^64-1 */
+    Y_FLOAT,
+} ykind;
 
-    if (!*s || strcmp(s, "~") == 0 || strcmp(s, "null") == 0 || strcmp(s, "Null") == 0 ||
-        strcmp(s, "NULL") == 0)
-        return cJSON_CreateNull();
-    if (strcmp(s, "true") == 0 || strcmp(s, "True") == 0 || strcmp(s, "TRUE") == 0)
-        return cJSON_CreateTrue();
-    if (strcmp(s, "false") == 0 || strcmp(s, "False") == 0 || strcmp(s, "FALSE") == 0)
-        return cJSON_CreateFalse();
-    if (isdigit((unsigned char)s[0]) ||
-        ((s[0] == '-' || s[0] == '+' || s[0] == '.') && isdigit((unsigned char)s[1]))) {
-        d = strtod(s, &end);
-        if (*end == '\0' && !strchr(s, 'x') && !strchr(s, 'X'))
-            return cJSON_CreateNumber(d);
+typedef struct yscalar {
+    ykind kind;
+    int b;
+    int neg;
+    unsigned long long u;
+    double d;
+} yscalar;
+
+static int digit_value(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'z')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'Z')
+        return c - 'A' + 10;
+    return 99;
+}
+
+/* strconv.ParseUint(s, 0, 64) without the underscores (already dropped). */
+static int go_parse_uint(const char *s, unsigned long long *out)
+{
+    unsigned base = 10;
+    unsigned long long v = 0;
+
+    if (!*s)
+        return 0;
+    if (s[0] == '0') {
+        char c = (char)tolower((unsigned char)s[1]);
+        if (strlen(s) >= 3 && (c == 'b' || c == 'o' || c == 'x')) {
+            base = c == 'b' ? 2 : c == 'o' ? 8 : 16;
+            s += 2;
+        } else {
+            base = 8;
+            s += 1;
+        }
     }
-    return cJSON_CreateString(s);
+    for (; *s; s++) {
+        unsigned d = (unsigned)digit_value(*s);
+        if (d >= base || v > (~0ULL - d) / base)
+            return 0;
+        v = v * base + d;
+    }
+    *out = v;
+    return 1;
+}
+
+/* go-yaml's float pattern. */
+static int yaml_float_syntax(const char *s)
+{
+    size_t int_digits = 0;
+    size_t frac_digits = 0;
+
+    if (*s == '+' || *s == '-')
+        s++;
+    while (isdigit((unsigned char)*s)) {
+        s++;
+        int_digits++;
+    }
+    if (*s == '.') {
+        s++;
+        while (isdigit((unsigned char)*s)) {
+            s++;
+            frac_digits++;
+        }
+        if (!int_digits && !frac_digits)
+            return 0;
+    } else if (!int_digits) {
+        return 0;
+    }
+    if (*s == 'e' || *s == 'E') {
+        s++;
+        if (*s == '+' || *s == '-')
+            s++;
+        if (!isdigit((unsigned char)*s))
+            return 0;
+        while (isdigit((unsigned char)*s))
+            s++;
+    }
+    return *s == '\0';
+}
+
+static int one_of(const char *s, const char *const *list)
+{
+    for (; *list; list++) {
+        if (strcmp(s, *list) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+static void resolve_plain(const char *in, yscalar *y)
+{
+    static const char *const nulls[] = {"", "~", "null", "Null", "NULL", NULL};
+    static const char *const yes[] = {"y",    "Y",    "yes", "Yes", "YES", "true",
+                                      "True", "TRUE", "on",  "On",  "ON",  NULL};
+    static const char *const no[] = {"n",     "N",     "no",  "No",  "NO",  "false",
+                                     "False", "FALSE", "off", "Off", "OFF", NULL};
+    static const char *const nan[] = {".nan", ".NaN", ".NAN", NULL};
+    static const char *const inf[] = {".inf", ".Inf", ".INF", "+.inf", "+.Inf", "+.INF", NULL};
+    static const char *const ninf[] = {"-.inf", "-.Inf", "-.INF", NULL};
+    char plain[128];
+    size_t n = 0;
+    const char *p;
+    char *end;
+
+    memset(y, 0, sizeof(*y));
+    if (one_of(in, nulls) || one_of(in, yes) || one_of(in, no)) {
+        y->kind = one_of(in, nulls) ? Y_NULL : Y_BOOL;
+        y->b = one_of(in, yes);
+        return;
+    }
+    if (one_of(in, nan) || one_of(in, inf) || one_of(in, ninf)) {
+        y->kind = Y_FLOAT;
+        y->d = one_of(in, nan) ? NAN : one_of(in, inf) ? INFINITY : -INFINITY;
+        return;
+    }
+    if (in[0] == '.') {
+        if (yaml_float_syntax(in)) {
+            y->kind = Y_FLOAT;
+            y->d = strtod(in, &end);
+        }
+        return;
+    }
+    if (!isdigit((unsigned char)in[0]) && in[0] != '+' && in[0] != '-')
+        return;
+    for (p = in; *p && n + 1 < sizeof(plain); p++) {
+        if (*p != '_')
+            plain[n++] = *p;
+    }
+    if (*p)
+        return; /* too long for any number */
+    plain[n] = '\0';
+    p = plain;
+    y->neg = *p == '-';
+    if (*p == '+' || *p == '-')
+        p++;
+    if (go_parse_uint(p, &y->u) && *p != '+' && *p != '-') {
+        if (y->u <= (y->neg ? 1ULL << 63 : (1ULL << 63) - 1)) {
+            y->kind = Y_INT;
+            return;
+        }
+        if (plain[0] != '+' && plain[0] != '-') {
+            y->kind = Y_UINT;
+            return;
+        }
+    }
+    if (yaml_float_syntax(plain)) {
+        y->d = strtod(plain, &end);
+        if (!isinf(y->d))
+            y->kind = Y_FLOAT;
+    }
+}
+
+/* A resolved scalar as the JSON kubectl would send; NULL with why set. */
+static cJSON *scalar_json(const char *text, const yscalar *y, char *why, size_t whylen)
+{
+    char dec[32];
+    cJSON *n = NULL;
+    csm_buf b;
+
+    switch (y->kind) {
+    case Y_STR:
+        return cJSON_CreateString(text);
+    case Y_NULL:
+        return cJSON_CreateNull();
+    case Y_BOOL:
+        return cJSON_CreateBool(y->b);
+    case Y_INT:
+    case Y_UINT:
+        snprintf(dec, sizeof(dec), "%s%llu", y->neg && y->u ? "-" : "", y->u);
+        n = cJSON_CreateNumber(y->neg ? -(double)y->u : (double)y->u);
+        /* Past 2^53 a double is not the number: keep its digits. */
+        if (n && y->u >= (1ULL << 53) && csm_jsonnum_set_text(n, dec) != CSM_OK) {
+            cJSON_Delete(n);
+            n = NULL;
+        }
+        return n;
+    case Y_FLOAT:
+        if (!isfinite(y->d)) {
+            snprintf(why, whylen, "\"%.40s\" is %s, which JSON cannot carry (kubectl fails too)",
+                     text, isnan(y->d) ? "NaN" : "infinite");
+            return NULL;
+        }
+        n = cJSON_CreateNumber(y->d);
+        /* Go's encoder writes an integral float below 1e21 in full, and
+         * the API machinery reads that back as an int64. */
+        if (n && y->d == floor(y->d) && fabs(y->d) >= 9007199254740992.0 && fabs(y->d) < 9.2e18) {
+            csm_buf_init(&b, 64);
+            if (csm_jsonnum_format_integral(y->d, &b) != CSM_OK ||
+                csm_jsonnum_set_text(n, csm_buf_str(&b)) != CSM_OK) {
+                cJSON_Delete(n);
+                n = NULL;
+            }
+            csm_buf_free(&b);
+        }
+        return n;
+    }
+    return NULL;
+}
+
+/* A mapping key as sigs.k8s.io/yaml turns it into a JSON key. */
+static csm_err key_text(const yaml_node_t *k, csm_buf *out, char *why, size_t whylen)
+{
+    const char *text = (const char *)k->data.scalar.value;
+    yscalar y;
+
+    csm_buf_reset(out);
+    if (k->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
+        return csm_buf_puts(out, text);
+    resolve_plain(text, &y);
+    switch (y.kind) {
+    case Y_STR:
+        return csm_buf_puts(out, text);
+    case Y_BOOL:
+        return csm_buf_puts(out, y.b ? "true" : "false");
+    case Y_INT:
+        return csm_buf_printf(out, "%s%llu", y.neg && y.u ? "-" : "", y.u);
+    case Y_FLOAT:
+        /* strconv.FormatFloat(k, 'g', -1, 32), as sigs.k8s.io/yaml does. */
+        if (isnan(y.d))
+            return csm_buf_puts(out, ".nan");
+        if (isinf(y.d))
+            return csm_buf_puts(out, y.d > 0 ? ".inf" : "-.inf");
+        return csm_jsonnum_format_float(y.d, 32, out);
+    case Y_NULL:
+    case Y_UINT:
+        break;
+    }
+    snprintf(why, whylen, "map key \"%.40s\" has no JSON form (kubectl rejects it too)", text);
+    return CSM_ERR_INVALID;
 }
 
 /* Aliases let a small document stand for a huge tree ("billion laughs");
  * no object has more nodes than this. */
 #define OBJECT_NODES_MAX 1000000
 
-static cJSON *yaml_to_json(yaml_document_t *doc, yaml_node_t *n, int depth, size_t *budget)
+typedef struct yconv {
+    yaml_document_t *doc;
+    size_t budget;
+    csm_buf key;
+    char *why;
+    size_t whylen;
+} yconv;
+
+static cJSON *yaml_to_json(yconv *y, yaml_node_t *n, int depth)
 {
     cJSON *out = NULL;
+    yscalar ys;
 
-    if (!n || depth > 64 || *budget == 0)
+    if (!n || depth > 64 || y->budget == 0) {
+        snprintf(y->why, y->whylen, "empty, nested more than 64 deep or larger than %u nodes",
+                 OBJECT_NODES_MAX);
         return NULL;
-    (*budget)--;
+    }
+    y->budget--;
     switch (n->type) {
     case YAML_SCALAR_NODE:
-        if (n->data.scalar.style == YAML_PLAIN_SCALAR_STYLE)
-            return plain_scalar((const char *)n->data.scalar.value);
-        return cJSON_CreateString((const char *)n->data.scalar.value);
+        if (n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
+            return cJSON_CreateString((const char *)n->data.scalar.value);
+        resolve_plain((const char *)n->data.scalar.value, &ys);
+        return scalar_json((const char *)n->data.scalar.value, &ys, y->why, y->whylen);
     case YAML_SEQUENCE_NODE:
         out = cJSON_CreateArray();
         for (yaml_node_item_t *i = n->data.sequence.items.start;
              out && i < n->data.sequence.items.top; i++) {
-            cJSON *c = yaml_to_json(doc, yaml_document_get_node(doc, *i), depth + 1, budget);
+            cJSON *c = yaml_to_json(y, yaml_document_get_node(y->doc, *i), depth + 1);
             if (!c || !cJSON_AddItemToArray(out, c)) {
                 cJSON_Delete(c);
                 cJSON_Delete(out);
@@ -130,21 +378,34 @@ static cJSON *yaml_to_json(yaml_document_t *doc, yaml_node_t *n, int depth, size
         out = cJSON_CreateObject();
         for (yaml_node_pair_t *p = n->data.mapping.pairs.start;
              out && p < n->data.mapping.pairs.top; p++) {
-            yaml_node_t *k = yaml_document_get_node(doc, p->key);
+            yaml_node_t *k = yaml_document_get_node(y->doc, p->key);
             cJSON *c;
             if (!k || k->type != YAML_SCALAR_NODE) {
+                snprintf(y->why, y->whylen, "a map key that is not a scalar");
                 cJSON_Delete(out);
                 return NULL;
             }
-            c = yaml_to_json(doc, yaml_document_get_node(doc, p->value), depth + 1, budget);
-            if (!c || !cJSON_AddItemToObject(out, (const char *)k->data.scalar.value, c)) {
+            /* The value first: its own keys reuse y->key. */
+            c = yaml_to_json(y, yaml_document_get_node(y->doc, p->value), depth + 1);
+            if (c && key_text(k, &y->key, y->why, y->whylen) != CSM_OK) {
                 cJSON_Delete(c);
                 cJSON_Delete(out);
                 return NULL;
             }
+            /* go-yaml keeps the last of duplicate keys. */
+            if (c && cJSON_GetObjectItemCaseSensitive(out, csm_buf_str(&y->key))) {
+                if (cJSON_ReplaceItemInObjectCaseSensitive(out, csm_buf_str(&y->key), c))
+                    continue;
+            } else if (c && cJSON_AddItemToObject(out, csm_buf_str(&y->key), c)) {
+                continue;
+            }
+            cJSON_Delete(c);
+            cJSON_Delete(out);
+            return NULL;
         }
         return out;
     default:
+        snprintf(y->why, y->whylen, "an unexpected YAML node");
         return NULL;
     }
 }
@@ -154,11 +415,19 @@ static cJSON *parse_object(const char *name, const csm_buf *text, char *why, siz
 {
     yaml_parser_t parser;
     yaml_document_t doc;
-    size_t budget = OBJECT_NODES_MAX;
+    yconv conv;
+    char what[256] = "";
     cJSON *obj = cJSON_ParseWithLength(text->ptr ? text->ptr : "", text->len);
 
-    if (obj)
+    if (obj) {
+        /* Integers above 2^53 keep their text for labels (jsonnum.h). */
+        if (csm_jsonnum_annotate(obj, text->ptr, text->len) != CSM_OK) {
+            snprintf(why, whylen, "%s: out of memory", name);
+            cJSON_Delete(obj);
+            return NULL;
+        }
         return obj;
+    }
     if (!yaml_parser_initialize(&parser)) {
         snprintf(why, whylen, "%s: out of memory", name);
         return NULL;
@@ -172,10 +441,15 @@ static cJSON *parse_object(const char *name, const csm_buf *text, char *why, siz
         yaml_parser_delete(&parser);
         return NULL;
     }
-    obj = yaml_to_json(&doc, yaml_document_get_root_node(&doc), 0, &budget);
+    conv.doc = &doc;
+    conv.budget = OBJECT_NODES_MAX;
+    conv.why = what;
+    conv.whylen = sizeof(what);
+    csm_buf_init(&conv.key, 1u << 20);
+    obj = yaml_to_json(&conv, yaml_document_get_root_node(&doc), 0);
     if (!obj)
-        snprintf(why, whylen, "%s: empty, nested more than 64 deep or larger than %u nodes", name,
-                 OBJECT_NODES_MAX);
+        snprintf(why, whylen, "%s: %s", name, what[0] ? what : "out of memory");
+    csm_buf_free(&conv.key);
     yaml_document_delete(&doc);
     yaml_parser_delete(&parser);
     return obj;
@@ -271,32 +545,47 @@ out:
     return rc;
 }
 
-/* Renders objs[0..n) (all of one resource) and prints each family once. */
-static int render_all(const args *a, const csm_crs *crs, const cJSON *const *objs, size_t n,
-                      FILE *out, FILE *err)
+static int same_gvk(const csm_gvk *a, const csm_gvk *b)
 {
-    csm_gvk gvk = {0};
+    return strcmp(a->group, b->group) == 0 && strcmp(a->version, b->version) == 0 &&
+           strcmp(a->kind, b->kind) == 0;
+}
+
+/* Renders the objects of objs[0..n) whose resource is gvk (kinds[i] is
+ * object i's) and prints each family once. *none is set when the config
+ * has no metrics for gvk. */
+static int render_kind(const args *a, const csm_crs *crs, const csm_gvk *gvk,
+                       const cJSON *const *objs, const csm_gvk *kinds, size_t n, int *none,
+                       FILE *out, FILE *err)
+{
     csm_genset *gs = NULL;
     csm_block **blks = calloc(n ? n : 1, sizeof(*blks));
+    const cJSON *first = NULL;
     csm_buf body;
     char errbuf[1024] = "";
     int rc = 2;
     int r;
 
     csm_buf_init(&body, 256u << 20);
-    if (!blks || !n || object_gvk(a, objs[0], &gvk, err))
+    for (size_t i = 0; !first && i < n; i++)
+        first = same_gvk(&kinds[i], gvk) ? objs[i] : NULL;
+    if (!blks || !first)
         goto out;
-    if (make_set(crs, &gvk, objs[0], &gs, errbuf, sizeof(errbuf)) != CSM_OK) {
+    if (make_set(crs, gvk, first, &gs, errbuf, sizeof(errbuf)) != CSM_OK) {
         fprintf(err, "check-config: %s\n", errbuf[0] ? errbuf : "cannot build the generator");
         goto out;
     }
-    if (csm_genset_families(gs) == 0) {
-        fprintf(err, "check-config: %s configures no metrics for %s%s%s/%s\n", a->config, gvk.group,
-                gvk.group[0] ? "/" : "", gvk.version, gvk.kind);
+    *none = csm_genset_families(gs) == 0;
+    if (*none) {
+        fprintf(err, "check-config: %s configures no metrics for %s%s%s/%s\n", a->config,
+                gvk->group, gvk->group[0] ? "/" : "", gvk->version, gvk->kind);
+        rc = 0;
         goto out;
     }
     rc = 0;
     for (size_t i = 0; i < n; i++) {
+        if (!same_gvk(&kinds[i], gvk))
+            continue;
         r = render_one(gs, objs[i], &blks[i], err);
         if (r < 0) {
             rc = 2;
@@ -309,8 +598,9 @@ static int render_all(const args *a, const csm_crs *crs, const cJSON *const *obj
         csm_expo_family_header(&body, CSM_EXPO_TEXT, fam->name, fam->help, fam->type);
         for (size_t i = 0; i < n; i++) {
             size_t len;
-            const char *p = csm_block_slice(blks[i], f, &len);
-            csm_buf_append(&body, p, len);
+            const char *p = blks[i] ? csm_block_slice(blks[i], f, &len) : NULL;
+            if (p)
+                csm_buf_append(&body, p, len);
         }
     }
     if (body.len)
@@ -320,8 +610,51 @@ out:
         csm_block_unref(blks[i]);
     free(blks);
     csm_genset_free(gs);
-    csm_gvk_free(&gvk);
     csm_buf_free(&body);
+    return rc;
+}
+
+/* Renders objs[0..n), each as its own resource (a List may mix kinds),
+ * kind by kind in the order they first appear. */
+static int render_all(const args *a, const csm_crs *crs, const cJSON *const *objs, size_t n,
+                      FILE *out, FILE *err)
+{
+    csm_gvk *kinds = calloc(n ? n : 1, sizeof(*kinds));
+    size_t got = 0;
+    size_t kinds_without = 0;
+    size_t distinct = 0;
+    int rc = 2;
+    int r;
+    int none;
+
+    if (!kinds || !n)
+        goto out;
+    for (; got < n; got++) {
+        if (object_gvk(a, objs[got], &kinds[got], err))
+            goto out;
+    }
+    rc = 0;
+    for (size_t i = 0; i < n; i++) {
+        int seen = 0;
+        for (size_t j = 0; !seen && j < i; j++)
+            seen = same_gvk(&kinds[j], &kinds[i]);
+        if (seen)
+            continue;
+        distinct++;
+        none = 0;
+        r = render_kind(a, crs, &kinds[i], objs, kinds, n, &none, out, err);
+        kinds_without += none;
+        rc = r > rc ? r : rc;
+        if (r == 2)
+            break;
+    }
+    /* Nothing at all to show is a config that does not fit the object. */
+    if (rc == 0 && kinds_without == distinct)
+        rc = 2;
+out:
+    for (size_t i = 0; kinds && i < got; i++)
+        csm_gvk_free(&kinds[i]);
+    free(kinds);
     return rc;
 }
 

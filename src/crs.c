@@ -68,6 +68,9 @@ static void metric_free(csm_crs_metric *m)
     for (size_t i = 0; i < m->nlist; i++)
         free(m->list[i]);
     free(m->list);
+    for (size_t i = 0; i < m->nwild; i++)
+        free(m->wild_labels[i]);
+    free(m->wild_labels);
 }
 
 static void resource_free(csm_crs_resource *r)
@@ -80,6 +83,8 @@ static void resource_free(csm_crs_resource *r)
         metric_free(&r->metrics[i]);
     free(r->metrics);
     free(r->fingerprint);
+    free(r->label_selector);
+    free(r->field_selector);
 }
 
 csm_crs *csm_crs_ref(csm_crs *c)
@@ -514,14 +519,72 @@ static csm_err valid_label_field(loader *L, const yaml_node_t *map, const char *
     return fail(L, map_get(L, map, key), w, "\"%s\" is not a valid label name", value);
 }
 
+/* A list of strings at map[key] (what: "states" for messages) into
+ * *out[0..*n); an absent key when optional leaves them empty. */
+static csm_err get_string_list(loader *L, yaml_node_t *map, const char *key, const char *wt,
+                               const char *what, int optional, char ***out, size_t *n)
+{
+    yaml_node_t *list = map_get(L, map, key);
+    char w[WHERE_MAX];
+
+    where_key(w, wt, key);
+    if (optional && (!list || is_null(list)))
+        return CSM_OK;
+    if (!list || list->type != YAML_SEQUENCE_NODE)
+        return fail(L, list ? list : map, w, "expected the list of %s, found %s", what,
+                    list ? type_name(list) : "nothing");
+    for (yaml_node_item_t *it = list->data.sequence.items.start; it < list->data.sequence.items.top;
+         it++) {
+        yaml_node_t *s = node(L, *it);
+        char **nl;
+        if (!s || s->type != YAML_SCALAR_NODE)
+            return fail(L, s, w, "%s must be strings", what);
+        nl = realloc(*out, (*n + 1) * sizeof(*nl));
+        if (!nl)
+            return CSM_ERR_NOMEM;
+        *out = nl;
+        nl[*n] = strdup(scalar(s));
+        if (!nl[*n])
+            return CSM_ERR_NOMEM;
+        (*n)++;
+    }
+    return CSM_OK;
+}
+
+/* Extension: each "*" segment of the path needs a label name, in order. */
+static csm_err get_wildcards(loader *L, csm_crs_metric *m, yaml_node_t *t, const char *wt)
+{
+    size_t stars = 0;
+    char w[WHERE_MAX];
+    csm_err err;
+
+    for (size_t i = 0; i < csm_crspath_len(m->path); i++)
+        stars += strcmp(csm_crspath_segment(m->path, i), "*") == 0;
+    err = get_string_list(L, t, "wildcardLabels", wt, "label names", 1, &m->wild_labels, &m->nwild);
+    where_key(w, wt, "wildcardLabels");
+    if (!err && m->nwild != stars)
+        return fail(L, map_get(L, t, "wildcardLabels") ? map_get(L, t, "wildcardLabels") : t, w,
+                    "the path has %zu \"*\" segments and wildcardLabels names %zu labels "
+                    "(one per \"*\", in order)",
+                    stars, m->nwild);
+    for (size_t i = 0; !err && i < m->nwild; i++) {
+        if (!csm_expo_valid_label_name(m->wild_labels[i]))
+            return fail(L, map_get(L, t, "wildcardLabels"), w, "\"%s\" is not a valid label name",
+                        m->wild_labels[i]);
+    }
+    return err;
+}
+
 static csm_err get_each(loader *L, csm_crs_metric *m, yaml_node_t *each, const char *where)
 {
     static const char *const each_keys[] = {"type", "gauge", "stateSet", "info"};
-    static const char *const gauge_keys[] = {"path",      "labelsFromPath", "valueFrom",
-                                             "valueType", "labelFromKey",   "nilIsZero"};
-    static const char *const ss_keys[] = {"path", "labelsFromPath", "list", "labelName",
-                                          "valueFrom"};
-    static const char *const info_keys[] = {"path", "labelsFromPath", "labelFromKey"};
+    static const char *const gauge_keys[] = {"path",          "labelsFromPath", "valueFrom",
+                                             "valueType",     "labelFromKey",   "nilIsZero",
+                                             "wildcardLabels"};
+    static const char *const ss_keys[] = {"path",      "labelsFromPath", "list",
+                                          "labelName", "valueFrom",      "wildcardLabels"};
+    static const char *const info_keys[] = {"path", "labelsFromPath", "labelFromKey",
+                                            "wildcardLabels"};
     char w[WHERE_MAX];
     char wt[WHERE_MAX];
     char *type = NULL;
@@ -562,15 +625,17 @@ static csm_err get_each(loader *L, csm_crs_metric *m, yaml_node_t *each, const c
         goto out;
     }
     if (m->type == CSM_CRS_GAUGE)
-        err = check_map(L, t, wt, gauge_keys, 6);
+        err = check_map(L, t, wt, gauge_keys, 7);
     else if (m->type == CSM_CRS_STATESET)
-        err = check_map(L, t, wt, ss_keys, 5);
+        err = check_map(L, t, wt, ss_keys, 6);
     else
-        err = check_map(L, t, wt, info_keys, 3);
+        err = check_map(L, t, wt, info_keys, 4);
     if (err)
         goto out;
     where_key(w, wt, "path");
     err = get_path(L, map_get(L, t, "path"), w, &m->path);
+    if (!err)
+        err = get_wildcards(L, m, t, wt);
     if (!err) {
         where_key(w, wt, "labelsFromPath");
         err = get_from(L, map_get(L, t, "labelsFromPath"), w, &m->each, &m->neach);
@@ -606,7 +671,6 @@ static csm_err get_each(loader *L, csm_crs_metric *m, yaml_node_t *each, const c
             }
         }
     } else if (m->type == CSM_CRS_STATESET) {
-        yaml_node_t *list = map_get(L, t, "list");
         err = get_string(L, t, "labelName", wt, &m->label_name);
         if (!err && !m->label_name) {
             where_key(w, wt, "labelName");
@@ -614,31 +678,8 @@ static csm_err get_each(loader *L, csm_crs_metric *m, yaml_node_t *each, const c
         }
         if (!err)
             err = valid_label_field(L, t, "labelName", wt, m->label_name);
-        where_key(w, wt, "list");
-        if (!err && (!list || list->type != YAML_SEQUENCE_NODE))
-            err = fail(L, list ? list : t, w, "expected the list of states, found %s",
-                       list ? type_name(list) : "nothing");
-        for (yaml_node_item_t *it = list && !err ? list->data.sequence.items.start : NULL;
-             it && it < list->data.sequence.items.top; it++) {
-            yaml_node_t *s = node(L, *it);
-            char **nl;
-            if (!s || s->type != YAML_SCALAR_NODE) {
-                err = fail(L, s, w, "states must be strings");
-                break;
-            }
-            nl = realloc(m->list, (m->nlist + 1) * sizeof(*nl));
-            if (!nl) {
-                err = CSM_ERR_NOMEM;
-                break;
-            }
-            m->list = nl;
-            nl[m->nlist] = strdup(scalar(s));
-            if (!nl[m->nlist]) {
-                err = CSM_ERR_NOMEM;
-                break;
-            }
-            m->nlist++;
-        }
+        if (!err)
+            err = get_string_list(L, t, "list", wt, "states", 0, &m->list, &m->nlist);
     }
 out:
     free(type);
@@ -813,7 +854,7 @@ static csm_err get_resource(loader *L, yaml_node_t *rn, const char *where, csm_c
 {
     static const char *const keys[] = {"groupVersionKind", "resourcePlural", "metricNamePrefix",
                                        "commonLabels",     "labelsFromPath", "metrics",
-                                       "errorLogV"};
+                                       "errorLogV",        "labelSelector",  "fieldSelector"};
     static const char *const gvk_keys[] = {"group", "version", "kind"};
     yaml_node_t *gvk;
     yaml_node_t *pn;
@@ -825,7 +866,7 @@ static csm_err get_resource(loader *L, yaml_node_t *rn, const char *where, csm_c
 
     csm_buf_init(&fp, CRS_FILE_MAX);
     r->line = (int)rn->start_mark.line + 1;
-    err = check_map(L, rn, where, keys, 7);
+    err = check_map(L, rn, where, keys, 9);
     if (err)
         goto out;
     gvk = map_get(L, rn, "groupVersionKind");
@@ -857,6 +898,10 @@ static csm_err get_resource(loader *L, yaml_node_t *rn, const char *where, csm_c
     err = check_gvk(L, r, gvk, w);
     if (!err)
         err = get_string(L, rn, "resourcePlural", where, &r->plural);
+    if (!err)
+        err = get_string(L, rn, "labelSelector", where, &r->label_selector);
+    if (!err)
+        err = get_string(L, rn, "fieldSelector", where, &r->field_selector);
     if (err)
         goto out;
     /* kube-state-metrics distinguishes an absent prefix (the default)
@@ -1067,4 +1112,19 @@ csm_err csm_crs_load(const char *file, csm_crs **out, char *errbuf, size_t errle
         err = csm_crs_load_text(file, text.ptr ? text.ptr : "", text.len, out, errbuf, errlen);
     csm_buf_free(&text);
     return err;
+}
+
+void csm_crs_selectors(const csm_crs *c, const char *group, const char *version, const char *kind,
+                       const char **label, const char **field)
+{
+    *label = NULL;
+    *field = NULL;
+    for (size_t i = 0; c && i < csm_crs_resources(c); i++) {
+        const csm_crs_resource *r = csm_crs_resource_at(c, i);
+        if (!csm_crs_matches(r, group, version, kind) || (!r->label_selector && !r->field_selector))
+            continue;
+        *label = r->label_selector;
+        *field = r->field_selector;
+        return;
+    }
 }

@@ -61,6 +61,10 @@ typedef struct csm_crs_metric {
     char *label_from_key;    /* gauge and info; NULL if unset */
     int nil_is_zero;
     csm_crspath_vtype value_type;
+    /* Extension: one label name per "*" segment of path, in order; the
+     * "*" expands every element (index) or entry (key) of that level. */
+    char **wild_labels;
+    size_t nwild;
     char *label_name; /* stateset */
     char **list;      /* stateset */
     size_t nlist;
@@ -71,6 +75,10 @@ typedef struct csm_crs_resource {
     char *version; /* "*" matches every version */
     char *kind;    /* "*" matches every kind */
     char *plural;  /* resourcePlural, or NULL */
+    /* Extension: labelSelector / fieldSelector sent with the resource's
+     * LIST and WATCH (server-side filtering), or NULL. */
+    char *label_selector;
+    char *field_selector;
     int line;
     csm_crs_metric *metrics;
     size_t nmetrics;
@@ -96,6 +104,13 @@ void csm_crs_unref(csm_crs *c);
 
 size_t csm_crs_resources(const csm_crs *c);
 const csm_crs_resource *csm_crs_resource_at(const csm_crs *c, size_t i);
+
+/*
+ * The selectors of the first entry applying to group/version/kind that has
+ * any (borrowed, NULL when none; valid as long as c).
+ */
+void csm_crs_selectors(const csm_crs *c, const char *group, const char *version, const char *kind,
+                       const char **label, const char **field);
 
 /* 1 if entry r applies to group/version/kind ("*" in r matches anything). */
 int csm_crs_matches(const csm_crs_resource *r, const char *group, const char *version,

@@ -8,6 +8,7 @@
 #include <strings.h>
 
 #include "gen.h"
+#include "jsonnum.h"
 #include "quantity.h"
 
 typedef enum seg_kind {
@@ -227,11 +228,17 @@ static const csm_value *step(const seg *sg, const csm_value *v)
     return NULL;
 }
 
-const csm_value *csm_crspath_get(const csm_crspath *p, const csm_value *v)
+const csm_value *csm_crspath_get_part(const csm_crspath *p, size_t from, size_t to,
+                                      const csm_value *v)
 {
-    for (size_t i = 0; p && i < p->n && v; i++)
+    for (size_t i = from; p && i < to && i < p->n && v; i++)
         v = step(&p->segs[i], v);
     return csm_value_kind_of(v) == CSM_VALUE_NULL ? NULL : v;
+}
+
+const csm_value *csm_crspath_get(const csm_crspath *p, const csm_value *v)
+{
+    return csm_crspath_get_part(p, 0, p ? p->n : 0, v);
 }
 
 /* "50%" and "12.5%": digits with at most one point, then '%'. */
@@ -345,54 +352,6 @@ csm_err csm_crspath_number(const csm_value *v, int nil_is_zero, csm_crspath_vtyp
     return CSM_ERR_TYPE;
 }
 
-/* Go's strconv.FormatFloat(v, 'g', -1, 64): the shortest digits that read
- * back as v, in exponent form when the exponent is below -4 or at least 6. */
-static csm_err format_go_float(csm_buf *b, double v)
-{
-    char e[40];
-    char digits[24];
-    size_t nd = 0;
-    int exp10;
-    const char *p;
-    csm_err err;
-
-    if (isnan(v))
-        return csm_buf_puts(b, "NaN");
-    if (isinf(v))
-        return csm_buf_puts(b, v > 0 ? "+Inf" : "-Inf");
-    for (int prec = 1; prec <= 17; prec++) {
-        snprintf(e, sizeof(e), "%.*e", prec - 1, v);
-        if (strtod(e, NULL) == v)
-            break;
-    }
-    p = e;
-    if (*p == '-') {
-        err = csm_buf_putc(b, '-');
-        if (err)
-            return err;
-        p++;
-    }
-    for (; *p && *p != 'e'; p++) {
-        if (*p != '.')
-            digits[nd++] = *p;
-    }
-    exp10 = atoi(p + 1);
-    while (nd > 1 && digits[nd - 1] == '0')
-        nd--;
-    digits[nd] = '\0';
-    if (exp10 < -4 || exp10 >= 6) {
-        err = csm_buf_printf(b, "%c%s%s", digits[0], nd > 1 ? "." : "", digits + 1);
-        if (!err)
-            err = csm_buf_printf(b, "e%c%02d", exp10 < 0 ? '-' : '+', abs(exp10));
-        return err;
-    }
-    if (exp10 < 0)
-        return csm_buf_printf(b, "0.%.*s%s", -exp10 - 1, "0000", digits);
-    if ((size_t)exp10 + 1 >= nd)
-        return csm_buf_printf(b, "%s%.*s", digits, (int)((size_t)exp10 + 1 - nd), "000000");
-    return csm_buf_printf(b, "%.*s.%s", exp10 + 1, digits, digits + exp10 + 1);
-}
-
 static int cmp_keys(const void *a, const void *b)
 {
     return strcmp(*(const char *const *)a, *(const char *const *)b);
@@ -425,7 +384,6 @@ static csm_err format_map(const csm_value *v, csm_buf *out)
 csm_err csm_crspath_format(const csm_value *v, csm_buf *out)
 {
     const char *s;
-    double d;
     int b;
     csm_err err = CSM_OK;
     int first = 1;
@@ -440,11 +398,8 @@ csm_err csm_crspath_format(const csm_value *v, csm_buf *out)
         csm_value_string(v, &s);
         return csm_buf_puts(out, s);
     case CSM_VALUE_NUMBER:
-        csm_value_number(v, &d);
         /* JSON integers decode to int64 in Go and print in full. */
-        if (d == floor(d) && fabs(d) < 9.2e18)
-            return csm_buf_printf(out, "%.0f", d == 0 ? 0.0 : d);
-        return format_go_float(out, d);
+        return csm_jsonnum_format((const cJSON *)v, out);
     case CSM_VALUE_MAP:
         return format_map(v, out);
     case CSM_VALUE_ARRAY:

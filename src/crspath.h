@@ -46,6 +46,10 @@ const char *csm_crspath_text(const csm_crspath *p);
  * out of range) or lands on a JSON null. */
 const csm_value *csm_crspath_get(const csm_crspath *p, const csm_value *v);
 
+/* Same for segments [from, to) only (to is capped at the length). */
+const csm_value *csm_crspath_get_part(const csm_crspath *p, size_t from, size_t to,
+                                      const csm_value *v);
+
 /* How csm_crspath_number() reads a string (each.gauge.valueType). */
 typedef enum csm_crspath_vtype {
     CSM_CRSPATH_AUTO = 0, /* the rules below */

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "auth.h"
+#include "autoshard.h"
 #include "buf.h"
 #include "csm_version.h"
 #include "gen.h"
@@ -39,8 +40,14 @@ typedef struct exporter {
     size_t nres;
     csm_httpd *metrics_srv;
     csm_httpd *tel_srv;
-    csm_tls *tls;     /* NULL: plain HTTP */
-    csm_auth *access; /* NULL: --auth=none */
+    csm_tls *tls;             /* NULL: plain HTTP */
+    csm_auth *access;         /* NULL: --auth=none */
+    csm_shard *shard;         /* NULL: --total-shards 1 and no --pod */
+    csm_autoshard *autoshard; /* --pod */
+    int res_started;          /* resources run (with --pod: once the shard is known) */
+    csm_tel_family *shard_ordinal;
+    csm_tel_family *total_shards;
+    csm_tel_family *reshards;
     struct event *sigterm;
     struct event *sigint;
     int stopping;
@@ -111,6 +118,10 @@ static int ready(void *ctx, csm_buf *why)
 {
     exporter *x = ctx;
     int all = 1;
+    if (x->shard && !csm_shard_known(x->shard)) {
+        csm_buf_printf(why, "auto-sharding: %s\n", csm_autoshard_state(x->autoshard));
+        return 0;
+    }
     for (size_t i = 0; i < x->nres; i++)
         all &= csm_resource_ready(x->res[i], why);
     return all;
@@ -119,6 +130,13 @@ static int ready(void *ctx, csm_buf *why)
 static csm_err write_telemetry(void *ctx, csm_expo_format fmt, csm_sink *sink)
 {
     exporter *x = ctx;
+    if (x->shard) {
+        char ord[16];
+        const char *ov[1] = {ord};
+        snprintf(ord, sizeof(ord), "%d", (int)csm_shard_ordinal(x->shard));
+        csm_tel_set(x->shard_ordinal, ov, (double)csm_shard_ordinal(x->shard));
+        csm_tel_set(x->total_shards, NULL, (double)csm_shard_total(x->shard));
+    }
     for (size_t i = 0; i < x->nres; i++) {
         const char *v[1] = {csm_resource_label(x->res[i])};
         csm_tel_set(x->objects, v, (double)csm_resource_objects(x->res[i]));
@@ -144,6 +162,7 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
         return;
     }
     x->stopping = 1;
+    csm_autoshard_stop(x->autoshard);
     if (x->reload_timer)
         evtimer_del(x->reload_timer);
     csm_crsdisco_stop(x->disco);
@@ -153,6 +172,38 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
     x->pending_shutdowns = 2;
     csm_httpd_shutdown(x->metrics_srv, shutdown_done, x);
     csm_httpd_shutdown(x->tel_srv, shutdown_done, x);
+}
+
+/* kube-state-metrics' two sharding gauges under our prefix, and what
+ * sharding does per resource. The gauges exist only when sharding is on. */
+static csm_err register_shard_telemetry(exporter *x)
+{
+    static const char *const ordinal[] = {"shard_ordinal"};
+    static const char *const res_only[] = {"resource"};
+    csm_err err;
+
+    if (!x->shard)
+        return CSM_OK;
+    err = csm_tel_family_add(x->tel, "crd_state_metrics_shard_ordinal",
+                             "Current sharding ordinal/index of this instance.", CSM_METRIC_GAUGE,
+                             1, ordinal, &x->shard_ordinal);
+    if (!err)
+        err = csm_tel_family_add(x->tel, "crd_state_metrics_total_shards",
+                                 "Number of total shards this instance is aware of.",
+                                 CSM_METRIC_GAUGE, 0, NULL, &x->total_shards);
+    if (!err)
+        err = csm_tel_family_add(x->tel, "crd_state_metrics_shard_skipped_objects_total",
+                                 "Objects (list items and watch events) dropped before rendering "
+                                 "because another shard owns them, by resource.",
+                                 CSM_METRIC_COUNTER, 1, res_only, &x->env.skipped);
+    if (!err)
+        err = csm_tel_family_add(x->tel, "crd_state_metrics_reshards_total",
+                                 "Changes of the number of shards applied in place "
+                                 "(auto-sharding).",
+                                 CSM_METRIC_COUNTER, 0, NULL, &x->reshards);
+    if (!err && x->autoshard)
+        err = csm_tel_inc(x->reshards, NULL, 0);
+    return err;
 }
 
 static csm_err register_telemetry(exporter *x)
@@ -274,6 +325,20 @@ static csm_err start_security(exporter *x)
     return csm_auth_new(&ac, &tr, x->log, x->tel, &x->access);
 }
 
+/* Relists resource r with its new generators and the config's selectors
+ * as they are now. */
+static void regenerate(exporter *x, csm_resource *r)
+{
+    csm_resource_opts o = x->res_opts;
+
+    o.gvk = csm_resource_gvk(r);
+    csm_genconf_selectors(x->gc, o.gvk, &o.config_label_selector, &o.config_field_selector);
+    if (csm_resource_set_query(r, &o) != CSM_OK)
+        csm_logf(x->log, CSM_LOG_WARN, "%s: out of memory; selectors unchanged",
+                 csm_resource_label(r));
+    csm_resource_regenerate(r);
+}
+
 /* Adds and starts a resource (a --config reload or discovery found it). */
 static csm_err add_resource(exporter *x, const csm_gvk *gvk)
 {
@@ -285,10 +350,14 @@ static csm_err add_resource(exporter *x, const csm_gvk *gvk)
         return CSM_ERR_NOMEM;
     x->res = nr;
     o.gvk = gvk;
+    csm_genconf_selectors(x->gc, gvk, &o.config_label_selector, &o.config_field_selector);
     err = csm_resource_new(&o, &x->res[x->nres]);
     if (err)
         return err;
-    csm_resource_start(x->res[x->nres++]);
+    /* Before the shard is known, on_reshard() starts it with the others. */
+    if (x->res_started)
+        csm_resource_start(x->res[x->nres]);
+    x->nres++;
     return CSM_OK;
 }
 
@@ -389,7 +458,7 @@ static void reload_config(exporter *x, const char *why)
         }
         if (act[i] == CSM_GENCONF_REGENERATE) {
             csm_logf(x->log, CSM_LOG_INFO, "config reload: %s relists with its new metrics", v[0]);
-            csm_resource_regenerate(x->res[i]);
+            regenerate(x, x->res[i]);
         }
         kept[k++] = x->res[i];
     }
@@ -439,6 +508,62 @@ static csm_err start_reload(exporter *x)
     return CSM_OK;
 }
 
+/* Auto-sharding learned or changed the number of shards. */
+static void on_reshard(void *ctx, csm_autoshard_event ev)
+{
+    exporter *x = ctx;
+    size_t dropped = 0;
+
+    if (x->stopping)
+        return;
+    switch (ev) {
+    case CSM_AUTOSHARD_FIRST:
+        x->res_started = 1;
+        for (size_t i = 0; i < x->nres; i++)
+            csm_resource_start(x->res[i]);
+        return;
+    case CSM_AUTOSHARD_DROP:
+        csm_tel_inc(x->reshards, NULL, 1);
+        for (size_t i = 0; i < x->nres; i++)
+            dropped += csm_resource_drop_foreign(x->res[i]);
+        csm_logf(x->log, CSM_LOG_INFO, "reshard: dropped %zu objects other shards own now",
+                 dropped);
+        return;
+    case CSM_AUTOSHARD_GAIN:
+        for (size_t i = 0; i < x->nres; i++)
+            csm_resource_resync(x->res[i]);
+        return;
+    }
+}
+
+/* --shard/--total-shards, or --pod: the assignment every informer applies. */
+static csm_err start_sharding(exporter *x)
+{
+    const csm_config *c = x->cfg;
+    csm_autoshard_hooks hooks = {on_reshard, x};
+    int32_t ordinal = (int32_t)c->shard;
+
+    if (!c->pod) {
+        if (c->total_shards <= 1)
+            return CSM_OK;
+        x->shard = csm_shard_new(ordinal, (int32_t)c->total_shards);
+        if (!x->shard)
+            return CSM_ERR_NOMEM;
+        csm_logf(x->log, CSM_LOG_INFO, "sharding: shard %d of %d", c->shard, c->total_shards);
+        return CSM_OK;
+    }
+    if (csm_shard_pod_ordinal(c->pod, &ordinal) != CSM_OK) {
+        csm_logf(x->log, CSM_LOG_ERROR,
+                 "--pod \"%s\": not a StatefulSet pod name (no -ORDINAL suffix)", c->pod);
+        return CSM_ERR_USAGE;
+    }
+    x->shard = csm_shard_new(ordinal, 0);
+    if (!x->shard)
+        return CSM_ERR_NOMEM;
+    return csm_autoshard_new(&x->env, c->pod, c->pod_namespace, x->shard, c->reshard_delay_ms,
+                             &hooks, &x->autoshard);
+}
+
 static csm_err start(exporter *x)
 {
     const csm_gvk *resources;
@@ -479,6 +604,13 @@ static csm_err start(exporter *x)
     x->env.watch_list = x->cfg->watch_list == CSM_WATCH_LIST_ON    ? 1
                         : x->cfg->watch_list == CSM_WATCH_LIST_OFF ? 0
                                                                    : 2;
+    err = start_sharding(x);
+    if (err)
+        return err;
+    x->env.shard = x->shard;
+    err = register_shard_telemetry(x);
+    if (err)
+        return err;
 
     /* What every resource gets, also those a reload or discovery adds
      * (there may be none at first: a config of wildcards only). */
@@ -497,6 +629,7 @@ static csm_err start(exporter *x)
     for (size_t i = 0; i < nresources; i++) {
         csm_resource_opts o = x->res_opts;
         o.gvk = &resources[i];
+        csm_genconf_selectors(x->gc, o.gvk, &o.config_label_selector, &o.config_field_selector);
         err = csm_resource_new(&o, &x->res[i]);
         if (err)
             return err;
@@ -535,6 +668,9 @@ static csm_err start(exporter *x)
     err = start_reload(x);
     if (err)
         return err;
+    if (x->autoshard)
+        return csm_autoshard_start(x->autoshard);
+    x->res_started = 1;
     for (size_t i = 0; i < x->nres; i++)
         csm_resource_start(x->res[i]);
     return CSM_OK;
@@ -542,6 +678,7 @@ static csm_err start(exporter *x)
 
 static void teardown(exporter *x)
 {
+    csm_autoshard_free(x->autoshard);
     for (size_t i = 0; i < x->nres; i++)
         csm_resource_free(x->res[i]);
     free(x->res);
@@ -563,6 +700,7 @@ static void teardown(exporter *x)
     if (x->sigint)
         event_free(x->sigint);
     csm_kclient_free(x->kc);
+    csm_shard_free(x->shard);
     csm_telemetry_free(x->tel);
     csm_kauth_free(x->auth);
     if (x->base)

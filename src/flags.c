@@ -9,6 +9,7 @@
 #include "auth.h"
 #include "mfilter.h"
 #include "reslist.h"
+#include "shard.h"
 #include "tls.h"
 
 /*
@@ -58,6 +59,11 @@ enum flag_id {
     FLAG_AUTH_TTL_DENIED,
     FLAG_AUTH_STALE_IF_ERROR,
     FLAG_AUTH_TIMEOUT,
+    FLAG_SHARD,
+    FLAG_TOTAL_SHARDS,
+    FLAG_POD,
+    FLAG_POD_NAMESPACE,
+    FLAG_RESHARD_DELAY,
 };
 
 typedef struct flag_spec {
@@ -103,6 +109,21 @@ static const flag_spec flag_specs[] = {
     {"watch-list", FLAG_WATCH_LIST, 0, required_argument, "MODE", "auto",
      "Initial sync by a streaming WATCH with sendInitialEvents: auto (when the\n"
      "server supports it), on or off (paged LIST)."},
+    {"shard", FLAG_SHARD, 0, required_argument, "N", "0",
+     "The shard this instance exports (0-based): the objects whose UID\n"
+     "kube-state-metrics' jump hash puts on shard N of --total-shards."},
+    {"total-shards", FLAG_TOTAL_SHARDS, 0, required_argument, "M", "1",
+     "Number of shards; 1 exports every object."},
+    {"pod", FLAG_POD, 0, required_argument, "NAME", NULL,
+     "Auto-sharding: this pod's name (downward API). The shard is its StatefulSet\n"
+     "ordinal, the total its owning StatefulSet's spec.replicas, followed live.\n"
+     "Excludes --shard and --total-shards."},
+    {"pod-namespace", FLAG_POD_NAMESPACE, 0, required_argument, "NS", NULL,
+     "The namespace of --pod (default: $POD_NAMESPACE)."},
+    {"shard-handover-delay", FLAG_RESHARD_DELAY, 0, required_argument, "DURATION", "2s",
+     "Auto-sharding: after spec.replicas changes, objects this shard loses go at\n"
+     "once and objects it gains are listed this much later, so shards that learn\n"
+     "the change at slightly different moments never export an object twice."},
     {"tls-cert-file", FLAG_TLS_CERT_FILE, 0, required_argument, "PATH", NULL,
      "Serve both listeners over TLS with this PEM certificate (leaf first). It and\n"
      "the key are reloaded when the files change; a bad new pair keeps the old one."},
@@ -871,6 +892,16 @@ static csm_err flag_apply(csm_config *cfg, const flag_spec *f, const char *val, 
             return usage_err(errbuf, errlen, "invalid value \"0\" for --%s: must be positive",
                              f->name);
         return CSM_OK;
+    case FLAG_SHARD:
+        return set_int_range(&cfg->shard, f, val, 0, 999999999L, errbuf, errlen);
+    case FLAG_TOTAL_SHARDS:
+        return set_int_range(&cfg->total_shards, f, val, 1, 999999999L, errbuf, errlen);
+    case FLAG_POD:
+        return set_nonempty(&cfg->pod, f, val, errbuf, errlen);
+    case FLAG_POD_NAMESPACE:
+        return set_nonempty(&cfg->pod_namespace, f, val, errbuf, errlen);
+    case FLAG_RESHARD_DELAY:
+        return set_duration(&cfg->reshard_delay_ms, f, val, 600000L, errbuf, errlen);
     case FLAG_GENERATORS:
         return set_reslist(&cfg->generators, f, val, 1, errbuf, errlen);
     case FLAG_LABELS_ALLOWLIST:
@@ -898,9 +929,48 @@ static csm_err flag_apply(csm_config *cfg, const flag_spec *f, const char *val, 
     return CSM_ERR_INTERNAL;
 }
 
-/* Checks that involve more than one flag, once argv is consumed. */
-static csm_err check_config(const csm_config *cfg, char *errbuf, size_t errlen)
+/* --shard against --total-shards; --pod against both, and its namespace
+ * (from $POD_NAMESPACE when the flag is absent; the environment is read
+ * here so that the config says what the exporter will do). */
+static csm_err check_sharding(csm_config *cfg, char *errbuf, size_t errlen)
 {
+    const char *ns;
+    int32_t ordinal;
+
+    if (cfg->shard >= cfg->total_shards)
+        return usage_err(errbuf, errlen,
+                         "invalid value \"%d\" for --shard: must be less than "
+                         "--total-shards (%d)",
+                         cfg->shard, cfg->total_shards);
+    if (!cfg->pod) {
+        if (cfg->pod_namespace)
+            return usage_err(errbuf, errlen, "--pod-namespace needs --pod");
+        return CSM_OK;
+    }
+    if (csm_shard_pod_ordinal(cfg->pod, &ordinal) != CSM_OK)
+        return usage_err(errbuf, errlen,
+                         "invalid value \"%s\" for --pod: a StatefulSet pod name ends in "
+                         "-ORDINAL",
+                         cfg->pod);
+    if (cfg->total_shards != 1)
+        return usage_err(errbuf, errlen,
+                         "--pod (auto-sharding) and --total-shards/--shard are mutually "
+                         "exclusive");
+    if (cfg->pod_namespace)
+        return CSM_OK;
+    ns = getenv("POD_NAMESPACE");
+    if (!ns || !*ns)
+        return usage_err(errbuf, errlen, "--pod needs --pod-namespace (or $POD_NAMESPACE)");
+    return set_string(&cfg->pod_namespace, ns);
+}
+
+/* Checks that involve more than one flag, once argv is consumed. */
+static csm_err check_config(csm_config *cfg, char *errbuf, size_t errlen)
+{
+    csm_err err = check_sharding(cfg, errbuf, errlen);
+
+    if (err)
+        return err;
     if (cfg->namespaces.n && cfg->namespaces_deny.n)
         return usage_err(errbuf, errlen,
                          "--namespaces and --namespaces-denylist are mutually exclusive");
@@ -1148,5 +1218,7 @@ void csm_config_free(csm_config *cfg)
     strlist_free(&cfg->auth_allow_paths);
     strlist_free(&cfg->auth_allow_groups);
     free(cfg->auth_resource_attributes);
+    free(cfg->pod);
+    free(cfg->pod_namespace);
     memset(cfg, 0, sizeof(*cfg));
 }

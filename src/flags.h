@@ -80,6 +80,11 @@ typedef struct csm_config {
     csm_strlist metric_denylist;    /* --metric-denylist: regular expressions */
     char *config_file;              /* --config, NULL if unset */
     csm_strlist plugins;            /* --generator-plugin, in command-line order */
+    int shard;                      /* --shard, default 0 */
+    int total_shards;               /* --total-shards, default 1 */
+    char *pod;                      /* --pod: auto-sharding, NULL if unset */
+    char *pod_namespace;            /* --pod-namespace or $POD_NAMESPACE */
+    long reshard_delay_ms;          /* --shard-handover-delay, default 2s */
     int show_help;                  /* --help given */
     int show_version;               /* --version given */
 } csm_config;

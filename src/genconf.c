@@ -77,6 +77,12 @@ const csm_gvk *csm_genconf_resources(const csm_genconf *g, size_t *n)
     return g->res;
 }
 
+void csm_genconf_selectors(const csm_genconf *g, const csm_gvk *gvk, const char **label,
+                           const char **field)
+{
+    csm_crs_selectors(g->crs, gvk->group, gvk->version, gvk->kind, label, field);
+}
+
 int csm_genconf_has_file(const csm_genconf *g)
 {
     return g->cfg->config_file != NULL;

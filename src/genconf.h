@@ -76,6 +76,11 @@ csm_err csm_genconf_register_telemetry(csm_genconf *g, csm_telemetry *tel);
 /* 1 if there is a --config file. */
 int csm_genconf_has_file(const csm_genconf *g);
 
+/* The config's labelSelector/fieldSelector for gvk (crs.h), borrowed until
+ * the next reload; NULL when it sets none. */
+void csm_genconf_selectors(const csm_genconf *g, const csm_gvk *gvk, const char **label,
+                           const char **field);
+
 /*
  * 1 if the config file is not the one last loaded or tried: another inode
  * or device (a ConfigMap's symlink swap, a rename over it), size or

@@ -9,6 +9,7 @@
 
 #include "backoff.h"
 #include "buf.h"
+#include "jsonnum.h"
 #include "watch.h"
 
 /* A watch that ends cleanly this soon without delivering anything is
@@ -191,6 +192,18 @@ static void update_rv(csm_informer *inf, const cJSON *obj)
         strcpy(inf->rv, rv->valuestring);
 }
 
+/* 1 if the shard does not own the UID (n bytes): counts it as skipped. */
+static int foreign(csm_informer *inf, const char *uid, size_t n)
+{
+    const char *v[1] = {inf->label};
+
+    if (!inf->env.shard || csm_shard_owns(inf->env.shard, uid, n))
+        return 0;
+    if (inf->env.skipped)
+        csm_tel_inc(inf->env.skipped, v, 1);
+    return 1;
+}
+
 static csm_err upsert_object(csm_informer *inf, const cJSON *obj)
 {
     const cJSON *meta = cJSON_GetObjectItemCaseSensitive(obj, "metadata");
@@ -203,6 +216,12 @@ static csm_err upsert_object(csm_informer *inf, const cJSON *obj)
         tel_inc2(inf->env.events_total, inf->label, "MALFORMED");
         return CSM_OK;
     }
+    /* Before rendering and before the lifecycle sees it: a shard meters
+     * only what it owns, so that shards sum. An object that moved to
+     * another shard while this one held it is removed by
+     * csm_informer_drop_foreign(), not here. */
+    if (foreign(inf, uid->valuestring, strlen(uid->valuestring)))
+        return CSM_OK;
     if (inf->hooks.seen)
         inf->hooks.seen(inf->hooks.ctx, obj, inf->phase == INF_LISTING || inf->initial_pending);
     err = inf->hooks.render(inf->hooks.ctx, obj, &blk);
@@ -270,17 +289,116 @@ static void start_list(csm_informer *inf, inf_rv_mode mode)
     request_page(inf);
 }
 
+/* Takes resourceVersion and continue from a LIST's metadata; returns
+ * non-zero (with why) if the continue token does not fit. */
+static int page_meta(csm_informer *inf, const cJSON *meta, char *why, size_t whylen)
+{
+    const cJSON *rv = cJSON_GetObjectItemCaseSensitive(meta, "resourceVersion");
+    const cJSON *cont = cJSON_GetObjectItemCaseSensitive(meta, "continue");
+
+    if (cJSON_IsString(rv) && strlen(rv->valuestring) < sizeof(inf->rv))
+        strcpy(inf->rv, rv->valuestring);
+    if (cJSON_IsString(cont) && cont->valuestring[0]) {
+        if (strlen(cont->valuestring) >= sizeof(inf->cont)) {
+            snprintf(why, whylen, "continue token too long");
+            return 1;
+        }
+        strcpy(inf->cont, cont->valuestring);
+    } else {
+        inf->cont[0] = '\0';
+    }
+    return 0;
+}
+
+/*
+ * A page for a shard: skimmed (csm_watch_skim_list()) so that only the
+ * items this shard owns are parsed; a foreign item costs a scan of its
+ * bytes, like a foreign watch event. Returns -1 when the page is not
+ * skimmable (the caller parses it whole), else as apply_page().
+ */
+static int apply_skimmed_page(csm_informer *inf, char *why, size_t whylen)
+{
+    csm_watch_list_item *items = NULL;
+    size_t n = 0;
+    const char *mp = NULL;
+    size_t ml = 0;
+    cJSON *meta = NULL;
+    int bad = 0;
+    csm_err err;
+
+    err = csm_watch_skim_list(inf->page.ptr ? inf->page.ptr : "", inf->page.len, &mp, &ml, &items,
+                              &n);
+    if (err == CSM_ERR_PARSE)
+        return -1;
+    if (err) {
+        snprintf(why, whylen, "out of memory");
+        return 1;
+    }
+    meta = mp ? cJSON_ParseWithLength(mp, ml) : NULL;
+    if (mp && !meta) {
+        /* The scan accepts what cJSON may not: let the full parse judge. */
+        free(items);
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        cJSON *obj;
+        if (items[i].uid && foreign(inf, items[i].uid, items[i].uid_len)) {
+            inf->listed++;
+            continue;
+        }
+        obj = cJSON_ParseWithLength(items[i].p, items[i].len);
+        if (obj && csm_jsonnum_annotate(obj, items[i].p, items[i].len) != CSM_OK) {
+            cJSON_Delete(obj);
+            obj = NULL;
+        }
+        if (!obj) {
+            csm_logf(inf->env.log, CSM_LOG_WARN, "%s: skipped a malformed LIST item", inf->label);
+            tel_inc2(inf->env.events_total, inf->label, "MALFORMED");
+            continue;
+        }
+        err = upsert_object(inf, obj);
+        cJSON_Delete(obj);
+        if (err == CSM_ERR_NOMEM) {
+            snprintf(why, whylen, "out of memory");
+            bad = 1;
+            goto out;
+        }
+        inf->listed++;
+    }
+    bad = page_meta(inf, meta, why, whylen);
+out:
+    cJSON_Delete(meta);
+    free(items);
+    return bad;
+}
+
 /* Handles one complete 200 page; returns non-zero if it was malformed. */
 static int apply_page(csm_informer *inf, char *why, size_t whylen)
 {
-    cJSON *doc = cJSON_ParseWithLength(inf->page.ptr ? inf->page.ptr : "", inf->page.len);
-    const cJSON *meta = cJSON_GetObjectItemCaseSensitive(doc, "metadata");
-    const cJSON *items = cJSON_GetObjectItemCaseSensitive(doc, "items");
-    const cJSON *rv = cJSON_GetObjectItemCaseSensitive(meta, "resourceVersion");
-    const cJSON *cont = cJSON_GetObjectItemCaseSensitive(meta, "continue");
+    cJSON *doc;
+    const cJSON *items;
     const cJSON *item;
-    int bad = 0;
+    int bad;
 
+    if (inf->env.shard) {
+        bad = apply_skimmed_page(inf, why, whylen);
+        if (bad >= 0) {
+            csm_buf_free(&inf->page);
+            return bad;
+        }
+        /* The API server's pages always scan; one that does not is news. */
+        csm_logf(inf->env.log, CSM_LOG_WARN,
+                 "%s: LIST page not skimmable; parsing it whole (foreign items cost a parse)",
+                 inf->label);
+    }
+    doc = cJSON_ParseWithLength(inf->page.ptr ? inf->page.ptr : "", inf->page.len);
+    /* Integers above 2^53 keep their text for labels (jsonnum.h). */
+    if (csm_jsonnum_annotate(doc, inf->page.ptr, inf->page.len) != CSM_OK) {
+        cJSON_Delete(doc);
+        doc = NULL;
+    }
+    items = cJSON_GetObjectItemCaseSensitive(doc, "items");
+    bad = 0;
     csm_buf_free(&inf->page);
     if (!doc || (!cJSON_IsArray(items) && !cJSON_IsNull(items) && items)) {
         snprintf(why, whylen, "malformed LIST response");
@@ -296,18 +414,7 @@ static int apply_page(csm_informer *inf, char *why, size_t whylen)
         }
         inf->listed++;
     }
-    if (cJSON_IsString(rv) && strlen(rv->valuestring) < sizeof(inf->rv))
-        strcpy(inf->rv, rv->valuestring);
-    if (cJSON_IsString(cont) && cont->valuestring[0]) {
-        if (strlen(cont->valuestring) >= sizeof(inf->cont)) {
-            snprintf(why, whylen, "continue token too long");
-            bad = 1;
-            goto out;
-        }
-        strcpy(inf->cont, cont->valuestring);
-    } else {
-        inf->cont[0] = '\0';
-    }
+    bad = page_meta(inf, cJSON_GetObjectItemCaseSensitive(doc, "metadata"), why, whylen);
 out:
     cJSON_Delete(doc);
     return bad;
@@ -472,6 +579,30 @@ static csm_err watch_event(void *ctx, csm_watch_type type, const cJSON *obj)
         return CSM_ERR_HTTP;
     }
     return CSM_OK;
+}
+
+/*
+ * The early filter: an ADDED, MODIFIED or DELETED event of an object
+ * another shard owns is dropped before its line is parsed. Its
+ * resourceVersion still advances ours, so that a re-watch does not replay
+ * a stream of other shards' events (and a shard that owns few objects does
+ * not fall behind the compaction window). A foreign DELETED needs nothing:
+ * foreign objects are never in the store.
+ */
+static int watch_prefilter(void *ctx, csm_watch_type type, const char *uid, size_t uid_len,
+                           const char *rv, size_t rv_len)
+{
+    csm_informer *inf = ctx;
+
+    if (!foreign(inf, uid, uid_len))
+        return 0;
+    inf->watch_events++;
+    tel_inc2(inf->env.events_total, inf->label, csm_watch_type_name(type));
+    if (rv && rv_len > 0 && rv_len < sizeof(inf->rv)) {
+        memcpy(inf->rv, rv, rv_len);
+        inf->rv[rv_len] = '\0';
+    }
+    return 1;
 }
 
 static void watch_malformed(void *ctx, const char *why)
@@ -680,6 +811,7 @@ csm_err csm_informer_new(const csm_informer_env *env, const char *resource_label
     wcbs.event = watch_event;
     wcbs.malformed = watch_malformed;
     wcbs.ctx = inf;
+    wcbs.prefilter = env->shard ? watch_prefilter : NULL;
     inf->watch = csm_watch_new(inf->env.max_event_bytes, &wcbs);
     inf->timer = evtimer_new(env->base, on_timer, inf);
     csm_buf_init(&inf->page, inf->env.max_page_bytes);
@@ -731,6 +863,46 @@ void csm_informer_free(csm_informer *inf)
     free(inf->path);
     free(inf->query);
     free(inf);
+}
+
+/* The store's removal predicate; an object handed to another shard also
+ * leaves the lifecycle accounting (it goes on existing, the other shard
+ * meters it from now on). */
+static int still_owned(void *ctx, const char *uid)
+{
+    const csm_informer *inf = ctx;
+
+    if (csm_shard_owns(inf->env.shard, uid, strlen(uid)))
+        return 1;
+    if (inf->hooks.handed_over)
+        inf->hooks.handed_over(inf->hooks.ctx, uid);
+    return 0;
+}
+
+size_t csm_informer_drop_foreign(csm_informer *inf)
+{
+    if (!inf->env.shard)
+        return 0;
+    return csm_store_remove_if(inf->store, still_owned, inf);
+}
+
+void csm_informer_resync(csm_informer *inf)
+{
+    if (inf->phase == INF_IDLE || inf->phase == INF_GONE)
+        return;
+    if (inf->req) {
+        csm_kreq_cancel(inf->req);
+        inf->req = NULL;
+    }
+    evtimer_del(inf->timer);
+    inf->initial_pending = 0;
+    csm_buf_free(&inf->page);
+    tel_inc2(inf->env.relists_total, inf->label, "reshard");
+    if (inf->hooks.taking_over)
+        inf->hooks.taking_over(inf->hooks.ctx);
+    csm_logf(inf->env.log, CSM_LOG_INFO, "%s: resharded; relisting at resourceVersion %s",
+             inf->label, inf->rv[0] ? inf->rv : "(none)");
+    start_sync(inf, inf->rv[0] ? INF_RV_LAST : INF_RV_CONSISTENT);
 }
 
 csm_store *csm_informer_store(const csm_informer *inf)

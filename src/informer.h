@@ -26,6 +26,7 @@
 #include "csm/error.h"
 #include "kclient.h"
 #include "log.h"
+#include "shard.h"
 #include "store.h"
 #include "telemetry.h"
 
@@ -50,6 +51,12 @@ typedef struct csm_informer_env {
     /* Initial sync by WatchList (sendInitialEvents): 0 off, 1 on, 2 auto
      * (on until the server rejects it, then paged LIST). */
     int watch_list;
+    /* Sharding (borrowed, may be NULL: every object is owned). An object
+     * this shard does not own is never rendered: a watch event is dropped
+     * before it is parsed (csm_watch_skim()), a LIST item after the page is
+     * parsed and before rendering. */
+    const csm_shard *shard;
+    csm_tel_family *skipped; /* counter{resource}: objects dropped as foreign */
 } csm_informer_env;
 
 typedef struct csm_informer_hooks {
@@ -66,11 +73,16 @@ typedef struct csm_informer_hooks {
      * listed is 1 when it came from a LIST page or a WatchList's initial
      * events, 0 from a live watch event. deleted: a DELETED event.
      * sync_begin: a full sync (LIST or WatchList) starts; sync_end: it
-     * delivered the whole state, right before the store's sweep. */
+     * delivered the whole state, right before the store's sweep.
+     * handed_over: a reshard gave the object uid (borrowed) to another
+     * shard; it left the store but was not deleted. taking_over: a reshard
+     * relist starts that brings in objects other shards held until now. */
     void (*seen)(void *ctx, const cJSON *obj, int listed);
     void (*deleted)(void *ctx, const cJSON *obj);
     void (*sync_begin)(void *ctx);
     void (*sync_end)(void *ctx);
+    void (*handed_over)(void *ctx, const char *uid);
+    void (*taking_over)(void *ctx);
 } csm_informer_hooks;
 
 typedef struct csm_informer csm_informer;
@@ -91,6 +103,19 @@ void csm_informer_free(csm_informer *inf);
 csm_err csm_informer_start(csm_informer *inf);
 /* Cancels requests and timers; the store keeps its contents. */
 void csm_informer_stop(csm_informer *inf);
+
+/*
+ * Resharding, in two steps. csm_informer_drop_foreign() removes from the
+ * store every object the shard no longer owns (at once, so no other shard's
+ * object lingers here). csm_informer_resync() starts a full sync now (a LIST
+ * or WatchList at the last resourceVersion, which the API server's watch
+ * cache serves), cancelling the request in flight: objects the shard now
+ * owns and had skipped are listed and rendered; the store keeps its
+ * contents until the sync completes, so owned objects never disappear.
+ * Both are no-ops for an informer that is stopped or gone.
+ */
+size_t csm_informer_drop_foreign(csm_informer *inf);
+void csm_informer_resync(csm_informer *inf);
 
 csm_store *csm_informer_store(const csm_informer *inf);
 /* 1 once a LIST has completed. */

@@ -266,8 +266,10 @@ static void obj_remove_slot(csm_lifecycle *lc, size_t p)
     }
 }
 
-/* Ends the object in slot p at now: its seconds move to the closed sum. */
-static void obj_end(csm_lifecycle *lc, size_t p, double now)
+/* Ends the object in slot p at now: its seconds move to the closed sum;
+ * deleted says whether it counts in deleted_total (a hand-over to another
+ * shard does not). */
+static void obj_close(csm_lifecycle *lc, size_t p, double now, int deleted)
 {
     lc_obj *o = &lc->obj[p];
     lc_ns *n = &lc->ns[o->ns];
@@ -280,8 +282,14 @@ static void obj_end(csm_lifecycle *lc, size_t p, double now)
     n->live--;
     if (!n->live)
         n->live_sum = 0; /* drop the rounding the sums collected */
-    n->deleted++;
+    if (deleted)
+        n->deleted++;
     obj_remove_slot(lc, p);
+}
+
+static void obj_end(csm_lifecycle *lc, size_t p, double now)
+{
+    obj_close(lc, p, now, 1);
 }
 
 static csm_err source_slot(csm_lifecycle *lc, uint32_t source)
@@ -377,6 +385,22 @@ csm_err csm_lifecycle_deleted(csm_lifecycle *lc, const char *uid, double now)
         return CSM_ERR_NOT_FOUND;
     obj_end(lc, p, now);
     return CSM_OK;
+}
+
+csm_err csm_lifecycle_handed_over(csm_lifecycle *lc, const char *uid, double now)
+{
+    size_t p = uid ? obj_find(lc, uid) : SIZE_MAX;
+
+    if (p == SIZE_MAX)
+        return CSM_ERR_NOT_FOUND;
+    obj_close(lc, p, now, 0);
+    return CSM_OK;
+}
+
+void csm_lifecycle_take_over(csm_lifecycle *lc, double now)
+{
+    if (isfinite(now) && now > lc->watch_start)
+        lc->watch_start = now;
 }
 
 csm_err csm_lifecycle_sync_begin(csm_lifecycle *lc, uint32_t source)

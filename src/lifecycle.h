@@ -87,6 +87,18 @@ csm_err csm_lifecycle_seen(csm_lifecycle *lc, uint32_t source, const char *uid, 
 /* A DELETED event; an unknown uid is ignored (returns CSM_ERR_NOT_FOUND). */
 csm_err csm_lifecycle_deleted(csm_lifecycle *lc, const char *uid, double now);
 
+/*
+ * Sharding. handed_over: a reshard gave uid to another shard; it stops
+ * accruing here at now and is not counted as deleted (CSM_ERR_NOT_FOUND
+ * for an unknown uid). take_over: a reshard relist brings in objects other
+ * shards metered until now; objects first seen from here on start no
+ * earlier than now and count as created only if created after it, so the
+ * shards' sums never count the same second twice. The watch start never
+ * moves backwards.
+ */
+csm_err csm_lifecycle_handed_over(csm_lifecycle *lc, const char *uid, double now);
+void csm_lifecycle_take_over(csm_lifecycle *lc, double now);
+
 /* A full sync of source starts: its objects become unconfirmed until seen. */
 csm_err csm_lifecycle_sync_begin(csm_lifecycle *lc, uint32_t source);
 /* The sync completed: every object of source not seen since

@@ -206,6 +206,22 @@ static void lc_sync_end(void *ctx)
         csm_lifecycle_sync_end(slot->r->lc, slot->source, lc_now(slot->r));
 }
 
+static void lc_handed_over(void *ctx, const char *uid)
+{
+    csm_resource *r = ((res_slot *)ctx)->r;
+
+    if (r->lc)
+        csm_lifecycle_handed_over(r->lc, uid, lc_now(r));
+}
+
+static void lc_taking_over(void *ctx)
+{
+    csm_resource *r = ((res_slot *)ctx)->r;
+
+    if (r->lc)
+        csm_lifecycle_take_over(r->lc, lc_now(r));
+}
+
 /* Creates the accounting the first time the set uses `lifecycle`, and
  * applies the metric filter to its families each time. */
 static csm_err lc_bind(csm_resource *r)
@@ -252,6 +268,8 @@ static csm_err start_informers(csm_resource *r)
         .deleted = lc_deleted,
         .sync_begin = lc_sync_begin,
         .sync_end = lc_sync_end,
+        .handed_over = lc_handed_over,
+        .taking_over = lc_taking_over,
     };
     csm_resource_desc desc;
     char errbuf[512] = "";
@@ -412,19 +430,28 @@ static csm_err query_add(csm_buf *q, const char *key, const char *value)
 static csm_err build_query(csm_resource *r, const csm_resource_opts *o)
 {
     csm_buf fs;
+    csm_buf ls;
     csm_buf q;
     csm_err err = CSM_OK;
 
     csm_buf_init(&fs, 64 * 1024);
+    csm_buf_init(&ls, 64 * 1024);
     csm_buf_init(&q, 128 * 1024);
     if (o->field_selector && o->field_selector[0])
         err = csm_buf_puts(&fs, o->field_selector);
+    /* Selectors are comma-separated requirements that must all hold. */
+    if (!err && o->config_field_selector && o->config_field_selector[0])
+        err = csm_buf_printf(&fs, "%s%s", fs.len ? "," : "", o->config_field_selector);
     /* A deny list is a server-side filter, as kube-state-metrics does it. */
     for (size_t i = 0; !err && o->namespaces_deny && i < o->namespaces_deny->n; i++)
         err = csm_buf_printf(&fs, "%smetadata.namespace!=%s", fs.len ? "," : "",
                              o->namespaces_deny->items[i]);
     if (!err && o->label_selector && o->label_selector[0])
-        err = query_add(&q, "labelSelector", o->label_selector);
+        err = csm_buf_puts(&ls, o->label_selector);
+    if (!err && o->config_label_selector && o->config_label_selector[0])
+        err = csm_buf_printf(&ls, "%s%s", ls.len ? "," : "", o->config_label_selector);
+    if (!err && ls.len)
+        err = query_add(&q, "labelSelector", ls.ptr);
     if (!err && fs.len)
         err = query_add(&q, "fieldSelector", fs.ptr);
     if (!err && q.len) {
@@ -433,8 +460,23 @@ static csm_err build_query(csm_resource *r, const csm_resource_opts *o)
             err = CSM_ERR_NOMEM;
     }
     csm_buf_free(&fs);
+    csm_buf_free(&ls);
     csm_buf_free(&q);
     return err;
+}
+
+csm_err csm_resource_set_query(csm_resource *r, const csm_resource_opts *o)
+{
+    char *old = r->query;
+
+    r->query = NULL;
+    if (build_query(r, o) != CSM_OK) {
+        free(r->query);
+        r->query = old;
+        return CSM_ERR_NOMEM;
+    }
+    free(old);
+    return CSM_OK;
 }
 
 csm_err csm_resource_new(const csm_resource_opts *o, csm_resource **out)
@@ -529,11 +571,30 @@ void csm_resource_free(csm_resource *r)
     free(r);
 }
 
+size_t csm_resource_drop_foreign(csm_resource *r)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < r->ninf; i++)
+        n += csm_informer_drop_foreign(r->inf[i]);
+    return n;
+}
+
+void csm_resource_resync(csm_resource *r)
+{
+    for (size_t i = 0; i < r->ninf; i++)
+        csm_informer_resync(r->inf[i]);
+}
+
 csm_err csm_resource_start(csm_resource *r)
 {
     r->phase = RES_DISCOVERING;
     discover(r);
     return CSM_OK;
+}
+
+const csm_gvk *csm_resource_gvk(const csm_resource *r)
+{
+    return &r->gvk;
 }
 
 const char *csm_resource_label(const csm_resource *r)

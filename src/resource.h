@@ -32,6 +32,10 @@ typedef struct csm_resource_opts {
     const csm_strlist *namespaces_deny; /* applied as a field selector */
     const char *label_selector;         /* may be NULL */
     const char *field_selector;         /* may be NULL */
+    /* The config's per-resource selectors (crs.h), ANDed with the above;
+     * may be NULL. */
+    const char *config_label_selector;
+    const char *config_field_selector;
     csm_resource_genset_fn make_genset;
     void *genset_ctx;
 } csm_resource_opts;
@@ -40,10 +44,20 @@ typedef struct csm_resource_opts {
 csm_err csm_resource_new(const csm_resource_opts *opts, csm_resource **out);
 void csm_resource_free(csm_resource *r);
 
+/*
+ * Rebuilds the LIST/WATCH selectors from o's selector and namespace fields;
+ * informers started from now on use them (csm_resource_regenerate() starts
+ * new ones). For a reloaded config whose selectors changed.
+ */
+csm_err csm_resource_set_query(csm_resource *r, const csm_resource_opts *o);
+
 /* Starts discovery (and then the informers). */
 csm_err csm_resource_start(csm_resource *r);
 /* Stops every request and timer; series stay. */
 void csm_resource_stop(csm_resource *r);
+
+/* The resource's group/version/kind (borrowed). */
+const csm_gvk *csm_resource_gvk(const csm_resource *r);
 
 /* "cache.example.com/v1/Memcached" (borrowed). */
 const char *csm_resource_label(const csm_resource *r);
@@ -64,6 +78,14 @@ size_t csm_resource_objects(const csm_resource *r);
 /* Writes every family of the resource: header, then each object's slice
  * by reference. Nothing while the Kind is not served. */
 csm_err csm_resource_write(const csm_resource *r, csm_expo_format fmt, csm_sink *sink);
+
+/* Resharding (see csm_informer_drop_foreign() and csm_informer_resync()):
+ * drops the objects another shard now owns from every informer and returns
+ * how many; and relists every informer to take in the objects this shard
+ * now owns. A resource whose informers have not started yet needs neither:
+ * they apply the shard's current assignment when they do. */
+size_t csm_resource_drop_foreign(csm_resource *r);
+void csm_resource_resync(csm_resource *r);
 
 /*
  * Builds the generator set again (make_genset is called anew) and relists

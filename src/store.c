@@ -310,16 +310,17 @@ void csm_store_relist_begin(csm_store *s)
     s->epoch++;
 }
 
-size_t csm_store_relist_end(csm_store *s)
+/* Removes the entries drop() selects in one pass. remove_at() may shift a
+ * later entry into slot i, so i only advances past a kept entry. An entry
+ * shifted backwards across the wrap-around comes from a low slot that this
+ * loop already visited and kept. */
+static size_t remove_where(csm_store *s, int (*drop)(void *ctx, const store_slot *sl), void *ctx)
 {
     size_t removed = 0;
     size_t i = 0;
 
-    /* remove_at() may shift a later entry into slot i, so i only advances
-     * past a kept entry. An entry shifted backwards across the wrap-around
-     * comes from a low slot that this loop already visited and kept. */
     while (i < s->cap) {
-        if (s->slots[i].uid && s->slots[i].epoch != s->epoch) {
+        if (s->slots[i].uid && drop(ctx, &s->slots[i])) {
             remove_at(s, i);
             removed++;
         } else {
@@ -327,6 +328,34 @@ size_t csm_store_relist_end(csm_store *s)
         }
     }
     return removed;
+}
+
+static int unconfirmed(void *ctx, const store_slot *sl)
+{
+    const csm_store *s = ctx;
+    return sl->epoch != s->epoch;
+}
+
+size_t csm_store_relist_end(csm_store *s)
+{
+    return remove_where(s, unconfirmed, s);
+}
+
+typedef struct keep_pred {
+    csm_store_keep_fn keep;
+    void *ctx;
+} keep_pred;
+
+static int not_kept(void *ctx, const store_slot *sl)
+{
+    const keep_pred *k = ctx;
+    return !k->keep(k->ctx, sl->uid);
+}
+
+size_t csm_store_remove_if(csm_store *s, csm_store_keep_fn keep, void *ctx)
+{
+    keep_pred k = {keep, ctx};
+    return remove_where(s, not_kept, &k);
 }
 
 csm_err csm_store_foreach(const csm_store *s, csm_store_visit_fn fn, void *ctx)

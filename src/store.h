@@ -75,6 +75,12 @@ void csm_store_relist_begin(csm_store *s);
  * returns how many it removed. */
 size_t csm_store_relist_end(csm_store *s);
 
+/* Removes every entry for whose UID keep() returns 0 (a reshard dropping
+ * the objects another shard now owns) and returns how many it removed.
+ * keep must not modify the store. One pass over the table. */
+typedef int (*csm_store_keep_fn)(void *ctx, const char *uid);
+size_t csm_store_remove_if(csm_store *s, csm_store_keep_fn keep, void *ctx);
+
 /* Removes everything (e.g. the resource's CRD was deleted). */
 void csm_store_clear(csm_store *s);
 

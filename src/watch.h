@@ -38,6 +38,14 @@ typedef struct csm_watch_cbs {
      * or over the size cap. `why` is a short static description. */
     void (*malformed)(void *ctx, const char *why);
     void *ctx;
+    /* Optional, for sharding: called before an ADDED, MODIFIED or DELETED
+     * line is parsed, with the object's metadata.uid and
+     * metadata.resourceVersion (rv NULL, rv_len 0 when absent) as found by
+     * csm_watch_skim(). Returning non-zero drops the line unparsed. Lines
+     * the skim cannot read (no uid, an escaped uid, broken JSON before the
+     * metadata) are parsed and delivered as usual. */
+    int (*prefilter)(void *ctx, csm_watch_type type, const char *uid, size_t uid_len,
+                     const char *rv, size_t rv_len);
 } csm_watch_cbs;
 
 typedef struct csm_watch csm_watch;
@@ -61,5 +69,44 @@ void csm_watch_reset(csm_watch *w);
  * *object points into it. */
 csm_err csm_watch_decode(const char *line, size_t len, csm_watch_type *type, cJSON **doc,
                          const cJSON **object, const char **why);
+
+/*
+ * Finds an event's type and its object's metadata.uid and
+ * metadata.resourceVersion without building a tree: one forward scan that
+ * stops once the metadata is behind it (the API server writes "type" first
+ * and an object's metadata before its spec and status, so the spec and
+ * status of a skipped object are never read). Strings are returned as spans
+ * into line without their quotes; a uid or resourceVersion that contains an
+ * escape counts as absent (the caller parses the line instead). The first
+ * occurrence of a key wins, as with cJSON. Returns CSM_OK when the type and
+ * the uid were found, CSM_ERR_PARSE otherwise (*rv may still be NULL on
+ * success). Validates only what it reads: the rest of a line it accepts
+ * may be broken JSON.
+ */
+csm_err csm_watch_skim(const char *line, size_t len, csm_watch_type *type, const char **uid,
+                       size_t *uid_len, const char **rv, size_t *rv_len);
+
+/* One element of a LIST response's "items", as csm_watch_skim_list() finds
+ * it: the element's bytes, and its metadata.uid (NULL when absent, not a
+ * string, or escaped; the caller then parses the element to decide). */
+typedef struct csm_watch_list_item {
+    const char *p;
+    size_t len;
+    const char *uid;
+    size_t uid_len;
+} csm_watch_list_item;
+
+/*
+ * Walks a LIST response ({"metadata":{...},"items":[...],...}) with the
+ * same tree-less scan as csm_watch_skim(), so that a shard parses only the
+ * items it owns: *meta spans the top-level "metadata" object (NULL if
+ * absent) and *items (free() it; NULL when there are none) holds *nitems
+ * entries, in order, pointing into body. The whole body is scanned
+ * structurally; CSM_ERR_PARSE when it is not skimmable (escaped keys, raw
+ * control bytes, broken structure, "items" not an array), and the caller
+ * parses it whole instead; CSM_ERR_NOMEM.
+ */
+csm_err csm_watch_skim_list(const char *body, size_t len, const char **meta, size_t *meta_len,
+                            csm_watch_list_item **items, size_t *nitems);
 
 #endif

@@ -78,6 +78,261 @@ static void expect_doc(const char *config, const char *object, const char *expec
     result_free(&r);
 }
 
+/* Writes text to a fresh temporary file; returns its path (free() it,
+ * remove() the file). */
+static char *temp_file(const char *text)
+{
+    char *path = strdup("/tmp/csm-checkcfg-XXXXXX");
+    int fd;
+    FILE *f;
+
+    ck_assert_ptr_nonnull(path);
+    fd = mkstemp(path);
+    ck_assert_int_ge(fd, 0);
+    f = fdopen(fd, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs(text, f);
+    fclose(f);
+    return path;
+}
+
+static void temp_free(char *path)
+{
+    remove(path);
+    free(path);
+}
+
+/* check-config on a config and an object given as text. */
+static result run_texts(const char *config, const char *object)
+{
+    char *cfg = temp_file(config);
+    char *obj = temp_file(object);
+    result r = run(cfg, "--object", obj, NULL, NULL);
+
+    temp_free(obj);
+    temp_free(cfg);
+    return r;
+}
+
+/* Labels n, b, o and f of spec, as an info metric of Foo; a gauge of Bar. */
+static const char kinds_config[] =
+    "kind: CustomResourceStateMetrics\n"
+    "spec:\n"
+    "  resources:\n"
+    "    - groupVersionKind: {group: example.com, version: v1, kind: Foo}\n"
+    "      metrics:\n"
+    "        - name: spec\n"
+    "          help: spec fields\n"
+    "          each:\n"
+    "            type: Info\n"
+    "            info:\n"
+    "              labelsFromPath: {n: [spec, n], b: [spec, b], o: [spec, o], f: [spec, f]}\n"
+    "        - name: cond\n"
+    "          help: conditions\n"
+    "          each:\n"
+    "            type: Gauge\n"
+    "            gauge: {path: [status, conditions], valueFrom: [v], nilIsZero: true}\n"
+    "    - groupVersionKind: {group: example.com, version: v1, kind: Bar}\n"
+    "      metrics:\n"
+    "        - name: bar\n"
+    "          help: bar x\n"
+    "          each:\n"
+    "            type: Gauge\n"
+    "            gauge: {path: [spec, x]}\n";
+
+#define FOO_GVK                                                                                    \
+    "customresource_group=\"example.com\",customresource_kind=\"Foo\","                            \
+    "customresource_version=\"v1\""
+
+START_TEST(test_list_mixing_kinds)
+{
+    result r = run_texts(
+        kinds_config,
+        "{\"kind\":\"List\",\"apiVersion\":\"v1\",\"items\":["
+        "{\"apiVersion\":\"example.com/v1\",\"kind\":\"Bar\",\"metadata\":{\"name\":\"b\"},"
+        "\"spec\":{\"x\":4}},"
+        "{\"apiVersion\":\"example.com/v1\",\"kind\":\"Foo\",\"metadata\":{\"name\":\"a\"},"
+        "\"spec\":{\"n\":1}},"
+        "{\"apiVersion\":\"example.com/v1\",\"kind\":\"Bar\",\"metadata\":{\"name\":\"c\"},"
+        "\"spec\":{\"x\":5}}]}");
+
+    /* Each item is its own kind: Bar's metric for the Bars, Foo's for Foo. */
+    ck_assert_int_eq(r.rc, 0);
+    ck_assert_str_eq(r.out, "# HELP kube_customresource_bar bar x\n"
+                            "# TYPE kube_customresource_bar gauge\n"
+                            "kube_customresource_bar{customresource_group=\"example.com\","
+                            "customresource_kind=\"Bar\",customresource_version=\"v1\"} 4\n"
+                            "kube_customresource_bar{customresource_group=\"example.com\","
+                            "customresource_kind=\"Bar\",customresource_version=\"v1\"} 5\n"
+                            "# HELP kube_customresource_spec spec fields\n"
+                            "# TYPE kube_customresource_spec gauge\n"
+                            "kube_customresource_spec{" FOO_GVK ",n=\"1\"} 1\n"
+                            "# HELP kube_customresource_cond conditions\n"
+                            "# TYPE kube_customresource_cond gauge\n"
+                            "kube_customresource_cond{" FOO_GVK "} 0\n");
+    ck_assert_str_eq(r.err, "");
+    result_free(&r);
+}
+END_TEST
+
+/* The Foo config on an object: its spec metric has exactly these labels. */
+static void expect_labels(const char *object, const char *labels)
+{
+    char want[1024];
+    result r = run_texts(kinds_config, object);
+
+    snprintf(want, sizeof(want), "kube_customresource_spec{%s} 1\n", labels);
+    ck_assert_msg(r.rc == 0, "%s: exit %d: %s", object, r.rc, r.err);
+    ck_assert_msg(strstr(r.out, want) != NULL, "%s: want %s in\n%s", object, want, r.out);
+    result_free(&r);
+}
+
+/* One YAML spec line through the Foo config: the labels it gives. */
+static void expect_yaml_spec(const char *spec, const char *labels)
+{
+    char text[1024];
+
+    snprintf(text, sizeof(text),
+             "apiVersion: example.com/v1\nkind: Foo\nmetadata: {name: a}\nspec: %s\n", spec);
+    expect_labels(text, labels);
+}
+
+START_TEST(test_integers_above_2_53_exact)
+{
+    /* Go decodes JSON integers into int64 and prints them in full; past
+     * int64 and for float syntax it has a float64. */
+    expect_labels("{\"apiVersion\":\"example.com/v1\",\"kind\":\"Foo\",\"metadata\":"
+                  "{\"name\":\"a\"},\"spec\":{\"n\":9007199254740993,"
+                  "\"b\":-9223372036854775808,\"o\":1.5e10,\"f\":18446744073709551615}}",
+                  "b=\"-9223372036854775808\"," FOO_GVK
+                  ",f=\"1.8446744073709552e+19\",n=\"9007199254740993\",o=\"1.5e+10\"");
+    /* The same through YAML, as kubectl sends it: 1.5e10 is written in
+     * full by Go's JSON encoder and comes back an integer. */
+    expect_yaml_spec("{\"n\": 9007199254740993, b: 0x7fffffffffffffff, o: 1.5e10, "
+                     "f: 18446744073709551615}",
+                     "b=\"9223372036854775807\"," FOO_GVK
+                     ",f=\"1.8446744073709552e+19\",n=\"9007199254740993\",o=\"15000000000\"");
+}
+END_TEST
+
+START_TEST(test_yaml_scalars_as_kubectl_reads_them)
+{
+    /* go-yaml v2 (sigs.k8s.io/yaml): YAML 1.1 integers in Go syntax. */
+    expect_yaml_spec("{\"n\": 010, b: 0o10, o: 0x1F, f: 0b101}",
+                     "b=\"8\"," FOO_GVK ",f=\"5\",n=\"8\",o=\"31\"");
+    expect_yaml_spec("{\"n\": 1_000, b: +7, o: -010, f: 08}",
+                     "b=\"7\"," FOO_GVK ",f=\"8\",n=\"1000\",o=\"-8\"");
+    /* YAML 1.1 booleans; quoted scalars stay strings. */
+    expect_yaml_spec("{\"n\": yes, b: Off, o: y, f: \"no\"}",
+                     "b=\"false\"," FOO_GVK ",f=\"no\",n=\"true\",o=\"true\"");
+    expect_yaml_spec("{\"n\": 'on', b: NO, o: ~, f: 0x}",
+                     "b=\"false\"," FOO_GVK ",f=\"0x\",n=\"on\"");
+    /* Floats; a timestamp is text; an integral float comes back an int. */
+    expect_yaml_spec("{\"n\": .5, b: 1e3, o: 2001-12-14, f: 1.50}",
+                     "b=\"1000\"," FOO_GVK ",f=\"1.5\",n=\"0.5\",o=\"2001-12-14\"");
+    /* Keys too: a plain n key is the boolean false, not "n"; the last of
+     * duplicate keys wins. */
+    expect_yaml_spec("{\"n\": 1, n: 2, b: 3, b: 4}", "b=\"4\"," FOO_GVK ",n=\"1\"");
+}
+END_TEST
+
+START_TEST(test_yaml_values_json_cannot_carry)
+{
+    result r =
+        run_texts(kinds_config, "apiVersion: example.com/v1\nkind: Foo\nmetadata: {name: a}\n"
+                                "spec: {n: .inf}\n");
+
+    ck_assert_int_eq(r.rc, 2);
+    ck_assert_ptr_nonnull(strstr(r.err, "\".inf\" is infinite, which JSON cannot carry"));
+    result_free(&r);
+}
+END_TEST
+
+START_TEST(test_collapsed_elements_message)
+{
+    result r =
+        run_texts(kinds_config, "{\"apiVersion\":\"example.com/v1\",\"kind\":\"Foo\",\"metadata\":"
+                                "{\"name\":\"a\"},\"status\":{\"conditions\":[{\"v\":1},{\"v\":2},"
+                                "{\"v\":3}]}}");
+
+    /* One metric, three elements, one series: say so, not "two metrics". */
+    ck_assert_int_eq(r.rc, 1);
+    ck_assert_str_eq(r.err, "check-config: a: config: kube_customresource_cond: 3 elements of "
+                            "path [status,conditions] (metric at line 12) gave the same labels "
+                            "{" FOO_GVK "}; exported once (add a labelsFromPath that tells "
+                            "them apart)\n");
+    result_free(&r);
+}
+END_TEST
+
+START_TEST(test_nested_wildcards)
+{
+    static const char cfg[] =
+        "kind: CustomResourceStateMetrics\n"
+        "spec:\n"
+        "  resources:\n"
+        "    - groupVersionKind: {group: gateway.networking.k8s.io, version: v1, kind: HTTPRoute}\n"
+        "      metrics:\n"
+        "        - name: parent_condition\n"
+        "          help: h\n"
+        "          each:\n"
+        "            type: Gauge\n"
+        "            gauge:\n"
+        "              path: [status, parents, \"*\", conditions, \"*\"]\n"
+        "              wildcardLabels: [parent, condition]\n"
+        "              valueFrom: [status]\n"
+        "              labelsFromPath: {type: [type]}\n"
+        "        - name: listener\n"
+        "          help: h\n"
+        "          each:\n"
+        "            type: Info\n"
+        "            info: {path: [spec, listeners, \"*\"], wildcardLabels: [listener], "
+        "labelsFromPath: {port: [port]}}\n";
+    static const char obj[] =
+        "apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata: {name: r}\n"
+        "spec:\n  listeners: {http: {port: 80}, https: {port: 443}}\n"
+        "status:\n  parents:\n"
+        "    - conditions: [{type: Accepted, status: \"True\"}, {type: Resolved, status: "
+        "\"False\"}]\n"
+        "    - conditions: [{type: Accepted, status: \"False\"}]\n"
+        "    - {}\n";
+#define ROUTE                                                                                      \
+    "customresource_group=\"gateway.networking.k8s.io\",customresource_kind=\"HTTPRoute\","        \
+    "customresource_version=\"v1\""
+    result r = run_texts(cfg, obj);
+    char *bad;
+
+    /* Every level expands, each carrying its index or key. */
+    ck_assert_int_eq(r.rc, 0);
+    ck_assert_str_eq(r.out,
+                     "# HELP kube_customresource_parent_condition h\n"
+                     "# TYPE kube_customresource_parent_condition gauge\n"
+                     "kube_customresource_parent_condition{condition=\"0\"," ROUTE
+                     ",parent=\"0\",type=\"Accepted\"} 1\n"
+                     "kube_customresource_parent_condition{condition=\"0\"," ROUTE
+                     ",parent=\"1\",type=\"Accepted\"} 0\n"
+                     "kube_customresource_parent_condition{condition=\"1\"," ROUTE
+                     ",parent=\"0\",type=\"Resolved\"} 0\n"
+                     "# HELP kube_customresource_listener h\n"
+                     "# TYPE kube_customresource_listener gauge\n"
+                     "kube_customresource_listener{" ROUTE ",listener=\"http\",port=\"80\"} 1\n"
+                     "kube_customresource_listener{" ROUTE ",listener=\"https\",port=\"443\"} 1\n");
+    ck_assert_str_eq(r.err, "");
+    result_free(&r);
+    /* One label name per "*". */
+    bad = strdup(cfg);
+    ck_assert_ptr_nonnull(bad);
+    memcpy(strstr(bad, "[parent, condition]"), "[parent]           ", 19);
+    r = run_texts(bad, obj);
+    ck_assert_int_eq(r.rc, 2);
+    ck_assert_ptr_nonnull(strstr(r.err, "each.gauge.wildcardLabels: the path has 2 \"*\" segments "
+                                        "and wildcardLabels names 1 labels"));
+    result_free(&r);
+    free(bad);
+#undef ROUTE
+}
+END_TEST
+
 START_TEST(test_doc_single_value)
 {
     expect_doc("single.yaml", "foo.yaml", "single.prom");
@@ -314,6 +569,12 @@ int main(void)
     tcase_add_test(tc, test_missing_path_exit_1);
     tcase_add_test(tc, test_object_alias_bomb);
     tcase_add_test(tc, test_usage_and_input_errors);
+    tcase_add_test(tc, test_list_mixing_kinds);
+    tcase_add_test(tc, test_integers_above_2_53_exact);
+    tcase_add_test(tc, test_yaml_scalars_as_kubectl_reads_them);
+    tcase_add_test(tc, test_yaml_values_json_cannot_carry);
+    tcase_add_test(tc, test_collapsed_elements_message);
+    tcase_add_test(tc, test_nested_wildcards);
     suite_add_tcase(s, tc);
     return csm_check_run(s);
 }

@@ -356,8 +356,50 @@ START_TEST(test_same_name_is_one_family)
     o = gen(yaml);
     ck_assert_str_eq(o.text, "m{" GVK ",r=\"a\"} 1\nm{" GVK ",r=\"b\"} 1\n");
     ck_assert_uint_eq(o.failures, 1);
-    ck_assert_str_eq(o.diag, "config: m: two metrics gave the same series; exported once\n");
+    /* Two metrics of one name (lines 7 and 15), one series: the message
+     * names both and the series. */
+    ck_assert_str_eq(o.diag, "config: m: 2 samples of metrics of this name (lines 7 and 15) gave "
+                             "the same series {" GVK ",r=\"a\"}; exported once\n");
     out_free(&o);
+}
+END_TEST
+
+START_TEST(test_selectors)
+{
+    /* Extension: per-resource selectors, for the resource's LIST/WATCH. */
+    const char *yaml = "spec:\n"
+                       "  resources:\n"
+                       "  - groupVersionKind: {group: myteam.io, version: v1, kind: Foo}\n"
+                       "    metrics: [{name: a, each: {type: Gauge, gauge: {path: [x]}}}]\n"
+                       "  - groupVersionKind: {group: myteam.io, version: \"*\", kind: \"*\"}\n"
+                       "    labelSelector: \"tier in (gold)\"\n"
+                       "    fieldSelector: metadata.name!=x\n"
+                       "    metrics: [{name: b, each: {type: Gauge, gauge: {path: [x]}}}]\n";
+    const char *bad = "spec:\n"
+                      "  resources:\n"
+                      "  - groupVersionKind: {group: myteam.io, version: v1, kind: Foo}\n"
+                      "    labelSelector: [tier]\n"
+                      "    metrics: [{name: a, each: {type: Gauge, gauge: {path: [x]}}}]\n";
+    csm_crs *crs = NULL;
+    const char *ls;
+    const char *fs;
+    char err[256];
+
+    ck_assert_int_eq(csm_crs_load_text("t.yaml", yaml, strlen(yaml), &crs, err, sizeof(err)),
+                     CSM_OK);
+    /* The first entry that applies and has selectors. */
+    csm_crs_selectors(crs, "myteam.io", "v1", "Foo", &ls, &fs);
+    ck_assert_str_eq(ls, "tier in (gold)");
+    ck_assert_str_eq(fs, "metadata.name!=x");
+    csm_crs_selectors(crs, "other.io", "v1", "Foo", &ls, &fs);
+    ck_assert_ptr_null(ls);
+    ck_assert_ptr_null(fs);
+    csm_crs_unref(crs);
+    crs = NULL;
+    ck_assert_int_eq(csm_crs_load_text("t.yaml", bad, strlen(bad), &crs, err, sizeof(err)),
+                     CSM_ERR_INVALID);
+    ck_assert_str_eq(err, "t.yaml:4:20: spec.resources[0].labelSelector: expected a string, "
+                          "found a list");
 }
 END_TEST
 
@@ -502,7 +544,8 @@ START_TEST(test_errors_resource)
                "    lablesFromPath: {}\n",
                "t.yaml:4:5: spec.resources[0]: unknown field \"lablesFromPath\" (expected one of: "
                "groupVersionKind, resourcePlural, metricNamePrefix, commonLabels, labelsFromPath, "
-               "metrics, errorLogV)");
+               "metrics, errorLogV, "
+               "labelSelector, fieldSelector)");
     load_fails("spec:\n  resources:\n  - groupVersionKind: {group: x.io, version: v1, kind: Foo}\n"
                "  - groupVersionKind: {group: x.io, version: v2, kind: Foo}\n",
                "t.yaml:4:5: spec.resources[1]: x.io/Foo is also configured with version v1 at "
@@ -559,7 +602,7 @@ START_TEST(test_errors_metric)
     load_fails(METRIC_HEAD "      each: {type: Gauge, gauge: {celExpr: x}}\n",
                "t.yaml:8:35: spec.resources[0].metrics[0].each.gauge: unknown field \"celExpr\" "
                "(expected one of: path, labelsFromPath, valueFrom, valueType, labelFromKey, "
-               "nilIsZero)");
+               "nilIsZero, wildcardLabels)");
     load_fails(METRIC_HEAD "      each: {type: StateSet, stateSet: {list: [a]}}\n",
                "t.yaml:8:40: spec.resources[0].metrics[0].each.stateSet.labelName: missing: a "
                "StateSet needs the label that names its states");
@@ -649,6 +692,7 @@ int main(void)
     tcase_add_test(tc, test_errors_metric);
     tcase_add_test(tc, test_errors_aliases_and_depth);
     tcase_add_test(tc, test_load_file);
+    tcase_add_test(tc, test_selectors);
     suite_add_tcase(s, tc);
     return csm_check_run(s);
 }

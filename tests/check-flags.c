@@ -373,7 +373,9 @@ START_TEST(test_unknown_and_malformed_flags)
     expect_msg("unknown flag -x", "-x", NULL);
     /* getopt_long alone would take the prefix as --resource. */
     expect_msg("unknown flag --res (did you mean --resource?)", "--res", "v1/Pod", NULL);
-    expect_msg("unknown flag --po (did you mean --port?)", "--resource", "v1/Pod", "--po=1", NULL);
+    /* "--po" is ambiguous since --pod; "--por" still names --port alone. */
+    expect_msg("unknown flag --por (did you mean --port?)", "--resource", "v1/Pod", "--por=1",
+               NULL);
     expect_msg("flag --help does not take a value", "--help=yes", NULL);
     expect_msg("flag --port needs a value", "--resource", "v1/Pod", "--port", NULL);
     expect_msg("flag --kubeconfig needs a value, got flag --port (use --kubeconfig=VALUE for a "
@@ -795,6 +797,61 @@ START_TEST(test_gvk_list)
 }
 END_TEST
 
+START_TEST(test_sharding_flags)
+{
+    csm_config cfg;
+    char err[256];
+
+    ck_assert_int_eq(parse(&cfg, err, sizeof(err), "--resource", "example.com/v1/Foo", NULL),
+                     CSM_OK);
+    ck_assert_int_eq(cfg.shard, 0);
+    ck_assert_int_eq(cfg.total_shards, 1);
+    ck_assert_ptr_null(cfg.pod);
+    ck_assert_int_eq(cfg.reshard_delay_ms, 2000);
+    csm_config_free(&cfg);
+    ck_assert_int_eq(parse(&cfg, err, sizeof(err), "--resource", "example.com/v1/Foo", "--shard",
+                           "2", "--total-shards", "3", NULL),
+                     CSM_OK);
+    ck_assert_int_eq(cfg.shard, 2);
+    ck_assert_int_eq(cfg.total_shards, 3);
+    csm_config_free(&cfg);
+    unsetenv("POD_NAMESPACE");
+    ck_assert_int_eq(parse(&cfg, err, sizeof(err), "--resource", "example.com/v1/Foo", "--pod",
+                           "csm-4", "--pod-namespace", "mon", "--shard-handover-delay", "500ms",
+                           NULL),
+                     CSM_OK);
+    ck_assert_str_eq(cfg.pod, "csm-4");
+    ck_assert_str_eq(cfg.pod_namespace, "mon");
+    ck_assert_int_eq(cfg.reshard_delay_ms, 500);
+    csm_config_free(&cfg);
+    setenv("POD_NAMESPACE", "fromenv", 1);
+    ck_assert_int_eq(
+        parse(&cfg, err, sizeof(err), "--resource", "example.com/v1/Foo", "--pod", "csm-0", NULL),
+        CSM_OK);
+    ck_assert_str_eq(cfg.pod_namespace, "fromenv");
+    csm_config_free(&cfg);
+    unsetenv("POD_NAMESPACE");
+
+    expect_msg("invalid value \"3\" for --shard: must be less than --total-shards (3)",
+               "--resource", "example.com/v1/Foo", "--shard", "3", "--total-shards", "3", NULL);
+    expect_msg("invalid value \"1\" for --shard: must be less than --total-shards (1)",
+               "--resource", "example.com/v1/Foo", "--shard", "1", NULL);
+    expect_msg("invalid value \"0\" for --total-shards: must be an integer in 1..999999999",
+               "--resource", "example.com/v1/Foo", "--total-shards", "0", NULL);
+    expect_msg("invalid value \"-1\" for --shard: must be an integer in 0..999999999", "--resource",
+               "example.com/v1/Foo", "--shard", "-1", NULL);
+    expect_msg("--pod needs --pod-namespace (or $POD_NAMESPACE)", "--resource",
+               "example.com/v1/Foo", "--pod", "csm-0", NULL);
+    expect_msg("--pod-namespace needs --pod", "--resource", "example.com/v1/Foo", "--pod-namespace",
+               "x", NULL);
+    expect_msg("invalid value \"csm\" for --pod: a StatefulSet pod name ends in -ORDINAL",
+               "--resource", "example.com/v1/Foo", "--pod", "csm", "--pod-namespace", "x", NULL);
+    expect_msg("--pod (auto-sharding) and --total-shards/--shard are mutually exclusive",
+               "--resource", "example.com/v1/Foo", "--pod", "csm-1", "--pod-namespace", "x",
+               "--total-shards", "3", NULL);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("flags");
@@ -827,6 +884,7 @@ int main(void)
     tcase_add_test(tc, test_generator_flags);
     tcase_add_test(tc, test_generator_flag_errors);
     tcase_add_test(tc, test_gvk_list);
+    tcase_add_test(tc, test_sharding_flags);
     suite_add_tcase(s, tc);
     return csm_check_run(s);
 }

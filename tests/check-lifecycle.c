@@ -180,6 +180,35 @@ START_TEST(test_sources_sweep_only_their_own)
 }
 END_TEST
 
+/* Resharding: a hand-over ends accrual without a deletion, and objects
+ * taken over start at the take-over, so two shards never meter the same
+ * second (the old owner until t, the new one from t). */
+START_TEST(test_shard_handover)
+{
+    csm_lifecycle *a = mk(1); /* the shard that loses u */
+    csm_lifecycle *b = mk(1); /* the shard that gains it */
+
+    ck_assert_int_eq(csm_lifecycle_seen(a, 0, "u", "ns", WS - 100, 1, WS + 1), CSM_OK);
+    ck_assert_int_eq(csm_lifecycle_handed_over(a, "u", WS + 40), CSM_OK);
+    ck_assert_int_eq(csm_lifecycle_handed_over(a, "u", WS + 41), CSM_ERR_NOT_FOUND);
+    ck_assert_int_eq((int)csm_lifecycle_live(a), 0);
+    ck_assert_double_eq_tol(secs(a, "ns", WS + 100), 40.0, 1e-9);
+    counts(a, "ns", 0, 0);
+
+    csm_lifecycle_take_over(b, WS + 40);
+    csm_lifecycle_take_over(b, WS + 10); /* never backwards */
+    ck_assert_int_eq(csm_lifecycle_seen(b, 0, "u", "ns", WS - 100, 1, WS + 42), CSM_OK);
+    /* Created while a held it: a counted the creation, b does not. */
+    ck_assert_int_eq(csm_lifecycle_seen(b, 0, "v", "ns", WS + 20, 1, WS + 42), CSM_OK);
+    ck_assert_double_eq_tol(secs(b, "ns", WS + 100), 120.0, 1e-9);
+    counts(b, "ns", 0, 0);
+    /* Together: u existed for the whole 100 s, metered once. */
+    ck_assert_double_eq_tol(secs(a, "ns", WS + 100) + secs(b, "ns", WS + 100) - 60.0, 100.0, 1e-9);
+    csm_lifecycle_free(a);
+    csm_lifecycle_free(b);
+}
+END_TEST
+
 START_TEST(test_bad_arguments)
 {
     csm_lifecycle *lc = NULL;
@@ -419,6 +448,7 @@ int main(void)
     tcase_add_test(tc, test_preexisting_starts_at_max_of_creation_and_watch);
     tcase_add_test(tc, test_relist_no_double_count_and_sweep);
     tcase_add_test(tc, test_sources_sweep_only_their_own);
+    tcase_add_test(tc, test_shard_handover);
     tcase_add_test(tc, test_bad_arguments);
     tcase_add_test(tc, test_random_against_model);
     tcase_add_test(tc, test_written_values_monotonic);

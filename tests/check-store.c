@@ -147,6 +147,42 @@ START_TEST(test_random_against_model)
 }
 END_TEST
 
+/* Keeps UIDs whose last digit is even. */
+static int keep_even(void *ctx, const char *uid)
+{
+    (*(size_t *)ctx)++;
+    return (uid[strlen(uid) - 1] - '0') % 2 == 0;
+}
+
+START_TEST(test_remove_if)
+{
+    csm_store *s = csm_store_new();
+    char uid[32];
+    size_t calls = 0;
+
+    /* Enough entries for long probe clusters and a wrap-around. */
+    for (int i = 0; i < 3000; i++) {
+        snprintf(uid, sizeof(uid), "u%d", i);
+        ck_assert_int_eq(csm_store_upsert(s, uid, mk("x 1\n", "")), CSM_OK);
+    }
+    ck_assert_uint_eq(csm_store_remove_if(s, keep_even, &calls), 1500);
+    ck_assert_uint_ge(calls, 3000);
+    ck_assert_uint_eq(csm_store_count(s), 1500);
+    for (int i = 0; i < 3000; i++) {
+        snprintf(uid, sizeof(uid), "u%d", i);
+        if (i % 2)
+            ck_assert_ptr_null(csm_store_get(s, uid));
+        else
+            ck_assert_ptr_nonnull(csm_store_get(s, uid));
+    }
+    ck_assert_uint_eq(csm_store_bytes(s), 1500 * 4);
+    calls = 0;
+    ck_assert_uint_eq(csm_store_remove_if(s, keep_even, &calls), 0);
+    ck_assert_uint_eq(calls, 1500);
+    csm_store_free(s);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("store");
@@ -157,6 +193,7 @@ int main(void)
     tcase_add_test(tc, test_add_update_delete);
     tcase_add_test(tc, test_relist_upserts_then_sweeps);
     tcase_add_test(tc, test_random_against_model);
+    tcase_add_test(tc, test_remove_if);
     suite_add_tcase(s, tc);
     return csm_check_run(s);
 }

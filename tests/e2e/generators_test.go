@@ -392,20 +392,7 @@ spec:
 	// One family for all kinds: each resource has it, the body has it once.
 	check := func(what string, kinds ...string) {
 		t.Helper()
-		want, err := exporter.Normalize(series(kinds...))
-		if err != nil {
-			t.Fatal(err)
-		}
-		var got string
-		d := cluster.Eventually(t, 20*time.Second, 50*time.Millisecond, what, func() (bool, error) {
-			st, raw, _, err := exporter.Get(e.URL + "/metrics")
-			if err != nil || st != 200 {
-				return false, err
-			}
-			got, err = bc.check(string(raw))
-			return err == nil && got == want, err
-		})
-		t.Logf("%s after %v", what, d.Round(time.Millisecond))
+		waitForBody(t, e, bc, what, series(kinds...))
 	}
 	check("Foo and Bar found by discovery", "Foo", "Bar")
 

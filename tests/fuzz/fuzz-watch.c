@@ -7,6 +7,15 @@
  * matter, so both runs must report the same events, the same malformed
  * lines, the same error and the same unfinished tail. A third run, on the
  * chunked decoder after csm_watch_reset(), must match too.
+ *
+ * Each line of the body also goes through csm_watch_skim(), the sharding
+ * prefilter's scan: where both it and the full decode accept a line, they
+ * must agree on the type and on metadata.uid and metadata.resourceVersion
+ * (a skim that saw another UID than the parse would put an object on the
+ * wrong shard). The whole body also goes through csm_watch_skim_list(),
+ * the LIST page scan: where it and cJSON both accept the body, they must
+ * agree on the number of items, each item's bytes must parse, and each UID
+ * the scan reports must be the item's metadata.uid.
  */
 #include <cjson/cJSON.h>
 #include <stdint.h>
@@ -61,11 +70,83 @@ static void check_same(const run *a, const run *b, csm_err ea, csm_err eb, const
     }
 }
 
+/* 1 if item is a string equal to the n bytes at p. */
+static int same_string(const cJSON *item, const char *p, size_t n)
+{
+    return cJSON_IsString(item) && strlen(item->valuestring) == n &&
+           memcmp(item->valuestring, p, n) == 0;
+}
+
+static void check_skim(const char *line, size_t len)
+{
+    csm_watch_type st;
+    csm_watch_type dt;
+    const char *uid;
+    const char *rv;
+    size_t ul;
+    size_t rl;
+    cJSON *doc = NULL;
+    const cJSON *obj = NULL;
+    const char *why = NULL;
+    const cJSON *meta;
+
+    if (csm_watch_skim(line, len, &st, &uid, &ul, &rv, &rl) != CSM_OK)
+        return;
+    if (csm_watch_decode(line, len, &dt, &doc, &obj, &why) != CSM_OK)
+        return;
+    meta = cJSON_GetObjectItemCaseSensitive(obj, "metadata");
+    if (st != dt || !same_string(cJSON_GetObjectItemCaseSensitive(meta, "uid"), uid, ul) ||
+        (rv && !same_string(cJSON_GetObjectItemCaseSensitive(meta, "resourceVersion"), rv, rl))) {
+        fprintf(stderr, "skim and decode disagree on: %.*s\n", (int)len, line);
+        abort();
+    }
+    cJSON_Delete(doc);
+}
+
+static void check_skim_list(const char *body, size_t len)
+{
+    csm_watch_list_item *it = NULL;
+    const char *meta;
+    size_t ml;
+    size_t n = 0;
+    cJSON *doc;
+    const cJSON *items;
+    const cJSON *item;
+    size_t i = 0;
+
+    if (csm_watch_skim_list(body, len, &meta, &ml, &it, &n) != CSM_OK)
+        return;
+    doc = cJSON_ParseWithLength(body, len);
+    items = cJSON_GetObjectItemCaseSensitive(doc, "items");
+    if (!doc || (items && !cJSON_IsArray(items) && !cJSON_IsNull(items))) {
+        /* The scan reads less than cJSON: it may accept what cJSON does not. */
+        cJSON_Delete(doc);
+        free(it);
+        return;
+    }
+    if ((size_t)cJSON_GetArraySize(items) != n)
+        abort();
+    cJSON_ArrayForEach(item, items)
+    {
+        cJSON *one = cJSON_ParseWithLength(it[i].p, it[i].len);
+        const cJSON *m = cJSON_GetObjectItemCaseSensitive(item, "metadata");
+        if (!one)
+            abort();
+        cJSON_Delete(one);
+        if (it[i].uid &&
+            !same_string(cJSON_GetObjectItemCaseSensitive(m, "uid"), it[i].uid, it[i].uid_len))
+            abort();
+        i++;
+    }
+    cJSON_Delete(doc);
+    free(it);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     run whole;
     run chunked;
-    csm_watch_cbs cbs = {on_event, on_malformed, NULL};
+    csm_watch_cbs cbs = {on_event, on_malformed, NULL, NULL};
     csm_watch *w1;
     csm_watch *w2;
     const char *body;
@@ -115,6 +196,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     csm_buf_reset(&chunked.log);
     e3 = csm_watch_feed(w2, body, len);
     check_same(&whole, &chunked, e1, e3, "run after reset");
+
+    check_skim_list(body, len);
+    for (const char *p = body, *end = body + len; p < end;) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
+        check_skim(p, n);
+        p += n + 1;
+    }
 
     csm_watch_free(w1);
     csm_watch_free(w2);
