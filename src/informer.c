@@ -791,6 +791,30 @@ static char *dup_opt(const char *s)
     return s ? strdup(s) : NULL;
 }
 
+/*
+ * Creates this resource's event-type and relist-reason counter series at 0,
+ * so that a scrape tells "none happened" from "not exported" (a dashboard's
+ * rate() and a test's "== 0" both need the series to exist).
+ */
+static csm_err tel_zero_series(csm_informer *inf)
+{
+    static const char *const types[] = {"ADDED",    "MODIFIED", "DELETED",
+                                        "BOOKMARK", "ERROR",    "MALFORMED"};
+    static const char *const reasons[] = {"watch_expired", "list_expired", "continue_expired"};
+    csm_err err = CSM_OK;
+
+    for (size_t i = 0; !err && inf->env.events_total && i < sizeof(types) / sizeof(types[0]); i++) {
+        const char *v[2] = {inf->label, types[i]};
+        err = csm_tel_inc(inf->env.events_total, v, 0);
+    }
+    for (size_t i = 0; !err && inf->env.relists_total && i < sizeof(reasons) / sizeof(reasons[0]);
+         i++) {
+        const char *v[2] = {inf->label, reasons[i]};
+        err = csm_tel_inc(inf->env.relists_total, v, 0);
+    }
+    return err;
+}
+
 csm_err csm_informer_new(const csm_informer_env *env, const char *resource_label, const char *path,
                          const char *query, const csm_informer_hooks *hooks, csm_informer **out)
 {
@@ -825,6 +849,10 @@ csm_err csm_informer_new(const csm_informer_env *env, const char *resource_label
     set_state(inf, "not started");
     if (!inf->label || !inf->path || (query && !inf->query) || !inf->store || !inf->watch ||
         !inf->timer) {
+        csm_informer_free(inf);
+        return CSM_ERR_NOMEM;
+    }
+    if (tel_zero_series(inf) != CSM_OK) {
         csm_informer_free(inf);
         return CSM_ERR_NOMEM;
     }

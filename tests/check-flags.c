@@ -1,4 +1,5 @@
 #include <check.h>
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -616,12 +617,23 @@ START_TEST(test_usage_lists_every_flag)
 }
 END_TEST
 
+/* A stream every write to fails with ENOSPC, as /dev/full does, but it
+ * exists on every system (fopencookie), so the check always runs. */
+static ssize_t full_write(void *cookie, const char *buf, size_t len)
+{
+    (void)cookie;
+    (void)buf;
+    (void)len;
+    errno = ENOSPC;
+    return -1;
+}
+
 START_TEST(test_usage_write_error)
 {
-    FILE *f = fopen("/dev/full", "w");
+    cookie_io_functions_t io = {.write = full_write};
+    FILE *f = fopencookie(NULL, "w", io);
 
-    if (!f)
-        return; /* no /dev/full on this system: nothing to check */
+    ck_assert_ptr_nonnull(f);
     ck_assert_int_eq(csm_flags_usage(f, "p"), CSM_ERR_IO);
     fclose(f);
 }
