@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "backoff.h"
+#include "crscount.h"
 #include "lifecycle.h"
 
 /* How often an unserved Kind is looked up again. Discovery is one small
@@ -60,6 +61,13 @@ struct csm_resource {
     csm_lifecycle *lc;
     double lc_mono0; /* CLOCK_MONOTONIC and wall clock at creation: */
     double lc_wall0; /* lc_now() is monotonic but reads as Unix time */
+
+    /* The config's Count metrics for this resource (NULL if none): counts
+     * over the informers' objects, made with them (start_informers) and
+     * dropped with them. omitted: combinations the last scrape left out
+     * for maxSeries (logged when that starts). */
+    csm_crscount *cnt;
+    size_t cnt_omitted;
 };
 
 static double now_mono(void)
@@ -97,6 +105,8 @@ static void drop_informers(csm_resource *r)
     r->ninf = 0;
     csm_genset_free(r->genset);
     r->genset = NULL;
+    csm_crscount_free(r->cnt);
+    r->cnt = NULL;
 }
 
 static void on_timer(evutil_socket_t fd, short what, void *arg)
@@ -136,6 +146,8 @@ static void gone(void *ctx)
      * other informers' 404s find nothing left). */
     if (r->lc)
         csm_lifecycle_clear(r->lc, lc_now(r));
+    if (r->cnt)
+        csm_crscount_clear(r->cnt);
     /* Called from inside an informer's callback: tear down on the next loop
      * iteration, not under its feet. */
     r->phase = RES_DISCOVERING;
@@ -154,6 +166,11 @@ static void lc_failed(csm_resource *r, csm_err err)
              csm_strerror(err));
 }
 
+static void cnt_failed(csm_resource *r, csm_err err)
+{
+    csm_logf(r->env->log, CSM_LOG_ERROR, "%s: Count metrics: %s", r->label, csm_strerror(err));
+}
+
 static void lc_seen(void *ctx, const cJSON *obj, int listed)
 {
     res_slot *slot = ctx;
@@ -165,6 +182,11 @@ static void lc_seen(void *ctx, const cJSON *obj, int listed)
     double created = NAN;
     csm_err err;
 
+    if (r->cnt && cJSON_IsString(uid)) {
+        err = csm_crscount_seen(r->cnt, slot->source, obj);
+        if (err)
+            cnt_failed(r, err);
+    }
     if (!r->lc || !cJSON_IsString(uid))
         return;
     if (cJSON_IsString(ct) && csm_gen_parse_rfc3339(ct->valuestring, &created) != CSM_OK)
@@ -184,6 +206,8 @@ static void lc_deleted(void *ctx, const cJSON *obj)
 
     if (r->lc && cJSON_IsString(uid))
         csm_lifecycle_deleted(r->lc, uid->valuestring, lc_now(r));
+    if (r->cnt && cJSON_IsString(uid))
+        csm_crscount_forget(r->cnt, uid->valuestring);
 }
 
 static void lc_sync_begin(void *ctx)
@@ -191,6 +215,11 @@ static void lc_sync_begin(void *ctx)
     res_slot *slot = ctx;
     csm_err err;
 
+    if (slot->r->cnt) {
+        err = csm_crscount_sync_begin(slot->r->cnt, slot->source);
+        if (err)
+            cnt_failed(slot->r, err);
+    }
     if (!slot->r->lc)
         return;
     err = csm_lifecycle_sync_begin(slot->r->lc, slot->source);
@@ -204,6 +233,8 @@ static void lc_sync_end(void *ctx)
 
     if (slot->r->lc)
         csm_lifecycle_sync_end(slot->r->lc, slot->source, lc_now(slot->r));
+    if (slot->r->cnt)
+        csm_crscount_sync_end(slot->r->cnt, slot->source);
 }
 
 static void lc_handed_over(void *ctx, const char *uid)
@@ -212,6 +243,9 @@ static void lc_handed_over(void *ctx, const char *uid)
 
     if (r->lc)
         csm_lifecycle_handed_over(r->lc, uid, lc_now(r));
+    /* Another shard counts it now. */
+    if (r->cnt)
+        csm_crscount_forget(r->cnt, uid);
 }
 
 static void lc_taking_over(void *ctx)
@@ -257,6 +291,67 @@ csm_err csm_resource_write_lifecycle(csm_resource *r, csm_expo_format fmt, csm_s
     return err;
 }
 
+/* The config's Count metrics for the new set: a fresh count (the new
+ * informers list every object again), each family written only if the
+ * metric filter admits it and no family of the set has its name. */
+static csm_err cnt_bind(csm_resource *r)
+{
+    csm_crs *crs = csm_genset_context(r->genset, &csm_generator_config);
+    csm_err err;
+
+    csm_crscount_free(r->cnt);
+    r->cnt = NULL;
+    r->cnt_omitted = 0;
+    if (!crs)
+        return CSM_OK;
+    err = csm_crscount_new(crs, csm_genset_resource(r->genset), &r->cnt);
+    for (size_t i = 0; !err && i < csm_crscount_metrics(r->cnt); i++) {
+        const char *name = csm_crscount_name(r->cnt, i);
+        int clash = 0;
+        for (size_t f = 0; f < csm_genset_families(r->genset); f++)
+            clash |= strcmp(csm_genset_family(r->genset, f)->name, name) == 0;
+        for (int f = 0; r->lc && f < CSM_LC_NFAMILIES; f++)
+            clash |= strcmp(csm_lifecycle_family_name(r->lc, (csm_lc_family)f), name) == 0;
+        if (clash)
+            csm_logf(r->env->log, CSM_LOG_ERROR,
+                     "%s: Count metric %s has the name of another family of the resource; "
+                     "it is not exported",
+                     r->label, name);
+        csm_crscount_enable(r->cnt, i, !clash && csm_genset_admits(r->genset, name));
+    }
+    return err;
+}
+
+csm_err csm_resource_write_counts(csm_resource *r, csm_expo_format fmt, csm_sink *sink)
+{
+    size_t omitted = 0;
+    csm_buf b;
+    csm_err err;
+
+    /* Counts are exact only once every informer has listed: until then
+     * (start, a CRD re-created, a reloaded config) they are left out, as
+     * the objects' own series are while their store fills. */
+    if (!r->cnt || r->phase != RES_SERVED || !r->ninf)
+        return CSM_OK;
+    for (size_t i = 0; i < r->ninf; i++) {
+        if (!csm_informer_synced(r->inf[i]))
+            return CSM_OK;
+    }
+    csm_buf_init(&b, 256u << 20);
+    err = csm_crscount_write(r->cnt, fmt, &b, &omitted);
+    if (!err && omitted && !r->cnt_omitted)
+        csm_logf(r->env->log, CSM_LOG_WARN,
+                 "%s: Count metrics have %zu combinations beyond their maxSeries; those are "
+                 "not exported",
+                 r->label, omitted);
+    if (!err)
+        r->cnt_omitted = omitted;
+    if (!err && b.len)
+        err = sink->text(sink, b.ptr, b.len);
+    csm_buf_free(&b);
+    return err;
+}
+
 /* ---- discovery ------------------------------------------------------ */
 
 static csm_err start_informers(csm_resource *r)
@@ -290,6 +385,8 @@ static csm_err start_informers(csm_resource *r)
         return err;
     }
     err = lc_bind(r);
+    if (!err)
+        err = cnt_bind(r);
     if (err)
         return err;
     want = r->namespaced && r->namespaces.n ? r->namespaces.n : 1;
