@@ -5,22 +5,27 @@
 
 #include "gen.h"
 
+/* What chains an entry into a table (the first member of each entry). */
+typedef struct cc_link {
+    struct cc_link *next;
+    uint64_t hash;
+} cc_link;
+
 /* One live combination of one metric: its label set ("name\0value\0"
  * pairs, sorted by name) and how many objects have it. Chained in the
  * metric's table; freed when the last object leaves it. */
 typedef struct cc_combo {
+    cc_link link;
     char *key;
     size_t len;
-    uint64_t hash;
     size_t count;
-    struct cc_combo *next;
 } cc_combo;
 
 typedef struct cc_metric {
     const csm_crs_metric *m; /* borrowed from the crs the count references */
     int enabled;
-    cc_combo **tab;
-    size_t cap; /* power of two, or 0 */
+    cc_link **tab; /* of cc_combo */
+    size_t cap;    /* power of two, or 0 */
     size_t ncombo;
     size_t uncounted;
 } cc_metric;
@@ -28,11 +33,10 @@ typedef struct cc_metric {
 /* One followed object: per metric, the combination it is counted in (NULL
  * when its key was too long). */
 typedef struct cc_obj {
+    cc_link link;
     char *uid;
-    uint64_t hash;
     uint32_t source;
-    uint32_t mark; /* the source's sync generation when last seen */
-    struct cc_obj *next;
+    uint32_t mark;     /* the source's sync generation when last seen */
     cc_combo *combo[]; /* nmet entries */
 } cc_obj;
 
@@ -41,8 +45,8 @@ struct csm_crscount {
     char *gvk[3];
     cc_metric *met;
     size_t nmet;
-    cc_obj **otab;
-    size_t ocap; /* power of two, or 0 */
+    cc_link **otab; /* of cc_obj */
+    size_t ocap;    /* power of two, or 0 */
     size_t nobj;
     uint32_t *gen; /* per source: generation of the current sync */
     size_t nsource;
@@ -62,43 +66,23 @@ static uint64_t hash_bytes(const char *p, size_t n)
 
 /* Doubles a chained table (power-of-two slots, or none yet). Cost
  * O(entries). */
-static csm_err grow_combos(cc_metric *mt)
+static csm_err grow(cc_link ***tabp, size_t *capp, size_t first)
 {
-    size_t cap = mt->cap ? mt->cap * 2 : 16;
-    cc_combo **tab = calloc(cap, sizeof(*tab));
+    size_t cap = *capp ? *capp * 2 : first;
+    cc_link **tab = calloc(cap, sizeof(*tab));
 
     if (!tab)
         return CSM_ERR_NOMEM;
-    for (size_t i = 0; i < mt->cap; i++) {
-        for (cc_combo *e = mt->tab[i], *next; e; e = next) {
+    for (size_t i = 0; i < *capp; i++) {
+        for (cc_link *e = (*tabp)[i], *next; e; e = next) {
             next = e->next;
             e->next = tab[e->hash & (cap - 1)];
             tab[e->hash & (cap - 1)] = e;
         }
     }
-    free(mt->tab);
-    mt->tab = tab;
-    mt->cap = cap;
-    return CSM_OK;
-}
-
-static csm_err grow_objects(csm_crscount *c)
-{
-    size_t cap = c->ocap ? c->ocap * 2 : 64;
-    cc_obj **tab = calloc(cap, sizeof(*tab));
-
-    if (!tab)
-        return CSM_ERR_NOMEM;
-    for (size_t i = 0; i < c->ocap; i++) {
-        for (cc_obj *o = c->otab[i], *next; o; o = next) {
-            next = o->next;
-            o->next = tab[o->hash & (cap - 1)];
-            tab[o->hash & (cap - 1)] = o;
-        }
-    }
-    free(c->otab);
-    c->otab = tab;
-    c->ocap = cap;
+    free(*tabp);
+    *tabp = tab;
+    *capp = cap;
     return CSM_OK;
 }
 
@@ -109,14 +93,15 @@ static csm_err combo_get(cc_metric *mt, const char *key, size_t len, cc_combo **
     cc_combo *e;
     csm_err err;
 
-    for (e = mt->cap ? mt->tab[h & (mt->cap - 1)] : NULL; e; e = e->next) {
-        if (e->hash == h && e->len == len && memcmp(e->key, key, len) == 0) {
+    for (cc_link *l = mt->cap ? mt->tab[h & (mt->cap - 1)] : NULL; l; l = l->next) {
+        e = (cc_combo *)l;
+        if (l->hash == h && e->len == len && memcmp(e->key, key, len) == 0) {
             *out = e;
             return CSM_OK;
         }
     }
     if (mt->ncombo >= mt->cap) {
-        err = grow_combos(mt);
+        err = grow(&mt->tab, &mt->cap, 16);
         if (err)
             return err;
     }
@@ -130,9 +115,9 @@ static csm_err combo_get(cc_metric *mt, const char *key, size_t len, cc_combo **
     }
     memcpy(e->key, key, len);
     e->len = len;
-    e->hash = h;
-    e->next = mt->tab[h & (mt->cap - 1)];
-    mt->tab[h & (mt->cap - 1)] = e;
+    e->link.hash = h;
+    e->link.next = mt->tab[h & (mt->cap - 1)];
+    mt->tab[h & (mt->cap - 1)] = &e->link;
     mt->ncombo++;
     *out = e;
     return CSM_OK;
@@ -141,13 +126,13 @@ static csm_err combo_get(cc_metric *mt, const char *key, size_t len, cc_combo **
 /* One object fewer in e; the combination goes with its last object. */
 static void combo_drop(cc_metric *mt, cc_combo *e)
 {
-    cc_combo **p;
+    cc_link **p;
 
     if (!e || --e->count)
         return;
-    for (p = &mt->tab[e->hash & (mt->cap - 1)]; *p != e; p = &(*p)->next)
+    for (p = &mt->tab[e->link.hash & (mt->cap - 1)]; *p != &e->link; p = &(*p)->next)
         ;
-    *p = e->next;
+    *p = e->link.next;
     free(e->key);
     free(e);
     mt->ncombo--;
@@ -210,9 +195,9 @@ static void obj_free(csm_crscount *c, cc_obj *o)
 void csm_crscount_clear(csm_crscount *c)
 {
     for (size_t i = 0; i < c->ocap; i++) {
-        for (cc_obj *o = c->otab[i], *next; o; o = next) {
-            next = o->next;
-            obj_free(c, o);
+        for (cc_link *l = c->otab[i], *next; l; l = next) {
+            next = l->next;
+            obj_free(c, (cc_obj *)l);
         }
         c->otab[i] = NULL;
     }
@@ -252,14 +237,16 @@ void csm_crscount_enable(csm_crscount *c, size_t i, int on)
     c->met[i].enabled = on;
 }
 
-static cc_obj **obj_slot(csm_crscount *c, const char *uid, uint64_t h)
+/* Where the object of uid is linked (*slot NULL if it is not there), or
+ * NULL for an empty table. */
+static cc_link **obj_slot(csm_crscount *c, const char *uid, uint64_t h)
 {
-    cc_obj **p;
+    cc_link **p;
 
     if (!c->ocap)
         return NULL;
     for (p = &c->otab[h & (c->ocap - 1)]; *p; p = &(*p)->next) {
-        if ((*p)->hash == h && strcmp((*p)->uid, uid) == 0)
+        if ((*p)->hash == h && strcmp(((cc_obj *)*p)->uid, uid) == 0)
             return p;
     }
     return p;
@@ -310,7 +297,7 @@ csm_err csm_crscount_seen(csm_crscount *c, uint32_t source, const cJSON *obj)
     const cJSON *meta = cJSON_GetObjectItemCaseSensitive(obj, "metadata");
     const cJSON *uid = cJSON_GetObjectItemCaseSensitive(meta, "uid");
     uint32_t *gen;
-    cc_obj **p;
+    cc_link **p;
     cc_obj *o;
     uint64_t h;
     int fresh = 0;
@@ -325,7 +312,7 @@ csm_err csm_crscount_seen(csm_crscount *c, uint32_t source, const cJSON *obj)
     p = obj_slot(c, uid->valuestring, h);
     if (!p || !*p) {
         if (c->nobj >= c->ocap) {
-            err = grow_objects(c);
+            err = grow(&c->otab, &c->ocap, 64);
             if (err)
                 return err;
         }
@@ -337,13 +324,13 @@ csm_err csm_crscount_seen(csm_crscount *c, uint32_t source, const cJSON *obj)
             free(o);
             return CSM_ERR_NOMEM;
         }
-        o->hash = h;
-        o->next = c->otab[h & (c->ocap - 1)];
-        c->otab[h & (c->ocap - 1)] = o;
+        o->link.hash = h;
+        o->link.next = c->otab[h & (c->ocap - 1)];
+        c->otab[h & (c->ocap - 1)] = &o->link;
         c->nobj++;
         fresh = 1;
     } else {
-        o = *p;
+        o = (cc_obj *)*p;
     }
     o->source = source;
     o->mark = *gen;
@@ -360,11 +347,11 @@ csm_err csm_crscount_seen(csm_crscount *c, uint32_t source, const cJSON *obj)
 }
 
 /* Unlinks and frees the object at *p (which then holds the next one). */
-static void obj_remove(csm_crscount *c, cc_obj **p)
+static void obj_remove(csm_crscount *c, cc_link **p)
 {
-    cc_obj *o = *p;
+    cc_obj *o = (cc_obj *)*p;
 
-    *p = o->next;
+    *p = o->link.next;
     for (size_t i = 0; i < c->nmet; i++)
         c->met[i].uncounted -= o->combo[i] ? 0 : 1;
     obj_free(c, o);
@@ -373,7 +360,7 @@ static void obj_remove(csm_crscount *c, cc_obj **p)
 
 csm_err csm_crscount_forget(csm_crscount *c, const char *uid)
 {
-    cc_obj **p = obj_slot(c, uid, hash_bytes(uid, strlen(uid)));
+    cc_link **p = obj_slot(c, uid, hash_bytes(uid, strlen(uid)));
 
     if (!p || !*p)
         return CSM_ERR_NOT_FOUND;
@@ -398,8 +385,9 @@ size_t csm_crscount_sync_end(csm_crscount *c, uint32_t source)
     if (source >= c->nsource)
         return 0;
     for (size_t i = 0; i < c->ocap; i++) {
-        for (cc_obj **p = &c->otab[i]; *p;) {
-            if ((*p)->source == source && (*p)->mark != c->gen[source]) {
+        for (cc_link **p = &c->otab[i]; *p;) {
+            const cc_obj *o = (const cc_obj *)*p;
+            if (o->source == source && o->mark != c->gen[source]) {
                 obj_remove(c, p);
                 n++;
             } else {
@@ -470,8 +458,9 @@ csm_err csm_crscount_write(const csm_crscount *c, csm_expo_format fmt, csm_buf *
         all = calloc(mt->ncombo, sizeof(*all));
         /* A key holds at most len/2 labels (each is two terminated strings). */
         for (size_t s = 0; all && s < mt->cap; s++) {
-            for (cc_combo *e = mt->tab[s]; e; e = e->next) {
-                all[n++] = e;
+            for (cc_link *l = mt->tab[s]; l; l = l->next) {
+                const cc_combo *e = (const cc_combo *)l;
+                all[n++] = (cc_combo *)l;
                 most = e->len > most ? e->len : most;
             }
         }
