@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -49,11 +50,14 @@ spec:
 		t.Fatal(err)
 	}
 	e := exporter.Start(t, exporter.Options{Kubeconfig: c.Kubeconfig, Args: []string{"--config", cfg}})
+	// The metric filter applies to Count families like to any other.
+	denied := exporter.Start(t, exporter.Options{Kubeconfig: c.Kubeconfig,
+		Args: []string{"--config", cfg, "--metric-denylist", "cache_by_name"}})
 	bc := &bodyChecker{t: t, linted: map[[32]byte]bool{}}
 	const gvk = `customresource_group="count.example.com",customresource_kind="Cache",customresource_version="v1"`
 	// check waits for the exact body: counts is "namespace/plan=n" (plan
 	// "" for none), names the objects' names.
-	check := func(what string, counts []string, names []string) {
+	checkOn := func(ex *exporter.Exporter, what string, counts []string, names []string) {
 		t.Helper()
 		var b strings.Builder
 		if len(counts) > 0 {
@@ -78,7 +82,11 @@ spec:
 		for _, n := range names {
 			fmt.Fprintf(&b, "cache_by_name{%s,name=%q} 1\n", gvk, n)
 		}
-		waitForBody(t, e, bc, what, b.String())
+		waitForBody(t, ex, bc, what, b.String())
+	}
+	check := func(what string, counts []string, names []string) {
+		t.Helper()
+		checkOn(e, what, counts, names)
 	}
 	create := func(ns, name, plan string) {
 		t.Helper()
@@ -96,6 +104,11 @@ spec:
 	check("the LIST and the watch count every object once",
 		[]string{"cnt-a/free=1", "cnt-a/gold=2", "cnt-b/=1", "cnt-b/gold=1"},
 		[]string{"a1", "a2", "a3", "b1", "b2"})
+	checkOn(denied, "--metric-denylist leaves the denied Count family out",
+		[]string{"cnt-a/free=1", "cnt-a/gold=2", "cnt-b/=1", "cnt-b/gold=1"}, nil)
+	if err := denied.Stop(10 * time.Second); err != nil {
+		t.Fatal(err)
+	}
 
 	// An update moves a2 from gold to free; an update that leaves the plan
 	// alone changes nothing.
