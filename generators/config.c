@@ -32,11 +32,18 @@
 typedef struct lbl {
     char *name;
     char *value;
+    size_t seq; /* put order (0: only if absent); the highest wins */
 } lbl;
 
+/* Labels are appended as they are put, in O(1); sample_normalize() sorts
+ * them and keeps the winner of each name, in O(n log n). Putting names one
+ * by one into a set kept unique (a scan per put) was quadratic, and one
+ * labelsFromPath over a tenant's map can put tens of thousands. */
 typedef struct sample {
     lbl *l;
     size_t n;
+    size_t cap;
+    size_t puts;
     double value;
     const csm_crs_metric *origin; /* the metrics[] entry that produced it */
 } sample;
@@ -44,6 +51,7 @@ typedef struct sample {
 typedef struct samples {
     sample *s;
     size_t n;
+    size_t cap; /* grown by doubling: pushes are amortized O(1) */
 } samples;
 
 typedef struct metric_ref {
@@ -82,6 +90,8 @@ static void sample_clear(sample *s)
     free(s->l);
     s->l = NULL;
     s->n = 0;
+    s->cap = 0;
+    s->puts = 0;
 }
 
 static void samples_clear(samples *ss)
@@ -91,58 +101,94 @@ static void samples_clear(samples *ss)
     free(ss->s);
     ss->s = NULL;
     ss->n = 0;
+    ss->cap = 0;
 }
 
-/* Sets name=value, replacing a label of that name unless only_if_absent. */
+/* Sets name=value: it replaces what an earlier put of that name set, unless
+ * only_if_absent (then any other put of the name wins). Takes effect at
+ * sample_normalize(). */
 static csm_err sample_put(sample *s, const char *name, const char *value, int only_if_absent)
 {
     lbl *nl;
-    char *v;
 
-    for (size_t i = 0; i < s->n; i++) {
-        if (strcmp(s->l[i].name, name) != 0)
-            continue;
-        if (only_if_absent)
-            return CSM_OK;
-        v = strdup(value);
-        if (!v)
+    if (s->n == s->cap) {
+        size_t cap = s->cap ? 2 * s->cap : 8;
+        nl = realloc(s->l, cap * sizeof(*nl));
+        if (!nl)
             return CSM_ERR_NOMEM;
-        free(s->l[i].value);
-        s->l[i].value = v;
-        return CSM_OK;
+        s->l = nl;
+        s->cap = cap;
     }
-    nl = realloc(s->l, (s->n + 1) * sizeof(*nl));
-    if (!nl)
-        return CSM_ERR_NOMEM;
-    s->l = nl;
-    nl[s->n].name = strdup(name);
-    nl[s->n].value = strdup(value);
-    if (!nl[s->n].name || !nl[s->n].value) {
-        free(nl[s->n].name);
-        free(nl[s->n].value);
+    nl = &s->l[s->n];
+    nl->name = strdup(name);
+    nl->value = strdup(value);
+    nl->seq = only_if_absent ? 0 : ++s->puts;
+    if (!nl->name || !nl->value) {
+        free(nl->name);
+        free(nl->value);
         return CSM_ERR_NOMEM;
     }
     s->n++;
     return CSM_OK;
 }
 
+/* Drops the labels put after the first n. */
+static void sample_truncate(sample *s, size_t n)
+{
+    while (s->n > n) {
+        s->n--;
+        free(s->l[s->n].name);
+        free(s->l[s->n].value);
+    }
+}
+
+/* By name; within a name the winning put first. */
+static int cmp_put(const void *a, const void *b)
+{
+    const lbl *x = a;
+    const lbl *y = b;
+    int c = strcmp(x->name, y->name);
+    return c ? c : (x->seq < y->seq) - (x->seq > y->seq);
+}
+
+/* Sorts the labels by name and keeps one per name, the winning put. */
+static void sample_normalize(sample *s)
+{
+    size_t k = 0;
+
+    if (!s->n)
+        return;
+    qsort(s->l, s->n, sizeof(*s->l), cmp_put);
+    for (size_t i = 0; i < s->n; i++) {
+        if (k && strcmp(s->l[k - 1].name, s->l[i].name) == 0) {
+            free(s->l[i].name);
+            free(s->l[i].value);
+            continue;
+        }
+        s->l[k++] = s->l[i];
+    }
+    s->n = k;
+}
+
 /* Moves *s to the end of ss (s is left empty). */
 static csm_err samples_push(samples *ss, sample *s)
 {
-    sample *ns = realloc(ss->s, (ss->n + 1) * sizeof(*ns));
-    if (!ns) {
-        sample_clear(s);
-        return CSM_ERR_NOMEM;
+    sample *ns = ss->s;
+    size_t cap = ss->cap;
+
+    if (ss->n == cap) {
+        cap = cap ? 2 * cap : 8;
+        ns = realloc(ss->s, cap * sizeof(*ns));
+        if (!ns) {
+            sample_clear(s);
+            return CSM_ERR_NOMEM;
+        }
+        ss->s = ns;
+        ss->cap = cap;
     }
-    ss->s = ns;
     ns[ss->n++] = *s;
     memset(s, 0, sizeof(*s));
     return CSM_OK;
-}
-
-static int cmp_lbl(const void *a, const void *b)
-{
-    return strcmp(((const lbl *)a)->name, ((const lbl *)b)->name);
 }
 
 /* kube-state-metrics' order of samples: label names, then values,
@@ -470,11 +516,16 @@ static csm_err eval_wild(eval *ev, const csm_value *v, size_t from, size_t w, sa
     if (csm_value_kind_of(v) != CSM_VALUE_ARRAY && csm_value_kind_of(v) != CSM_VALUE_MAP)
         return CSM_OK; /* nothing to expand: no samples */
     for (const csm_value *e = csm_value_first(v); !err && e; e = csm_value_next(e), idx++) {
+        size_t mark = cap->n;
         snprintf(key, sizeof(key), "%zu", idx);
         err = sample_put(cap, m->wild_labels[w],
                          csm_value_kind_of(v) == CSM_VALUE_MAP ? csm_value_name(e) : key, 0);
         if (!err)
             err = eval_wild(ev, e, star + 1, w + 1, cap);
+        /* cap holds one label per level: sample_put() appends, so the
+         * element's label is taken off again (else cap, and every sample
+         * it is copied into, would grow with every element seen). */
+        sample_truncate(cap, mark);
     }
     return err;
 }
@@ -499,7 +550,7 @@ static csm_err base_labels(eval *ev, const char *const gvk[3], const csm_value *
 static csm_err eval_metric(const config_state *st, const metric_ref *ref, const csm_value *root,
                            csm_emitter *em, samples *fam, int *failed)
 {
-    samples out = {NULL, 0};
+    samples out = {NULL, 0, 0};
     sample base;
     eval ev;
     const csm_value *v;
@@ -511,6 +562,7 @@ static csm_err eval_metric(const config_state *st, const metric_ref *ref, const 
     ev.out = &out;
     ev.failed = 0;
     err = base_labels(&ev, (const char *const *)st->gvk, root, &base);
+    sample_normalize(&base);
     if (!err && ref->m->nwild) {
         sample cap;
         memset(&cap, 0, sizeof(cap));
@@ -521,17 +573,15 @@ static csm_err eval_metric(const config_state *st, const metric_ref *ref, const 
         err = eval_type(&ev, v);
     }
     /* qsort() wants a non-NULL array even for no elements. */
-    for (size_t i = 0; !err && i < out.n; i++) {
-        if (out.s[i].n)
-            qsort(out.s[i].l, out.s[i].n, sizeof(lbl), cmp_lbl);
-    }
+    for (size_t i = 0; !err && i < out.n; i++)
+        sample_normalize(&out.s[i]);
     if (!err && out.n)
         qsort(out.s, out.n, sizeof(sample), cmp_sample);
     for (size_t i = 0; !err && i < out.n; i++) {
         for (size_t j = 0; !err && j < base.n; j++)
             err = sample_put(&out.s[i], base.l[j].name, base.l[j].value, 1);
-        if (!err && out.s[i].n)
-            qsort(out.s[i].l, out.s[i].n, sizeof(lbl), cmp_lbl);
+        if (!err)
+            sample_normalize(&out.s[i]);
         out.s[i].origin = ref->m;
         if (!err)
             err = samples_push(fam, &out.s[i]);
@@ -553,8 +603,7 @@ csm_err csm_gen_config_count_key(const csm_crs_metric *m, const char *const gvk[
     memset(&ev, 0, sizeof(ev));
     ev.m = m;
     err = base_labels(&ev, gvk, csm_object_root((const csm_object *)obj), &base);
-    if (!err && base.n)
-        qsort(base.l, base.n, sizeof(lbl), cmp_lbl);
+    sample_normalize(&base);
     for (size_t i = 0; !err && i < base.n; i++) {
         err = csm_buf_append(out, base.l[i].name, strlen(base.l[i].name) + 1);
         if (!err)

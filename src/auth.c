@@ -19,7 +19,9 @@
 
 #define AUTH_TIMEOUT_MS  10000L
 #define AUTH_MAX_ENTRIES 4096
-#define AUTH_BUCKETS     1024 /* power of two */
+/* Reviews in flight at once (each holds a connection to the API server). */
+#define AUTH_MAX_INFLIGHT 64
+#define AUTH_BUCKETS      1024 /* power of two */
 /* A TokenReview or SubjectAccessReview answer is a few KiB. */
 #define AUTH_REPLY_MAX (1u << 20)
 /* A JWT payload bigger than this is not a Kubernetes token. */
@@ -38,11 +40,19 @@ static const char *const cache_label[NCACHES] = {"token", "access"};
 static const char *const review_label[NCACHES] = {"tokenreview", "subjectaccessreview"};
 static const char *const review_name[NCACHES] = {"TokenReview", "SubjectAccessReview"};
 
+typedef struct entry entry;
+
 typedef struct wlist {
     csm_auth_wait *head;
+    entry *owner; /* the entry whose review the waits wait for; NULL: none */
 } wlist;
 
-typedef struct entry entry;
+/* Each cache keeps two age lists of max_entries each: SIDE_POSITIVE for
+ * entries whose last answer was yes, SIDE_OTHER for no answers and entries
+ * not answered yet. Whoever makes up tokens or gets denied only ever
+ * evicts from SIDE_OTHER, so Prometheus' answers stay cached. */
+typedef enum cache_side { SIDE_OTHER = 0, SIDE_POSITIVE, NSIDES } cache_side;
+
 struct entry {
     unsigned char key[32];
     cache_kind kind;
@@ -57,6 +67,7 @@ struct entry {
     int64_t stale_until; /* monotonic ms: may stand in for a failed review until then */
     int64_t hard_limit;  /* monotonic ms the answer may never outlive (token exp) */
     wlist waiters;
+    cache_side side; /* the age list it is on */
     entry *hnext;
     entry *older;
     entry *newer;
@@ -64,9 +75,9 @@ struct entry {
 
 typedef struct cache {
     entry *buckets[AUTH_BUCKETS];
-    entry *oldest;
-    entry *newest;
-    size_t n;
+    entry *oldest[NSIDES];
+    entry *newest[NSIDES];
+    size_t n[NSIDES];
 } cache;
 
 struct csm_auth_wait {
@@ -105,6 +116,9 @@ struct csm_auth {
     int64_t stale_ms;
     long timeout_ms;
     size_t max_entries;
+    size_t max_inflight;
+    size_t inflight;     /* reviews sent and not answered or cancelled */
+    size_t inflight_max; /* the most there ever were */
     csm_auth_clock clock;
     csm_auth_transport tr;
     csm_log *log;
@@ -116,6 +130,9 @@ struct csm_auth {
     csm_tel_family *authz;
     csm_tel_family *lookups;
     csm_tel_family *durations;
+    csm_tel_family *tel_inflight;
+    csm_tel_family *tel_inflight_max;
+    csm_tel_family *tel_refused;
 };
 
 /* ---- Small helpers. ------------------------------------------------------ */
@@ -356,7 +373,35 @@ static csm_err register_telemetry(csm_auth *a, csm_telemetry *tel)
             tel, "crd_state_metrics_auth_review_duration_seconds",
             "Time the API server took to answer a TokenReview or SubjectAccessReview.", 1, review,
             review_bounds, sizeof(review_bounds) / sizeof(review_bounds[0]), &a->durations);
+    if (!err)
+        err = csm_tel_family_add(tel, "crd_state_metrics_auth_reviews_in_flight",
+                                 "TokenReviews and SubjectAccessReviews sent and not answered yet.",
+                                 CSM_METRIC_GAUGE, 0, NULL, &a->tel_inflight);
+    if (!err)
+        err = csm_tel_family_add(tel, "crd_state_metrics_auth_reviews_in_flight_max",
+                                 "The most reviews that were in flight at once since the start.",
+                                 CSM_METRIC_GAUGE, 0, NULL, &a->tel_inflight_max);
+    if (!err)
+        err = csm_tel_family_add(tel, "crd_state_metrics_auth_reviews_refused_total",
+                                 "Reviews not sent because the cap of reviews in flight was "
+                                 "reached (the request got 503).",
+                                 CSM_METRIC_COUNTER, 0, NULL, &a->tel_refused);
+    if (!err)
+        err = csm_tel_set(a->tel_inflight, NULL, 0);
+    if (!err)
+        err = csm_tel_set(a->tel_inflight_max, NULL, 0);
     return err;
+}
+
+/* a->inflight changed. */
+static void inflight_changed(csm_auth *a)
+{
+    if (a->inflight > a->inflight_max)
+        a->inflight_max = a->inflight;
+    if (a->tel_inflight)
+        csm_tel_set(a->tel_inflight, NULL, (double)a->inflight);
+    if (a->tel_inflight_max)
+        csm_tel_set(a->tel_inflight_max, NULL, (double)a->inflight_max);
 }
 
 csm_err csm_auth_new(const csm_auth_config *cfg, const csm_auth_transport *tr, csm_log *log,
@@ -381,6 +426,7 @@ csm_err csm_auth_new(const csm_auth_config *cfg, const csm_auth_transport *tr, c
     a->stale_ms = cfg->stale_ms > 0 ? cfg->stale_ms : 0;
     a->timeout_ms = cfg->timeout_ms > 0 ? cfg->timeout_ms : AUTH_TIMEOUT_MS;
     a->max_entries = cfg->max_entries ? cfg->max_entries : AUTH_MAX_ENTRIES;
+    a->max_inflight = cfg->max_inflight ? cfg->max_inflight : AUTH_MAX_INFLIGHT;
     if (cfg->clock) {
         a->clock = *cfg->clock;
     } else {
@@ -444,9 +490,32 @@ static void wait_free(csm_auth_wait *w)
     free(w);
 }
 
+static void entry_remove(csm_auth *a, entry *e);
+
+/* Stops e's review (nobody waits for it any more). */
+static void review_cancel(csm_auth *a, entry *e)
+{
+    a->tr.cancel(a->tr.ctx, e->review);
+    e->review = NULL;
+    e->pending = 0;
+    a->inflight--;
+    inflight_changed(a);
+    if (!e->have)
+        entry_remove(a, e);
+}
+
+/* A review whose last waiter left is cancelled: a client that sends a
+ * made-up token and goes away holds no API server connection. */
 void csm_auth_cancel(csm_auth_wait *w)
 {
+    entry *e;
+
+    if (!w)
+        return;
+    e = w->list ? w->list->owner : NULL;
     wait_free(w);
+    if (e && e->pending && !e->waiters.head)
+        review_cancel(e->a, e);
 }
 
 /* ---- Caches. ------------------------------------------------------------- */
@@ -467,27 +536,31 @@ static entry *cache_find(cache *c, const unsigned char key[32])
 
 static void age_unlink(cache *c, entry *e)
 {
+    cache_side sd = e->side;
+
     if (e->older)
         e->older->newer = e->newer;
     else
-        c->oldest = e->newer;
+        c->oldest[sd] = e->newer;
     if (e->newer)
         e->newer->older = e->older;
     else
-        c->newest = e->older;
+        c->newest[sd] = e->older;
     e->older = NULL;
     e->newer = NULL;
 }
 
 static void age_push(cache *c, entry *e)
 {
-    e->older = c->newest;
+    cache_side sd = e->side;
+
+    e->older = c->newest[sd];
     e->newer = NULL;
-    if (c->newest)
-        c->newest->newer = e;
+    if (c->newest[sd])
+        c->newest[sd]->newer = e;
     else
-        c->oldest = e;
-    c->newest = e;
+        c->oldest[sd] = e;
+    c->newest[sd] = e;
 }
 
 /* Frees e, which has no waiters and no review in flight. */
@@ -501,7 +574,7 @@ static void entry_remove(csm_auth *a, entry *e)
     if (*pp)
         *pp = e->hnext;
     age_unlink(c, e);
-    c->n--;
+    c->n[e->side]--;
     cJSON_Delete(e->user);
     free(e);
 }
@@ -514,20 +587,36 @@ static void entry_forget_answer(entry *e)
     e->user = NULL;
 }
 
-/* Makes room for one more entry: the oldest entries that have no review
- * in flight go first. 0 if every entry is busy. */
-static int cache_make_room(csm_auth *a, cache *c)
+/* Makes room for one more entry on side sd: its oldest entries that have
+ * no review in flight go first. 0 if every entry there is busy. */
+static int cache_make_room(csm_auth *a, cache *c, cache_side sd)
 {
-    entry *e = c->oldest;
+    entry *e = c->oldest[sd];
     entry *next;
 
-    while (c->n >= a->max_entries && e) {
+    while (c->n[sd] >= a->max_entries && e) {
         next = e->newer;
         if (!e->pending)
             entry_remove(a, e);
         e = next;
     }
-    return c->n < a->max_entries;
+    return c->n[sd] < a->max_entries;
+}
+
+/* Moves e to the age list of its answer (newest end). May exceed the
+ * list's size by one when every other entry there is busy. */
+static void entry_set_side(csm_auth *a, entry *e, cache_side sd)
+{
+    cache *c = &a->caches[e->kind];
+
+    if (e->side == sd)
+        return;
+    age_unlink(c, e);
+    c->n[e->side]--;
+    cache_make_room(a, c, sd);
+    e->side = sd;
+    age_push(c, e);
+    c->n[sd]++;
 }
 
 static entry *entry_new(csm_auth *a, cache_kind k, const unsigned char key[32])
@@ -536,7 +625,7 @@ static entry *entry_new(csm_auth *a, cache_kind k, const unsigned char key[32])
     entry *e;
     size_t b;
 
-    if (!cache_make_room(a, c))
+    if (!cache_make_room(a, c, SIDE_OTHER))
         return NULL;
     e = calloc(1, sizeof(*e));
     if (!e)
@@ -544,12 +633,14 @@ static entry *entry_new(csm_auth *a, cache_kind k, const unsigned char key[32])
     memcpy(e->key, key, 32);
     e->kind = k;
     e->a = a;
+    e->side = SIDE_OTHER;
+    e->waiters.owner = e;
     e->hard_limit = INT64_MAX;
     b = bucket_of(key);
     e->hnext = c->buckets[b];
     c->buckets[b] = e;
     age_push(c, e);
-    c->n++;
+    c->n[SIDE_OTHER]++;
     return e;
 }
 
@@ -557,15 +648,24 @@ static entry *entry_new(csm_auth *a, cache_kind k, const unsigned char key[32])
 
 static void review_done(void *arg, const csm_auth_reply *r);
 
-/* Sends body for e (now pending). On failure e is left as it was. */
+/* Sends body for e (now pending). On failure e is left as it was;
+ * CSM_ERR_TOO_LARGE: max_inflight reviews are in flight already. */
 static csm_err review_send(csm_auth *a, entry *e, const char *path, const char *body, size_t len)
 {
-    csm_err err = a->tr.post(a->tr.ctx, path, body, len, a->timeout_ms, review_done, e, &e->review);
+    csm_err err;
 
+    if (a->inflight >= a->max_inflight) {
+        if (a->tel_refused)
+            csm_tel_inc(a->tel_refused, NULL, 1);
+        return CSM_ERR_TOO_LARGE;
+    }
+    err = a->tr.post(a->tr.ctx, path, body, len, a->timeout_ms, review_done, e, &e->review);
     if (err)
         return err;
     e->pending = 1;
     e->started = now_mono(a);
+    a->inflight++;
+    inflight_changed(a);
     return CSM_OK;
 }
 
@@ -678,7 +778,7 @@ static void review_done(void *arg, const csm_auth_reply *r)
     csm_auth *a = e->a;
     cache_kind k = e->kind;
     csm_auth_verdict failed = CSM_AUTH_ALLOW; /* ALLOW: the review answered */
-    wlist local = {NULL};
+    wlist local = {NULL, NULL};
     cJSON *user = NULL;
     int ok = 0;
     int64_t now = now_mono(a);
@@ -687,6 +787,8 @@ static void review_done(void *arg, const csm_auth_reply *r)
 
     e->pending = 0;
     e->review = NULL;
+    a->inflight--;
+    inflight_changed(a);
     observe(a, e);
     if (r->transport_error || r->status < 200 || r->status >= 300) {
         failed = failure_of(a, k, r);
@@ -701,6 +803,7 @@ static void review_done(void *arg, const csm_auth_reply *r)
         e->user = user;
         e->expires = min64(add_sat(now, a->ttl[k][ok ? 1 : 0]), e->hard_limit);
         e->stale_until = min64(add_sat(e->expires, a->stale_ms), e->hard_limit);
+        entry_set_side(a, e, ok ? SIDE_POSITIVE : SIDE_OTHER);
     } else if (e->have && now < e->stale_until) {
         count(a->lookups, cache_label[k], "stale");
         failed = CSM_AUTH_ALLOW; /* the previous answer stands in */
@@ -770,7 +873,10 @@ static csm_auth_verdict send_failed(csm_auth *a, entry *e, csm_err err)
     cache_kind k = e->kind;
     int ok = e->ok;
 
-    warn_review(a, k, "cannot send the request: %s", csm_strerror(err));
+    if (err == CSM_ERR_TOO_LARGE)
+        warn_review(a, k, "%zu reviews in flight already (the cap)", a->max_inflight);
+    else
+        warn_review(a, k, "cannot send the request: %s", csm_strerror(err));
     if (e->have && now_mono(a) < e->stale_until) {
         count(a->lookups, cache_label[k], "stale");
         if (k == CACHE_TOKEN)
@@ -1225,15 +1331,17 @@ void csm_auth_free(csm_auth *a)
         return;
     for (int k = 0; k < NCACHES; k++) {
         cache *c = &a->caches[k];
-        while (c->oldest) {
-            entry *e = c->oldest;
-            if (e->pending)
-                a->tr.cancel(a->tr.ctx, e->review);
-            /* Waits still queued are a caller bug; unhook them so their
-             * memory is not reached through a freed entry. */
-            while (e->waiters.head)
-                wait_unlink(e->waiters.head);
-            entry_remove(a, e);
+        for (int sd = 0; sd < NSIDES; sd++) {
+            while (c->oldest[sd]) {
+                entry *e = c->oldest[sd];
+                if (e->pending)
+                    a->tr.cancel(a->tr.ctx, e->review);
+                /* Waits still queued are a caller bug; unhook them so their
+                 * memory is not reached through a freed entry. */
+                while (e->waiters.head)
+                    wait_unlink(e->waiters.head);
+                entry_remove(a, e);
+            }
         }
     }
     strlist_free(&a->audiences);

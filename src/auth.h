@@ -12,7 +12,8 @@
  * entry never outlives the token: when the token is a JWT its "exp" claim
  * (read without verifying; the API server did the verifying) caps the
  * entry. Identical reviews asked while one is in flight wait for that one
- * instead of sending another. A review that fails (API server unreachable,
+ * instead of sending another; a review nobody waits for any more (every
+ * client gave up) is cancelled. A review that fails (API server unreachable,
  * timeout, 5xx) is not cached and answers CSM_AUTH_UNAVAILABLE, unless
  * stale_ms allows an answer that expired a little while ago to stand in.
  *
@@ -101,8 +102,15 @@ typedef struct csm_auth_config {
      * used instead of CSM_AUTH_UNAVAILABLE (never past a token's "exp").
      * 0: never. */
     int64_t stale_ms;
-    long timeout_ms;    /* per review request; 0 means 10 s */
-    size_t max_entries; /* per cache; 0 means 4096 */
+    long timeout_ms; /* per review request; 0 means 10 s */
+    /* Per cache and answer: allowed (authenticated) answers and the rest
+     * (denied, unauthenticated, not answered yet) have max_entries each, so
+     * made-up tokens cannot evict the answers of real clients. 0: 4096. */
+    size_t max_entries;
+    /* TokenReviews and SubjectAccessReviews in flight at once; a request
+     * that would need one more is answered CSM_AUTH_UNAVAILABLE (503) at
+     * once (or from a stale answer). 0: 64. */
+    size_t max_inflight;
     /* NULL: CLOCK_MONOTONIC and CLOCK_REALTIME. Tests pass their own. */
     const csm_auth_clock *clock;
 } csm_auth_config;
@@ -149,7 +157,8 @@ csm_auth_verdict csm_auth_check(csm_auth *a, const csm_auth_input *in, csm_auth_
                                 void *arg, csm_auth_wait **wait);
 
 /* Drops a pending wait (its client went away); no callback follows. The
- * review it waited for carries on and its answer is cached. NULL is fine. */
+ * review it waited for carries on for other waiters (and its answer is
+ * cached); with none left it is cancelled. NULL is fine. */
 void csm_auth_cancel(csm_auth_wait *w);
 
 /* 1 if the path is served without any check. */

@@ -292,6 +292,35 @@ static csm_err get_bool(loader *L, const yaml_node_t *map, const char *key, cons
     return CSM_OK;
 }
 
+/* maxSeries: a positive integer (the series budget; crd-state-metrics'
+ * extension, kube-state-metrics has none). */
+static csm_err get_max_series(loader *L, const yaml_node_t *map, const char *where, size_t *out)
+{
+    yaml_node_t *v = map_get(L, map, "maxSeries");
+    char w[WHERE_MAX];
+    const char *s;
+    size_t n = 0;
+
+    *out = 0;
+    if (is_null(v))
+        return CSM_OK;
+    where_key(w, where, "maxSeries");
+    s = v->type == YAML_SCALAR_NODE ? scalar(v) : "";
+    for (size_t i = 0; s[i]; i++) {
+        /* Nine digits at most: no overflow, and the flags' range. */
+        if (s[i] < '0' || s[i] > '9' || i >= 9) {
+            n = 0;
+            break;
+        }
+        n = n * 10 + (size_t)(s[i] - '0');
+    }
+    if (n == 0)
+        return fail(L, v, w, "expected an integer in 1..999999999, found %s",
+                    v->type == YAML_SCALAR_NODE ? s : type_name(v));
+    *out = n;
+    return CSM_OK;
+}
+
 /* A path: a list of scalars ("[status, conditions]"); null is the empty
  * path. */
 static csm_err get_path(loader *L, yaml_node_t *v, const char *where, csm_crspath **out)
@@ -922,9 +951,9 @@ static csm_err check_resource_labels(loader *L, yaml_node_t *rn, const char *whe
 
 static csm_err get_resource(loader *L, yaml_node_t *rn, const char *where, csm_crs_resource *r)
 {
-    static const char *const keys[] = {"groupVersionKind", "resourcePlural", "metricNamePrefix",
-                                       "commonLabels",     "labelsFromPath", "metrics",
-                                       "errorLogV",        "labelSelector",  "fieldSelector"};
+    static const char *const keys[] = {
+        "groupVersionKind", "resourcePlural", "metricNamePrefix", "commonLabels",  "labelsFromPath",
+        "metrics",          "errorLogV",      "labelSelector",    "fieldSelector", "maxSeries"};
     static const char *const gvk_keys[] = {"group", "version", "kind"};
     yaml_node_t *gvk;
     yaml_node_t *pn;
@@ -936,7 +965,7 @@ static csm_err get_resource(loader *L, yaml_node_t *rn, const char *where, csm_c
 
     csm_buf_init(&fp, CRS_FILE_MAX);
     r->line = (int)rn->start_mark.line + 1;
-    err = check_map(L, rn, where, keys, 9);
+    err = check_map(L, rn, where, keys, 10);
     if (err)
         goto out;
     gvk = map_get(L, rn, "groupVersionKind");
@@ -972,6 +1001,8 @@ static csm_err get_resource(loader *L, yaml_node_t *rn, const char *where, csm_c
         err = get_string(L, rn, "labelSelector", where, &r->label_selector);
     if (!err)
         err = get_string(L, rn, "fieldSelector", where, &r->field_selector);
+    if (!err)
+        err = get_max_series(L, rn, where, &r->max_series);
     if (err)
         goto out;
     /* kube-state-metrics distinguishes an absent prefix (the default)

@@ -82,10 +82,11 @@ typedef struct csm_crs_metric {
 } csm_crs_metric;
 
 typedef struct csm_crs_resource {
-    char *group;   /* "" for the core group */
-    char *version; /* "*" matches every version */
-    char *kind;    /* "*" matches every kind */
-    char *plural;  /* resourcePlural, or NULL */
+    char *group;       /* "" for the core group */
+    char *version;     /* "*" matches every version */
+    char *kind;        /* "*" matches every kind */
+    char *plural;      /* resourcePlural, or NULL */
+    size_t max_series; /* maxSeries (series budget of each matching resource); 0: unset */
     /* Extension: labelSelector / fieldSelector sent with the resource's
      * LIST and WATCH (server-side filtering), or NULL. */
     char *label_selector;

@@ -352,32 +352,36 @@ csm_err csm_crspath_number(const csm_value *v, int nil_is_zero, csm_crspath_vtyp
     return CSM_ERR_TYPE;
 }
 
-static int cmp_keys(const void *a, const void *b)
+static int cmp_entries(const void *a, const void *b)
 {
-    return strcmp(*(const char *const *)a, *(const char *const *)b);
+    return strcmp(csm_value_name(*(const csm_value *const *)a),
+                  csm_value_name(*(const csm_value *const *)b));
 }
 
+/* Go's fmt prints a map's entries sorted by key. The entries themselves are
+ * sorted (not the keys, then looked up again: a lookup is linear, so that
+ * was quadratic in the size of the map). */
 static csm_err format_map(const csm_value *v, csm_buf *out)
 {
     size_t n = csm_value_size(v);
-    const char **keys = calloc(n ? n : 1, sizeof(*keys));
+    const csm_value **ents = calloc(n ? n : 1, sizeof(*ents));
     size_t i = 0;
     csm_err err;
 
-    if (!keys)
+    if (!ents)
         return CSM_ERR_NOMEM;
     for (const csm_value *e = csm_value_first(v); e && i < n; e = csm_value_next(e))
-        keys[i++] = csm_value_name(e);
-    qsort(keys, i, sizeof(*keys), cmp_keys);
+        ents[i++] = e;
+    qsort(ents, i, sizeof(*ents), cmp_entries);
     err = csm_buf_puts(out, "map[");
     for (size_t j = 0; !err && j < i; j++) {
-        err = csm_buf_printf(out, "%s%s:", j ? " " : "", keys[j]);
+        err = csm_buf_printf(out, "%s%s:", j ? " " : "", csm_value_name(ents[j]));
         if (!err)
-            err = csm_crspath_format(csm_value_key(v, keys[j]), out);
+            err = csm_crspath_format(ents[j], out);
     }
     if (!err)
         err = csm_buf_putc(out, ']');
-    free(keys);
+    free(ents);
     return err;
 }
 

@@ -245,6 +245,42 @@ csm_err csm_expo_family_header(csm_buf *b, csm_expo_format fmt, const char *name
     return err;
 }
 
+static int cmp_names(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Label sets at most this long are checked pairwise: cheaper than sorting. */
+#define EXPO_PAIRWISE_MAX 8
+
+csm_err csm_expo_names_unique(size_t n, const char *const *names)
+{
+    const char **sorted;
+    csm_err err = CSM_OK;
+
+    if (n <= EXPO_PAIRWISE_MAX) {
+        for (size_t i = 1; i < n; i++) {
+            for (size_t j = 0; j < i; j++) {
+                if (strcmp(names[i], names[j]) == 0)
+                    return CSM_ERR_INVALID;
+            }
+        }
+        return CSM_OK;
+    }
+    /* O(n log n): sort a copy of the pointers, then compare neighbours. */
+    sorted = malloc(n * sizeof(*sorted));
+    if (!sorted)
+        return CSM_ERR_NOMEM;
+    memcpy(sorted, names, n * sizeof(*sorted));
+    qsort(sorted, n, sizeof(*sorted), cmp_names);
+    for (size_t i = 1; i < n && !err; i++) {
+        if (strcmp(sorted[i - 1], sorted[i]) == 0)
+            err = CSM_ERR_INVALID;
+    }
+    free(sorted);
+    return err;
+}
+
 csm_err csm_expo_sample(csm_buf *b, const char *name, size_t nlabels, const char *const *names,
                         const char *const *values, double value)
 {
@@ -259,11 +295,10 @@ csm_err csm_expo_sample(csm_buf *b, const char *name, size_t nlabels, const char
     for (size_t i = 0; i < nlabels; i++) {
         if (!csm_expo_valid_label_name(names[i]) || !values[i])
             return CSM_ERR_INVALID;
-        for (size_t j = 0; j < i; j++) {
-            if (strcmp(names[i], names[j]) == 0)
-                return CSM_ERR_INVALID;
-        }
     }
+    err = csm_expo_names_unique(nlabels, names);
+    if (err)
+        return err;
 
     err = csm_buf_puts(b, name);
     for (size_t i = 0; !err && i < nlabels; i++) {

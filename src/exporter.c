@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <errno.h>
 #include <string.h>
 
 #include "auth.h"
@@ -117,16 +118,31 @@ static csm_err write_metrics(void *ctx, csm_expo_format fmt, csm_sink *sink)
     return err;
 }
 
+/* Each resource's line goes to `why` whole or not at all: a csm_buf that
+ * hits its cap empties itself, which made the text restart past 1 KiB.
+ * Lines that do not fit are counted at the end instead (room kept). */
 static int ready(void *ctx, csm_buf *why)
 {
     exporter *x = ctx;
+    csm_buf line;
+    size_t left_out = 0;
+    size_t room = why->max > 64 ? why->max - 64 : 0;
     int all = 1;
     if (x->shard && !csm_shard_known(x->shard)) {
         csm_buf_printf(why, "auto-sharding: %s\n", csm_autoshard_state(x->autoshard));
         return 0;
     }
-    for (size_t i = 0; i < x->nres; i++)
-        all &= csm_resource_ready(x->res[i], why);
+    csm_buf_init(&line, why->max);
+    for (size_t i = 0; i < x->nres; i++) {
+        csm_buf_reset(&line);
+        all &= csm_resource_ready(x->res[i], &line);
+        if (left_out || why->len + line.len > room ||
+            csm_buf_append(why, line.ptr, line.len) != CSM_OK)
+            left_out++;
+    }
+    if (left_out)
+        csm_buf_printf(why, "... and %zu more resources\n", left_out);
+    csm_buf_free(&line);
     return all;
 }
 
@@ -262,6 +278,16 @@ static csm_err register_telemetry(exporter *x)
                                  "Objects in the store per resource.", CSM_METRIC_GAUGE, 1,
                                  res_only, &x->objects);
     if (!err)
+        err = csm_tel_family_add(x->tel, "crd_state_metrics_series_dropped",
+                                 "Series not exported because their objects did not fit the "
+                                 "series budget (--max-series, --max-series-per-resource, "
+                                 "maxSeries), per resource.",
+                                 CSM_METRIC_GAUGE, 1, res_only, &x->env.series_dropped);
+    if (!err)
+        err = csm_tel_family_add(x->tel, "crd_state_metrics_objects_skipped",
+                                 "Objects skipped whole by the series budget, per resource.",
+                                 CSM_METRIC_GAUGE, 1, res_only, &x->env.objects_skipped);
+    if (!err)
         err = csm_genconf_register_telemetry(x->gc, x->tel);
     return err;
 }
@@ -324,6 +350,7 @@ static csm_err start_security(exporter *x)
     ac.ttl_denied_ms = c->auth_ttl_denied_ms;
     ac.stale_ms = c->auth_stale_ms;
     ac.timeout_ms = c->auth_timeout_ms;
+    ac.max_inflight = c->auth_max_reviews > 0 ? (size_t)c->auth_max_reviews : 0;
     csm_auth_kclient_transport(x->kc, &tr);
     return csm_auth_new(&ac, &tr, x->log, x->tel, &x->access);
 }
@@ -340,6 +367,52 @@ static void regenerate(exporter *x, csm_resource *r)
         csm_logf(x->log, CSM_LOG_WARN, "%s: out of memory; selectors unchanged",
                  csm_resource_label(r));
     csm_resource_regenerate(r);
+}
+
+/*
+ * Connection caps and response deadlines for both listeners. The
+ * descriptor limit is raised first: every connection is one, and a
+ * slow-loris flood is fought by holding more of them than it can open.
+ */
+static void set_connection_limits(exporter *x)
+{
+    const csm_config *c = x->cfg;
+    long fds = 1024;
+    long mmax = 0;
+    long per = 0;
+    long tmax = 0;
+    csm_httpd_limits ml;
+    csm_httpd_limits tl;
+
+    if (csm_httpd_raise_fd_limit(&fds) != CSM_OK)
+        csm_logf(x->log, CSM_LOG_WARN, "cannot read the file-descriptor limit: %s; assuming %ld",
+                 strerror(errno), fds);
+    csm_httpd_default_caps(fds, &mmax, &per, &tmax);
+    if (c->max_connections > 0) {
+        mmax = c->max_connections;
+        per = mmax / 8 < 16 ? 16 : mmax / 8;
+        if (mmax + tmax > fds)
+            csm_logf(x->log, CSM_LOG_WARN,
+                     "--max-connections %ld exceeds the file-descriptor limit %ld: past it, "
+                     "new connections wait in the kernel's backlog",
+                     mmax, fds);
+    }
+    if (c->max_connections_per_client > 0)
+        per = c->max_connections_per_client;
+    memset(&ml, 0, sizeof(ml));
+    ml.response_ms = (int)c->response_timeout_ms;
+    ml.min_rate = c->response_min_rate;
+    tl = ml;
+    ml.max_connections = mmax;
+    ml.max_per_client = per;
+    tl.max_connections = tmax;
+    tl.max_per_client = tmax;
+    csm_httpd_set_limits(x->metrics_srv, &ml);
+    csm_httpd_set_limits(x->tel_srv, &tl);
+    csm_logf(x->log, CSM_LOG_INFO,
+             "connections: up to %ld on the metrics port (%ld per client), %ld on the telemetry "
+             "port; file-descriptor limit %ld",
+             mmax, per, tmax, fds);
 }
 
 /* Adds and starts a resource (a --config reload or discovery found it). */
@@ -603,6 +676,13 @@ static csm_err start(exporter *x)
     x->env.kc = x->kc;
     x->env.log = x->log;
     x->env.page_size = (size_t)x->cfg->list_page_size;
+    /* Always a top budget (maybe unlimited), so that per-resource limits,
+     * from flags or from the config, apply without a global one. */
+    err = csm_budget_new(NULL, (size_t)x->cfg->max_series, "", x->log, NULL, NULL,
+                         &x->env.series_budget);
+    if (err)
+        return err;
+    x->env.max_series_per_resource = (size_t)x->cfg->max_series_per_resource;
     x->env.watch_timeout_s = x->cfg->watch_timeout_s;
     x->env.watch_list = x->cfg->watch_list == CSM_WATCH_LIST_ON    ? 1
                         : x->cfg->watch_list == CSM_WATCH_LIST_OFF ? 0
@@ -660,6 +740,7 @@ static csm_err start(exporter *x)
                  x->cfg->telemetry_host, x->cfg->telemetry_port, csm_strerror(err));
         return err;
     }
+    set_connection_limits(x);
     csm_logf(x->log, CSM_LOG_INFO, "serving metrics on port %d and telemetry on port %d",
              csm_httpd_port(x->metrics_srv), csm_httpd_port(x->tel_srv));
 
@@ -685,6 +766,8 @@ static void teardown(exporter *x)
     for (size_t i = 0; i < x->nres; i++)
         csm_resource_free(x->res[i]);
     free(x->res);
+    /* After every resource: their budgets draw from it. */
+    csm_budget_free(x->env.series_budget);
     /* After every generator set: it unloads the plugins. */
     csm_genconf_free(x->gc);
     csm_crsdisco_free(x->disco);

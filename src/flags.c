@@ -59,6 +59,14 @@ enum flag_id {
     FLAG_AUTH_TTL_DENIED,
     FLAG_AUTH_STALE_IF_ERROR,
     FLAG_AUTH_TIMEOUT,
+    FLAG_MAX_LABELS_PER_SAMPLE,
+    FLAG_MAX_SERIES,
+    FLAG_MAX_SERIES_PER_RESOURCE,
+    FLAG_MAX_CONNECTIONS,
+    FLAG_MAX_CONNECTIONS_PER_CLIENT,
+    FLAG_RESPONSE_TIMEOUT,
+    FLAG_RESPONSE_MIN_RATE,
+    FLAG_AUTH_MAX_REVIEWS,
     FLAG_SHARD,
     FLAG_TOTAL_SHARDS,
     FLAG_POD,
@@ -109,6 +117,17 @@ static const flag_spec flag_specs[] = {
     {"watch-list", FLAG_WATCH_LIST, 0, required_argument, "MODE", "auto",
      "Initial sync by a streaming WATCH with sendInitialEvents: auto (when the\n"
      "server supports it), on or off (paged LIST)."},
+    {"max-labels-per-sample", FLAG_MAX_LABELS_PER_SAMPLE, 0, required_argument, "N", "256",
+     "Largest label set of one sample (0: no cap). A sample with more (say the labels\n"
+     "generator with [*] on an object with thousands of labels) is dropped whole,\n"
+     "counted in crd_state_metrics_samples_dropped_total and logged once."},
+    {"max-series", FLAG_MAX_SERIES, 0, required_argument, "N", "0",
+     "Series budget of the whole exporter (0: none). An object whose series do not\n"
+     "fit is skipped (see \"Series budget\" in the README) and counted in\n"
+     "crd_state_metrics_series_dropped."},
+    {"max-series-per-resource", FLAG_MAX_SERIES_PER_RESOURCE, 0, required_argument, "N", "0",
+     "Series budget of each resource (0: none); a Custom Resource State config\n"
+     "entry's maxSeries sets it for the resources it matches."},
     {"shard", FLAG_SHARD, 0, required_argument, "N", "0",
      "The shard this instance exports (0-based): the objects whose UID\n"
      "kube-state-metrics' jump hash puts on shard N of --total-shards."},
@@ -165,6 +184,20 @@ static const flag_spec flag_specs[] = {
      "most this long ago instead of answering 503 (never past a token's exp)."},
     {"auth-timeout", FLAG_AUTH_TIMEOUT, 0, required_argument, "DURATION", "10s",
      "Timeout of each TokenReview and SubjectAccessReview request."},
+    {"auth-max-reviews", FLAG_AUTH_MAX_REVIEWS, 0, required_argument, "N", "64",
+     "TokenReviews and SubjectAccessReviews in flight at once; a request that\n"
+     "needs one more gets 503."},
+    {"max-connections", FLAG_MAX_CONNECTIONS, 0, required_argument, "N", NULL,
+     "Open connections on the metrics port (default: from the file-descriptor\n"
+     "limit, which is raised to its hard limit). At the cap a new connection\n"
+     "evicts the oldest one without complete request headers, else the oldest\n"
+     "idle one."},
+    {"max-connections-per-client", FLAG_MAX_CONNECTIONS_PER_CLIENT, 0, required_argument, "N", NULL,
+     "Open connections per client address (default: an eighth of\n--max-connections)."},
+    {"http-response-timeout", FLAG_RESPONSE_TIMEOUT, 0, required_argument, "DURATION", "60s",
+     "Every response may take this long, plus its body at --http-min-rate."},
+    {"http-min-rate", FLAG_RESPONSE_MIN_RATE, 0, required_argument, "BYTES", "65536",
+     "Slowest download rate, in bytes per second, that always finishes."},
     {"generators", FLAG_GENERATORS, 0, required_argument, "LIST", NULL,
      "Generators per resource: a list (info,labels,created,status) for every\n"
      "--resource, or RESOURCE=[GEN,...] entries by plural with * for the rest\n"
@@ -838,6 +871,12 @@ static csm_err flag_apply(csm_config *cfg, const flag_spec *f, const char *val, 
         return set_int_range(&cfg->watch_timeout_s, f, val, 1, 86400, errbuf, errlen);
     case FLAG_LIST_PAGE_SIZE:
         return set_int_range(&cfg->list_page_size, f, val, 1, 100000, errbuf, errlen);
+    case FLAG_MAX_LABELS_PER_SAMPLE:
+        return set_int_range(&cfg->max_labels_per_sample, f, val, 0, 1000000, errbuf, errlen);
+    case FLAG_MAX_SERIES:
+        return set_int_range(&cfg->max_series, f, val, 0, 999999999, errbuf, errlen);
+    case FLAG_MAX_SERIES_PER_RESOURCE:
+        return set_int_range(&cfg->max_series_per_resource, f, val, 0, 999999999, errbuf, errlen);
     case FLAG_WATCH_LIST:
         /* In csm_watch_list_mode order. */
         choice = choice_index(val, (const char *const[]){"auto", "on", "off"}, 3);
@@ -892,6 +931,20 @@ static csm_err flag_apply(csm_config *cfg, const flag_spec *f, const char *val, 
             return usage_err(errbuf, errlen, "invalid value \"0\" for --%s: must be positive",
                              f->name);
         return CSM_OK;
+    case FLAG_AUTH_MAX_REVIEWS:
+        return set_int_range(&cfg->auth_max_reviews, f, val, 1, 100000, errbuf, errlen);
+    case FLAG_MAX_CONNECTIONS:
+        return set_int_range(&cfg->max_connections, f, val, 16, 10000000, errbuf, errlen);
+    case FLAG_MAX_CONNECTIONS_PER_CLIENT:
+        return set_int_range(&cfg->max_connections_per_client, f, val, 1, 10000000, errbuf, errlen);
+    case FLAG_RESPONSE_TIMEOUT:
+        if (set_duration(&cfg->response_timeout_ms, f, val, 86400000L, errbuf, errlen) != CSM_OK)
+            return CSM_ERR_USAGE;
+        if (cfg->response_timeout_ms < 1000)
+            return invalid_value(f, val, errbuf, errlen, "must be at least 1s");
+        return CSM_OK;
+    case FLAG_RESPONSE_MIN_RATE:
+        return set_int_range(&cfg->response_min_rate, f, val, 1, 999999999, errbuf, errlen);
     case FLAG_SHARD:
         return set_int_range(&cfg->shard, f, val, 0, 999999999L, errbuf, errlen);
     case FLAG_TOTAL_SHARDS:

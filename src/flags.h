@@ -57,6 +57,9 @@ typedef struct csm_config {
     int watch_timeout_s;            /* --watch-timeout, default 300 */
     int list_page_size;             /* --list-page-size, default 500 */
     csm_watch_list_mode watch_list; /* --watch-list, default auto */
+    int max_labels_per_sample;      /* --max-labels-per-sample, default 256; 0: none */
+    int max_series;                 /* --max-series, default 0: none */
+    int max_series_per_resource;    /* --max-series-per-resource, default 0: none */
     /* Secure serving (src/tls.h, src/auth.h); durations in milliseconds. */
     char *tls_cert_file;            /* --tls-cert-file, NULL: plain HTTP */
     char *tls_key_file;             /* --tls-private-key-file */
@@ -73,6 +76,12 @@ typedef struct csm_config {
     long auth_ttl_denied_ms;        /* --auth-cache-ttl-denied, default 30s */
     long auth_stale_ms;             /* --auth-stale-if-error, default 0 */
     long auth_timeout_ms;           /* --auth-timeout, default 10s */
+    int auth_max_reviews;           /* --auth-max-reviews, default 64 */
+    /* Connection limits (src/httpd.h). */
+    int max_connections;            /* --max-connections, 0: from RLIMIT_NOFILE */
+    int max_connections_per_client; /* --max-connections-per-client, 0: derived */
+    long response_timeout_ms;       /* --http-response-timeout, default 60s */
+    int response_min_rate;          /* --http-min-rate, bytes/s, default 65536 */
     char *generators;               /* --generators, NULL: info plus every plugin */
     char *labels_allowlist;         /* --metric-labels-allowlist, NULL if unset */
     char *annotations_allowlist;    /* --metric-annotations-allowlist, NULL if unset */

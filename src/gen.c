@@ -70,6 +70,11 @@ struct csm_genset {
     csm_buf *scratch; /* one per family, reused between renders */
     csm_gen_failure_fn on_failure;
     void *on_failure_ctx;
+    size_t max_labels; /* per sample; 0: no cap */
+    csm_gen_drop_fn on_drop;
+    void *on_drop_ctx;
+    size_t dropped;      /* samples dropped for their label count, ever */
+    size_t series_limit; /* the resource's series budget; 0: not set */
 };
 
 /* What csm_families_add() appends to during one init() call. */
@@ -222,6 +227,28 @@ static void families_rollback(csm_genset *gs, size_t first)
     }
 }
 
+void csm_genset_limit_labels(csm_genset *gs, size_t max, csm_gen_drop_fn fn, void *ctx)
+{
+    gs->max_labels = max;
+    gs->on_drop = fn;
+    gs->on_drop_ctx = ctx;
+}
+
+void csm_genset_set_series_limit(csm_genset *gs, size_t limit)
+{
+    gs->series_limit = limit;
+}
+
+size_t csm_genset_series_limit(const csm_genset *gs)
+{
+    return gs->series_limit;
+}
+
+size_t csm_genset_dropped(const csm_genset *gs)
+{
+    return gs->dropped;
+}
+
 void csm_genset_on_failure(csm_genset *gs, csm_gen_failure_fn fn, void *ctx)
 {
     gs->on_failure = fn;
@@ -293,14 +320,21 @@ static csm_err emit_sample(csm_emitter *em, size_t family, size_t nlabels, const
     global = em->inst->map[family];
     if (global == SIZE_MAX)
         return CSM_OK; /* filtered out: emitting costs nothing */
+    if (em->gs->max_labels && nlabels > em->gs->max_labels) {
+        /* The exporter's policy, not the generator's fault: the sample is
+         * dropped whole (a truncated label set would be another series),
+         * counted, and csm_emit() reports success. */
+        em->gs->dropped++;
+        if (em->gs->on_drop)
+            em->gs->on_drop(em->gs->on_drop_ctx, &em->gs->res, em->inst->gen->name, nlabels,
+                            em->gs->max_labels, em->gs->dropped == 1);
+        return CSM_OK;
+    }
     for (size_t i = 0; i < nlabels; i++) {
         if (!names[i] || !values[i])
             return CSM_ERR_INVALID;
-        for (size_t j = 0; j < i; j++) {
-            if (strcmp(names[i], names[j]) == 0)
-                return CSM_ERR_INVALID;
-        }
     }
+    /* Duplicate names are csm_expo_sample()'s to find, in O(n log n). */
     b = &em->gs->scratch[global];
     mark = b->len;
     err = csm_expo_sample(b, em->gs->fam[global].name, nlabels, names, values, value);

@@ -129,6 +129,26 @@ typedef void (*csm_gen_failure_fn)(void *ctx, const csm_resource_desc *res, cons
 void csm_genset_on_failure(csm_genset *gs, csm_gen_failure_fn fn, void *ctx);
 
 /*
+ * Caps the labels of one sample at max (0: no cap, the default). A sample
+ * with more is dropped whole, deterministically (the same samples of the
+ * same object every time), csm_emit() returns CSM_OK (the generator did
+ * nothing wrong), and fn (may be NULL) hears of it: first is 1 for the
+ * set's first drop ever, so that the caller logs once.
+ */
+typedef void (*csm_gen_drop_fn)(void *ctx, const csm_resource_desc *res, const char *generator,
+                                size_t nlabels, size_t max, int first);
+void csm_genset_limit_labels(csm_genset *gs, size_t max, csm_gen_drop_fn fn, void *ctx);
+
+/* Samples dropped by the label cap since the set was made. */
+size_t csm_genset_dropped(const csm_genset *gs);
+
+/* The series budget the generator config gives the resource (a Custom
+ * Resource State entry's maxSeries), kept for the resource to apply;
+ * 0: none set. */
+void csm_genset_set_series_limit(csm_genset *gs, size_t limit);
+size_t csm_genset_series_limit(const csm_genset *gs);
+
+/*
  * The labels every built-in series starts with: namespace="<ns>" (only for
  * objects that have one) and <stem>="<name>". Fills names[] and values[]
  * (room for 2, borrowed from obj and stem) and returns how many; 0 when

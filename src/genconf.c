@@ -41,6 +41,7 @@ struct csm_genconf {
     csm_tel_family *last_ok;
     csm_tel_family *last_ok_time;
     csm_tel_family *failures;
+    csm_tel_family *dropped; /* samples_dropped_total{resource,generator,reason} */
 };
 
 static void strs_free(char **s, size_t n)
@@ -192,6 +193,17 @@ static int config_applies(const csm_crs *crs, const csm_resource_desc *desc)
     return 0;
 }
 
+/* The first maxSeries of the config entries that apply to desc; 0: none. */
+static size_t config_max_series(const csm_crs *crs, const csm_resource_desc *desc)
+{
+    for (size_t i = 0; i < csm_crs_resources(crs); i++) {
+        const csm_crs_resource *r = csm_crs_resource_at(crs, i);
+        if (r->max_series && csm_crs_matches(r, desc->group, desc->version, desc->kind))
+            return r->max_series;
+    }
+    return 0;
+}
+
 static void count_failure(void *ctx, const csm_resource_desc *res, const char *generator)
 {
     csm_genconf *g = ctx;
@@ -204,6 +216,26 @@ static void count_failure(void *ctx, const csm_resource_desc *res, const char *g
     csm_tel_inc(g->failures, v, 1);
 }
 
+/* A sample over --max-labels-per-sample: counted always, logged once per
+ * generator set (so once per resource and config generation). */
+static void count_drop(void *ctx, const csm_resource_desc *res, const char *generator,
+                       size_t nlabels, size_t max, int first)
+{
+    csm_genconf *g = ctx;
+    char label[512];
+    const char *v[3] = {label, generator, "too_many_labels"};
+
+    gvk_text(label, sizeof(label), res->group, res->version, res->kind);
+    if (g->dropped)
+        csm_tel_inc(g->dropped, v, 1);
+    if (first)
+        csm_logf(g->log, CSM_LOG_WARN,
+                 "%s: generator %s made a sample with %zu labels, over "
+                 "--max-labels-per-sample=%zu; such samples are dropped and counted in "
+                 "crd_state_metrics_samples_dropped_total (logged once)",
+                 label, generator, nlabels, max);
+}
+
 static csm_err make_genset_with(csm_genconf *g, const csm_crs *crs, const csm_resource_desc *desc,
                                 csm_genset **out, char *errbuf, size_t errlen)
 {
@@ -214,10 +246,13 @@ static csm_err make_genset_with(csm_genconf *g, const csm_crs *crs, const csm_re
     if (err)
         return err;
     csm_genset_on_failure(gs, count_failure, g);
+    csm_genset_limit_labels(gs, (size_t)g->cfg->max_labels_per_sample, count_drop, g);
     if (from_flags(g, desc->group, desc->kind))
         err = add_selected(g, gs, desc->plural, errbuf, errlen);
     if (!err && crs && config_applies(crs, desc))
         err = csm_genset_add_ctx(gs, &csm_generator_config, NULL, (void *)crs, errbuf, errlen);
+    if (!err && crs)
+        csm_genset_set_series_limit(gs, config_max_series(crs, desc));
     if (err) {
         csm_genset_free(gs);
         return err;
@@ -526,6 +561,7 @@ csm_err csm_genconf_new(const csm_config *cfg, csm_log *log, csm_genconf **out, 
 csm_err csm_genconf_register_telemetry(csm_genconf *g, csm_telemetry *tel)
 {
     static const char *const res_gen[] = {"resource", "generator"};
+    static const char *const res_gen_reason[] = {"resource", "generator", "reason"};
     static const char *const result[] = {"result"};
     const char *ok[1] = {"success"};
     const char *bad[1] = {"failure"};
@@ -535,6 +571,11 @@ csm_err csm_genconf_register_telemetry(csm_genconf *g, csm_telemetry *tel)
                              "Objects a generator could not fully read (a missing or mistyped "
                              "field, a rejected sample), by resource and generator.",
                              CSM_METRIC_COUNTER, 2, res_gen, &g->failures);
+    if (!err)
+        err = csm_tel_family_add(tel, "crd_state_metrics_samples_dropped_total",
+                                 "Samples dropped by policy, by resource, generator and reason "
+                                 "(too_many_labels: over --max-labels-per-sample).",
+                                 CSM_METRIC_COUNTER, 3, res_gen_reason, &g->dropped);
     if (err || !g->cfg->config_file)
         return err;
     err = csm_tel_family_add(tel, "crd_state_metrics_config_reloads_total",

@@ -45,9 +45,28 @@
  * evhttp restores its read callback itself once the reply is written.
  *
  * Deadlines. Each connection has one timer: TLS handshake, then the first
- * request's headers, then (after each response) the next request's
- * headers. A deadline that passes closes the connection, so a client
- * trickling bytes cannot keep a connection slot for longer than that.
+ * request's headers, then the response (response_ms plus the body's size
+ * at min_rate, see csm_httpd_limits), then (after each response) the next
+ * request's headers. A deadline that passes closes the connection, so a
+ * client trickling bytes, or reading them a byte at a time, cannot keep a
+ * connection slot for longer than that. The timer covers every reading
+ * phase, so the bufferevent has no read timeout (evhttp's one timeout
+ * would cut a download that takes longer than it, since the client sends
+ * nothing meanwhile); its write timeout is idle_ms of no progress.
+ *
+ * Connection pressure. Every adopted connection sits in one of two queues
+ * in the order it entered it: `waiting` (handshake or request headers not
+ * complete) or `idle` (kept alive between requests); a connection whose
+ * request is being answered is in neither. At the cap a newcomer evicts
+ * the head of `waiting`, else the head of `idle`, else it is closed: a
+ * flood of half-open connections only ever displaces itself, while a
+ * client that sends its request right away (a probe, Prometheus) gets it
+ * answered unless `max_connections` newer connections arrive within its
+ * round trip. A per-address count (hash of peers) caps any one client.
+ * Each connection reads at most HTTPD_READ_MAX bytes ahead (a watermark
+ * set at adoption): evhttp keeps reading while it writes a response, so a
+ * client that pipelines requests and never reads would otherwise make the
+ * server buffer whatever it sends.
  */
 #include "httpd.h"
 
@@ -59,6 +78,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 
@@ -66,6 +86,7 @@
 #include <event2/bufferevent.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
+#include <event2/listener.h>
 #include <openssl/crypto.h>
 #include <zlib.h>
 
@@ -83,12 +104,34 @@
 #define HTTPD_HANDSHAKE_MS 10000
 /* Prometheus sends its request headers in one segment. */
 #define HTTPD_READ_HEADER_MS 10000
-/* Input buffered from a client while its request is held (pipelined
- * requests); beyond it the server stops reading until the reply. */
-#define HTTPD_HELD_READ_MAX (64 * 1024)
-#define HTTPD_REALM         "Bearer realm=\"crd-state-metrics\""
-/* Beyond this many open connections, new ones are closed at once. */
+/* Input read ahead of the request being answered (pipelined requests),
+ * on every connection; beyond it the server stops reading until evhttp
+ * consumes some. More than headers plus body, so evhttp's own size checks
+ * (431/413) fire before the watermark can stall a request. */
+#define HTTPD_READ_MAX (64 * 1024)
+#define HTTPD_REALM    "Bearer realm=\"crd-state-metrics\""
+/* Until csm_httpd_set_limits() says otherwise. */
 #define HTTPD_MAX_CONNECTIONS 512
+/* Every response may take this long, plus its body at the minimum rate:
+ * 64 KiB/s moves a 20 MB scrape in about five minutes. */
+#define HTTPD_RESPONSE_MS 60000
+#define HTTPD_MIN_RATE    (64 * 1024)
+/* Deadlines are capped here (a day) so that the arithmetic stays in int. */
+#define HTTPD_DEADLINE_MAX_MS (24 * 3600 * 1000)
+/* Buckets of the per-address connection count (power of two). */
+#define HTTPD_PEER_BUCKETS 1024
+/* File descriptors kept for everything but the listeners' connections. */
+#define HTTPD_FD_RESERVE 256
+/* The most connections the defaults give a server (about 2 KiB of memory
+ * each when idle, up to HTTPD_READ_MAX when reading). */
+#define HTTPD_DEFAULT_CAP_MAX   65536
+#define HTTPD_TELEMETRY_CAP_MAX 1024
+/* After accept() fails (out of descriptors), the listener pauses this long
+ * instead of spinning on a socket it cannot accept from. */
+#define HTTPD_ACCEPT_PAUSE_MS 100
+/* Paths the server does not serve are authorized as this one path, so
+ * that unique unknown paths cannot fill the SubjectAccessReview cache. */
+#define HTTPD_UNKNOWN_PATH "/unknown-path"
 /* Fast compression: scrape latency matters more than a few percent of
  * size, and metric text compresses well at any level. */
 #define HTTPD_GZIP_LEVEL 1
@@ -133,14 +176,41 @@ static const struct {
 typedef enum conn_phase {
     PHASE_HANDSHAKE = 0, /* the TLS handshake */
     PHASE_HEADERS,       /* the first request's headers */
-    PHASE_BUSY,          /* nothing: a request is being answered */
+    PHASE_BUSY,          /* the response being written (or access control) */
     PHASE_IDLE,          /* the next request's headers */
 } conn_phase;
 
+/* The eviction queues (see the top of the file). */
+typedef enum conn_queue {
+    QUEUE_WAITING = 0,
+    QUEUE_IDLE,
+    NQUEUES,
+    QUEUE_NONE = NQUEUES,
+} conn_queue;
+
 typedef struct httpd_conn httpd_conn;
+
+typedef struct httpd_peer httpd_peer;
+struct httpd_peer {
+    httpd_peer *next;
+    unsigned char addr[16]; /* IPv6, or IPv4 mapped into it */
+    size_t n;               /* adopted connections from addr */
+};
+
+typedef struct conn_list {
+    httpd_conn *head; /* oldest */
+    httpd_conn *tail;
+} conn_list;
+
 struct httpd_conn {
     httpd_conn *prev;
     httpd_conn *next;
+    /* Position in s->queues[queue] unless queue is QUEUE_NONE. */
+    httpd_conn *qprev;
+    httpd_conn *qnext;
+    conn_queue queue;
+    httpd_peer *peer; /* NULL until adopted */
+    int fd;           /* -1 until adopted */
     csm_httpd *s;
     /* Set (and referenced) until adoption; NULL afterwards. */
     struct bufferevent *bev;
@@ -156,10 +226,18 @@ struct httpd_conn {
     struct evhttp_request *held;
     csm_auth_wait *wait;
     int held_route;
+    int held_soft; /* /readyz with credentials: detail or status only */
     struct timespec held_t0;
-    size_t saved_lowmark;
-    size_t saved_highmark;
 };
+
+/* Telemetry of the connection limits; all NULL without telemetry. */
+typedef struct httpd_tel {
+    csm_tel_family *open;
+    csm_tel_family *evicted;
+    csm_tel_family *refused;
+    csm_tel_family *deadlines;
+    csm_tel_family *accept_errors;
+} httpd_tel;
 
 struct csm_httpd {
     struct event_base *base;
@@ -174,9 +252,20 @@ struct csm_httpd {
 
     httpd_conn *conns; /* pending and adopted connections */
     size_t nconns;
+    size_t nadopted; /* the ones counted against the caps */
     size_t inflight;
     struct event *adopt_ev;
-    int cap_warned; /* the cap was hit and logged; reset below the cap */
+    int cap_warned;  /* the cap was hit and logged; reset below the cap */
+    int peer_warned; /* likewise for the per-client cap */
+    conn_list queues[NQUEUES];
+    httpd_peer *peers[HTTPD_PEER_BUCKETS];
+    /* Adopted connections by file descriptor: finding a request's
+     * connection is O(1) however many are open. Grown on demand. */
+    httpd_conn **byfd;
+    size_t nbyfd;
+    csm_httpd_stats stats;
+    httpd_tel tel;
+    struct event *accept_pause;
 
     int stopping;
     int freeing;
@@ -199,6 +288,135 @@ static struct bufferevent *httpd_new_bufferevent(csm_httpd *s, struct event_base
     return bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
 }
 
+static void tel_count(csm_tel_family *f, const char *reason)
+{
+    const char *v[1] = {reason};
+    if (f)
+        csm_tel_inc(f, v, 1);
+}
+
+static void tel_open(csm_httpd *s)
+{
+    if (s->tel.open)
+        csm_tel_set(s->tel.open, NULL, (double)s->nadopted);
+}
+
+static void queue_remove(httpd_conn *c)
+{
+    conn_list *l;
+
+    if (c->queue == QUEUE_NONE)
+        return;
+    l = &c->s->queues[c->queue];
+    if (c->qprev)
+        c->qprev->qnext = c->qnext;
+    else
+        l->head = c->qnext;
+    if (c->qnext)
+        c->qnext->qprev = c->qprev;
+    else
+        l->tail = c->qprev;
+    c->qprev = NULL;
+    c->qnext = NULL;
+    c->queue = QUEUE_NONE;
+}
+
+/* Moves c to the tail (newest end) of queue q. */
+static void queue_push(httpd_conn *c, conn_queue q)
+{
+    conn_list *l = &c->s->queues[q];
+
+    queue_remove(c);
+    c->queue = q;
+    c->qprev = l->tail;
+    if (l->tail)
+        l->tail->qnext = c;
+    else
+        l->head = c;
+    l->tail = c;
+}
+
+/* The peer's address as 16 bytes (IPv4 mapped into IPv6), or all zero
+ * when it cannot be read (every such connection shares one count). */
+static void peer_addr(int fd, unsigned char out[16])
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof(ss);
+
+    memset(out, 0, 16);
+    if (fd < 0 || getpeername(fd, (struct sockaddr *)&ss, &len) != 0)
+        return;
+    if (ss.ss_family == AF_INET6) {
+        memcpy(out, &((struct sockaddr_in6 *)&ss)->sin6_addr, 16);
+    } else if (ss.ss_family == AF_INET) {
+        out[10] = 0xff;
+        out[11] = 0xff;
+        memcpy(out + 12, &((struct sockaddr_in *)&ss)->sin_addr, 4);
+    }
+}
+
+static size_t peer_bucket(const unsigned char addr[16])
+{
+    uint32_t h = 2166136261u; /* FNV-1a */
+    for (int i = 0; i < 16; i++)
+        h = (h ^ addr[i]) * 16777619u;
+    return h & (HTTPD_PEER_BUCKETS - 1);
+}
+
+/* The count for addr, created at zero; NULL on allocation failure. */
+static httpd_peer *peer_get(csm_httpd *s, const unsigned char addr[16])
+{
+    size_t b = peer_bucket(addr);
+    httpd_peer *p;
+
+    for (p = s->peers[b]; p; p = p->next) {
+        if (memcmp(p->addr, addr, 16) == 0)
+            return p;
+    }
+    p = calloc(1, sizeof(*p));
+    if (!p)
+        return NULL;
+    memcpy(p->addr, addr, 16);
+    p->next = s->peers[b];
+    s->peers[b] = p;
+    return p;
+}
+
+static void peer_put(csm_httpd *s, httpd_peer *p)
+{
+    httpd_peer **pp;
+
+    if (!p || --p->n > 0)
+        return;
+    for (pp = &s->peers[peer_bucket(p->addr)]; *pp && *pp != p; pp = &(*pp)->next)
+        ;
+    if (*pp)
+        *pp = p->next;
+    free(p);
+}
+
+/* Records c under its descriptor; CSM_ERR_NOMEM leaves c unrecorded. */
+static csm_err byfd_set(csm_httpd *s, httpd_conn *c)
+{
+    size_t n = s->nbyfd ? s->nbyfd : 64;
+    httpd_conn **v;
+
+    if (c->fd < 0)
+        return CSM_ERR_INVALID;
+    if ((size_t)c->fd >= s->nbyfd) {
+        while (n <= (size_t)c->fd)
+            n *= 2;
+        v = realloc(s->byfd, n * sizeof(*v));
+        if (!v)
+            return CSM_ERR_NOMEM;
+        memset(v + s->nbyfd, 0, (n - s->nbyfd) * sizeof(*v));
+        s->byfd = v;
+        s->nbyfd = n;
+    }
+    s->byfd[c->fd] = c;
+    return CSM_OK;
+}
+
 static void conn_forget(httpd_conn *c)
 {
     csm_httpd *s = c->s;
@@ -210,7 +428,16 @@ static void conn_forget(httpd_conn *c)
     if (c->next)
         c->next->prev = c->prev;
     s->nconns--;
-    if (s->nconns < HTTPD_MAX_CONNECTIONS)
+    queue_remove(c);
+    if (c->fd >= 0 && (size_t)c->fd < s->nbyfd && s->byfd[c->fd] == c)
+        s->byfd[c->fd] = NULL;
+    if (c->peer) {
+        peer_put(s, c->peer);
+        s->nadopted--;
+        s->stats.open = s->nadopted;
+        tel_open(s);
+    }
+    if (s->nadopted < (size_t)s->limits.max_connections)
         s->cap_warned = 0;
     if (c->bev)
         bufferevent_decref(c->bev);
@@ -246,6 +473,26 @@ static void arm_deadline(httpd_conn *c, conn_phase phase, int ms)
         evtimer_add(c->deadline, &tv);
 }
 
+/* response_ms plus `bytes` at min_rate, capped at a day. */
+static int response_deadline_ms(const csm_httpd *s, size_t bytes)
+{
+    double ms = (double)s->limits.response_ms + (double)bytes * 1000.0 / (double)s->limits.min_rate;
+    return ms < HTTPD_DEADLINE_MAX_MS ? (int)ms : HTTPD_DEADLINE_MAX_MS;
+}
+
+/* The reply to c's request was handed to evhttp: its deadline now counts
+ * the body waiting to be written. */
+static void arm_response_deadline(httpd_conn *c)
+{
+    struct bufferevent *bev;
+
+    if (!c || !c->busy || !c->evcon || c->held)
+        return;
+    bev = evhttp_connection_get_bufferevent(c->evcon);
+    arm_deadline(c, PHASE_BUSY,
+                 response_deadline_ms(c->s, evbuffer_get_length(bufferevent_get_output(bev))));
+}
+
 /* A response stopped being in flight (written or abandoned). */
 static void conn_idle(httpd_conn *c)
 {
@@ -267,6 +514,13 @@ static void conn_closed(struct evhttp_connection *evcon, void *arg)
     if (c->held && !evhttp_request_get_connection(c->held))
         evhttp_request_free(c->held);
     c->held = NULL;
+    if (c->busy && c->fd >= 0) {
+        /* A response abandoned (deadline, write timeout, server freed):
+         * reset rather than close, or the kernel would go on sending what
+         * its buffers hold (megabytes) at the client's pace. */
+        struct linger lg = {1, 0};
+        setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+    }
     conn_idle(c);
     conn_forget(c);
 }
@@ -281,9 +535,24 @@ static const char *phase_missed(conn_phase p)
     case PHASE_IDLE:
         return "did not send its next request";
     case PHASE_BUSY:
-        break;
+        return "did not read its response";
     }
     return "timed out";
+}
+
+static const char *phase_label(conn_phase p)
+{
+    switch (p) {
+    case PHASE_HANDSHAKE:
+        return "handshake";
+    case PHASE_HEADERS:
+        return "headers";
+    case PHASE_IDLE:
+        return "idle";
+    case PHASE_BUSY:
+        return "response";
+    }
+    return "other";
 }
 
 static void conn_deadline(evutil_socket_t fd, short what, void *arg)
@@ -294,7 +563,7 @@ static void conn_deadline(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
 
-    if (!c->evcon || c->phase == PHASE_BUSY)
+    if (!c->evcon)
         return;
     bev = evhttp_connection_get_bufferevent(c->evcon);
     if (c->phase == PHASE_HANDSHAKE && csm_tls_handshake_done(bev)) {
@@ -303,6 +572,9 @@ static void conn_deadline(evutil_socket_t fd, short what, void *arg)
     }
     csm_logf(s->log, CSM_LOG_DEBUG, "http: closing a connection that %s in time",
              phase_missed(c->phase));
+    s->stats.deadline_closed++;
+    tel_count(s->tel.deadlines, phase_label(c->phase));
+
     /* Runs the close callback, which frees c (and this timer). */
     evhttp_connection_free(c->evcon);
 }
@@ -332,6 +604,8 @@ static struct bufferevent *httpd_bevcb(struct event_base *base, void *arg)
     c->s = s;
     c->bev = bev;
     c->reject = reject;
+    c->fd = -1;
+    c->queue = QUEUE_NONE;
     bufferevent_incref(bev);
     c->next = s->conns;
     if (s->conns)
@@ -346,63 +620,143 @@ static struct bufferevent *httpd_bevcb(struct event_base *base, void *arg)
     return bev;
 }
 
+/* Frees the oldest connection that has not sent its request headers, else
+ * the oldest idle one; 0 if there is none. */
+static int evict_one(csm_httpd *s)
+{
+    for (int q = 0; q < NQUEUES; q++) {
+        httpd_conn *v = s->queues[q].head;
+        if (!v)
+            continue;
+        if (q == QUEUE_WAITING)
+            s->stats.evicted_waiting++;
+        else
+            s->stats.evicted_idle++;
+        tel_count(s->tel.evicted, q == QUEUE_WAITING ? "waiting" : "idle");
+        csm_logf(s->log, s->cap_warned ? CSM_LOG_DEBUG : CSM_LOG_WARN,
+                 "http: %ld connections open, evicting the oldest %s one%s",
+                 s->limits.max_connections,
+                 q == QUEUE_WAITING ? "without complete request headers" : "idle",
+                 s->cap_warned ? "" : " (further evictions are logged at debug level)");
+        s->cap_warned = 1;
+        evhttp_connection_free(v->evcon); /* the close callback forgets v */
+        return 1;
+    }
+    return 0;
+}
+
+/* Closes the newly adopted c at once (counted by the caller). */
+static void refuse(httpd_conn *c, struct evhttp_connection *evcon)
+{
+    /* Forget first: evhttp_connection_free() would run the close callback,
+     * but not being tracked must not depend on that. */
+    conn_forget(c);
+    evhttp_connection_free(evcon);
+}
+
 /* Links one pending connection to its evhttp_connection, or drops it. */
 static void conn_adopt(httpd_conn *c)
 {
     csm_httpd *s = c->s;
     void *evcon = NULL;
+    struct bufferevent *bev = c->bev;
+    struct timeval wtv;
+    unsigned char addr[16];
 
-    bufferevent_getcb(c->bev, NULL, NULL, NULL, &evcon);
+    bufferevent_getcb(bev, NULL, NULL, NULL, &evcon);
     if (!evcon) {
         conn_forget(c); /* evhttp already freed it */
         return;
     }
-    bufferevent_decref(c->bev);
+    bufferevent_decref(bev);
     c->bev = NULL;
     c->evcon = evcon;
-    if (s->nconns > HTTPD_MAX_CONNECTIONS || c->reject) {
-        /* Warn once per episode of hitting the cap, not once per refused
-         * connection: a flood must not turn into a log flood. */
-        if (c->reject)
-            csm_logf(s->log, CSM_LOG_ERROR, "http: cannot set up TLS for a new connection");
-        else
-            csm_logf(s->log, s->cap_warned ? CSM_LOG_DEBUG : CSM_LOG_WARN,
-                     "http: %d connections open, closing new ones", HTTPD_MAX_CONNECTIONS);
-        s->cap_warned |= !c->reject;
-        /* Forget first: evhttp_connection_free() would run the close
-         * callback, but not being tracked must not depend on that. */
-        conn_forget(c);
-        evhttp_connection_free(evcon);
+    if (c->reject) {
+        csm_logf(s->log, CSM_LOG_ERROR, "http: cannot set up TLS for a new connection");
+        refuse(c, evcon);
         return;
     }
+    c->fd = (int)bufferevent_getfd(bev);
+    peer_addr(c->fd, addr);
+    c->peer = peer_get(s, addr);
+    if (!c->peer || byfd_set(s, c) != CSM_OK) {
+        c->peer = NULL;
+        refuse(c, evcon);
+        return;
+    }
+    c->peer->n++;
+    s->nadopted++;
+    if (c->peer->n > (size_t)s->limits.max_per_client) {
+        s->stats.refused_per_client++;
+        tel_count(s->tel.refused, "per_client");
+        csm_logf(s->log, s->peer_warned ? CSM_LOG_DEBUG : CSM_LOG_WARN,
+                 "http: a client has %ld connections open, closing its new ones%s",
+                 s->limits.max_per_client,
+                 s->peer_warned ? "" : " (further ones are logged at debug level)");
+        s->peer_warned = 1;
+        refuse(c, evcon);
+        return;
+    }
+    if (s->nadopted > (size_t)s->limits.max_connections && !evict_one(s)) {
+        s->stats.refused_capacity++;
+        tel_count(s->tel.refused, "capacity");
+        csm_logf(s->log, CSM_LOG_DEBUG,
+                 "http: %ld connections open and all busy, closing a new one",
+                 s->limits.max_connections);
+        refuse(c, evcon);
+        return;
+    }
+    if (s->nadopted > s->stats.peak)
+        s->stats.peak = s->nadopted;
+    s->stats.open = s->nadopted;
+    tel_open(s);
+    queue_push(c, QUEUE_WAITING);
+    /* No read timeout (the deadline timer covers reading); writing must
+     * make progress every idle_ms. */
+    wtv.tv_sec = s->limits.idle_ms / 1000;
+    wtv.tv_usec = (s->limits.idle_ms % 1000) * 1000;
+    bufferevent_set_timeouts(bev, NULL, &wtv);
+    bufferevent_setwatermark(bev, EV_READ, 0, HTTPD_READ_MAX);
     evhttp_connection_set_closecb(evcon, conn_closed, c);
 }
 
 static void adopt_cb(evutil_socket_t fd, short what, void *arg)
 {
     csm_httpd *s = arg;
-    httpd_conn *next;
+    httpd_conn *c = s->conns;
+    httpd_conn *prev;
     (void)fd;
     (void)what;
 
-    for (httpd_conn *c = s->conns; c; c = next) {
-        next = c->next;
-        if (!c->evcon)
-            conn_adopt(c);
+    /* Pending connections are a prefix of the list (new ones are linked
+     * at the head, and every pass adopts them all), newest first. They are
+     * adopted oldest first, so that the queues keep accept order. Adopting
+     * one may evict an adopted connection, never a pending one, so the
+     * prev links inside the prefix stay valid. */
+    if (!c || c->evcon)
+        return;
+    while (c->next && !c->next->evcon)
+        c = c->next;
+    for (; c; c = prev) {
+        prev = c->prev;
+        conn_adopt(c);
     }
 }
 
-/* Linear in open connections (at most HTTPD_MAX_CONNECTIONS), once per
- * request: negligible next to parsing the request. */
+/* O(1): adopted connections are indexed by descriptor. */
 static httpd_conn *conn_of(csm_httpd *s, struct evhttp_request *req)
 {
     struct evhttp_connection *evcon = evhttp_request_get_connection(req);
+    evutil_socket_t fd;
+    httpd_conn *c;
 
-    for (httpd_conn *c = s->conns; c && evcon; c = c->next) {
-        if (c->evcon == evcon)
-            return c;
-    }
-    return NULL;
+    if (!evcon)
+        return NULL;
+    fd = bufferevent_getfd(evhttp_connection_get_bufferevent(evcon));
+    if (fd < 0 || (size_t)fd >= s->nbyfd)
+        return NULL;
+    c = s->byfd[fd];
+    return c && c->evcon == evcon ? c : NULL;
 }
 
 static void request_complete(struct evhttp_request *req, void *arg)
@@ -410,6 +764,7 @@ static void request_complete(struct evhttp_request *req, void *arg)
     httpd_conn *c = arg;
     (void)req;
     conn_idle(c);
+    queue_push(c, QUEUE_IDLE);
     /* If the connection is closing, the close callback frees the timer. */
     arm_deadline(c, PHASE_IDLE, c->s->limits.idle_ms);
 }
@@ -425,8 +780,9 @@ static httpd_conn *track_request(csm_httpd *s, struct evhttp_request *req)
     c->busy = 1;
     s->inflight++;
     evhttp_request_set_on_complete_cb(req, request_complete, c);
-    evtimer_del(c->deadline);
-    c->phase = PHASE_BUSY;
+    queue_remove(c);
+    /* Until the reply is known: access control must answer in time too. */
+    arm_deadline(c, PHASE_BUSY, response_deadline_ms(s, 0));
     return c;
 }
 
@@ -661,7 +1017,9 @@ static void handle_index(csm_httpd *s, struct evhttp_request *req)
     send_reply(s, req, HTTP_OK, "OK");
 }
 
-static void handle_readyz(csm_httpd *s, struct evhttp_request *req)
+/* The reason text (resources, counts, API errors) is for authorized
+ * clients only (detail): the others learn the status and nothing else. */
+static void handle_readyz(csm_httpd *s, struct evhttp_request *req, int detail)
 {
     csm_buf why;
     csm_buf body;
@@ -671,7 +1029,7 @@ static void handle_readyz(csm_httpd *s, struct evhttp_request *req)
     csm_buf_init(&body, HTTPD_READY_WHY_MAX + 64);
     if (s->h.ready)
         ok = s->h.ready(s->h.ctx, &why);
-    if (csm_buf_puts(&body, ok ? "ok" : "not ready") == CSM_OK && why.len)
+    if (csm_buf_puts(&body, ok ? "ok" : "not ready") == CSM_OK && why.len && detail)
         csm_buf_printf(&body, ": %s", csm_buf_str(&why));
     csm_buf_putc(&body, '\n');
     reply_text(s, req, ok ? HTTP_OK : HTTP_SERVUNAVAIL, ok ? "OK" : "Service Unavailable",
@@ -758,7 +1116,7 @@ static void observe(csm_httpd *s, route r, const struct timespec *t0)
 }
 
 /* The answer to a request that passed access control (if any). */
-static void serve(csm_httpd *s, struct evhttp_request *req, route r)
+static void serve(csm_httpd *s, struct evhttp_request *req, route r, int detail)
 {
     enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
 
@@ -770,7 +1128,7 @@ static void serve(csm_httpd *s, struct evhttp_request *req, route r)
     } else if (r == ROUTE_METRICS) {
         handle_metrics(s, req);
     } else if (r == ROUTE_READYZ) {
-        handle_readyz(s, req);
+        handle_readyz(s, req, detail);
     } else if (r == ROUTE_INDEX) {
         handle_index(s, req);
     } else {
@@ -785,7 +1143,7 @@ static void answer(csm_httpd *s, struct evhttp_request *req, route r, csm_auth_v
 
     switch (v) {
     case CSM_AUTH_ALLOW:
-        serve(s, req, r);
+        serve(s, req, r, 1);
         return;
     case CSM_AUTH_UNAUTHENTICATED:
         evhttp_add_header(hdrs, "WWW-Authenticate", HTTPD_REALM);
@@ -817,8 +1175,17 @@ static void wipe_authorization(struct evhttp_request *req)
     }
 }
 
-/* Holds req on c until auth_done (see the top of the file). */
-static void hold(httpd_conn *c, struct evhttp_request *req, route r, const struct timespec *t0)
+/* A /readyz request with credentials on an always-allowed path: the
+ * status for anyone, the detail if the credentials may get /metrics. */
+static void answer_soft(csm_httpd *s, struct evhttp_request *req, route r, csm_auth_verdict v)
+{
+    serve(s, req, r, v == CSM_AUTH_ALLOW);
+}
+
+/* Holds req on c until auth_done (see the top of the file). Reading stays
+ * capped by the connection's watermark (HTTPD_READ_MAX). */
+static void hold(httpd_conn *c, struct evhttp_request *req, route r, int soft,
+                 const struct timespec *t0)
 {
     struct bufferevent *bev = evhttp_connection_get_bufferevent(c->evcon);
     bufferevent_data_cb writecb = NULL;
@@ -827,11 +1194,10 @@ static void hold(httpd_conn *c, struct evhttp_request *req, route r, const struc
 
     c->held = req;
     c->held_route = r;
+    c->held_soft = soft;
     c->held_t0 = *t0;
     bufferevent_getcb(bev, NULL, &writecb, &eventcb, &cbarg);
     bufferevent_setcb(bev, NULL, writecb, eventcb, cbarg);
-    bufferevent_getwatermark(bev, EV_READ, &c->saved_lowmark, &c->saved_highmark);
-    bufferevent_setwatermark(bev, EV_READ, 0, HTTPD_HELD_READ_MAX);
     bufferevent_enable(bev, EV_READ);
 }
 
@@ -839,21 +1205,24 @@ static void auth_done(void *arg, csm_auth_verdict v)
 {
     httpd_conn *c = arg;
     struct evhttp_request *req = c->held;
-    struct bufferevent *bev = evhttp_connection_get_bufferevent(c->evcon);
     route r = (route)c->held_route;
 
     c->wait = NULL;
     c->held = NULL;
     /* Reading stays enabled with the read callback off, as evhttp has it
      * while it writes the reply; it restores its callback afterwards. */
-    bufferevent_setwatermark(bev, EV_READ, c->saved_lowmark, c->saved_highmark);
-    answer(c->s, req, r, v);
+    if (c->held_soft)
+        answer_soft(c->s, req, r, v);
+    else
+        answer(c->s, req, r, v);
+    arm_response_deadline(c);
     observe(c->s, r, &c->held_t0);
 }
 
-/* Access control for req; either answers it or holds it. */
+/* Access control for req; either answers it or holds it. soft: req is a
+ * /readyz request on an always-allowed path (see answer_soft()). */
 static void authorize(csm_httpd *s, httpd_conn *c, struct evhttp_request *req, route r,
-                      const char *path, const struct timespec *t0)
+                      const char *path, int soft, const struct timespec *t0)
 {
     csm_tls_peer peer = {NULL, NULL, 0};
     csm_auth_input in;
@@ -862,13 +1231,20 @@ static void authorize(csm_httpd *s, httpd_conn *c, struct evhttp_request *req, r
     if (!c) {
         /* An untracked connection (allocation failure) cannot be watched
          * while held; ask the client to come back. */
-        answer(s, req, r, CSM_AUTH_UNAVAILABLE);
+        if (soft)
+            answer_soft(s, req, r, CSM_AUTH_UNAVAILABLE);
+        else
+            answer(s, req, r, CSM_AUTH_UNAVAILABLE);
         observe(s, r, t0);
         return;
     }
     memset(&in, 0, sizeof(in));
     in.method = method_name(evhttp_request_get_command(req));
-    in.path = path;
+    /* Unknown paths are one path to the cache (and 404 once allowed). The
+     * /readyz detail is what /metrics tells too (resources, counts), so it
+     * takes the right to get /metrics: Kubernetes' default RBAC lets every
+     * user get /readyz itself (system:public-info-viewer). */
+    in.path = soft ? routes[ROUTE_METRICS].path : r == ROUTE_OTHER ? HTTPD_UNKNOWN_PATH : path;
     in.authorization = evhttp_find_header(evhttp_request_get_input_headers(req), "Authorization");
     if (s->h.tls &&
         csm_tls_peer_get(evhttp_connection_get_bufferevent(c->evcon), &peer) == CSM_OK) {
@@ -880,11 +1256,33 @@ static void authorize(csm_httpd *s, httpd_conn *c, struct evhttp_request *req, r
     wipe_authorization(req);
     csm_tls_peer_free(&peer);
     if (v == CSM_AUTH_PENDING) {
-        hold(c, req, r, t0);
+        hold(c, req, r, soft, t0);
         return;
     }
-    answer(s, req, r, v);
+    if (soft)
+        answer_soft(s, req, r, v);
+    else
+        answer(s, req, r, v);
+    arm_response_deadline(c);
     observe(s, r, t0);
+}
+
+/* 1 if the request carries credentials: an Authorization header or a
+ * client certificate. */
+static int has_credentials(csm_httpd *s, struct evhttp_request *req)
+{
+    struct evhttp_connection *evcon = evhttp_request_get_connection(req);
+    csm_tls_peer peer = {NULL, NULL, 0};
+    int has;
+
+    if (evhttp_find_header(evhttp_request_get_input_headers(req), "Authorization"))
+        return 1;
+    if (!s->h.tls || !evcon ||
+        csm_tls_peer_get(evhttp_connection_get_bufferevent(evcon), &peer) != CSM_OK)
+        return 0;
+    has = peer.cn != NULL;
+    csm_tls_peer_free(&peer);
+    return has;
 }
 
 /* Every request that reaches a handler passes here. */
@@ -910,21 +1308,96 @@ static void httpd_request(struct evhttp_request *req, void *arg)
          * evhttp fell back to a plain one: never serve in clear text. */
         evhttp_add_header(hdrs, "Connection", "close");
         reply_text(s, req, HTTP_BADREQUEST, "Bad Request", "TLS required\n");
+    } else if (s->h.auth && r == ROUTE_READYZ && csm_auth_path_always_allowed(s->h.auth, path) &&
+               has_credentials(s, req) && (cmd == EVHTTP_REQ_GET || cmd == EVHTTP_REQ_HEAD)) {
+        authorize(s, c, req, r, path, 1, &t0);
+        return; /* observed when answered */
     } else if (!s->h.auth || csm_auth_path_always_allowed(s->h.auth, path)) {
-        serve(s, req, r);
+        /* Without access control everyone is authorized. */
+        serve(s, req, r, !s->h.auth);
     } else if (cmd != EVHTTP_REQ_GET && cmd != EVHTTP_REQ_HEAD) {
         /* Nothing is served for other methods, so there is nothing to
          * authorize: 405 tells no more than the Allow header. */
         evhttp_add_header(hdrs, "Allow", "GET, HEAD");
         reply_text(s, req, HTTP_BADMETHOD, "Method Not Allowed", "method not allowed\n");
     } else {
-        authorize(s, c, req, r, path ? path : "/", &t0);
+        authorize(s, c, req, r, path ? path : "/", 0, &t0);
         return; /* observed when answered */
     }
+    arm_response_deadline(c);
     observe(s, r, &t0);
 }
 
 /* ---- Life cycle. --------------------------------------------------------- */
+
+static void accept_resume(evutil_socket_t fd, short what, void *arg)
+{
+    csm_httpd *s = arg;
+    (void)fd;
+    (void)what;
+    if (s->sock)
+        evconnlistener_enable(evhttp_bound_socket_get_listener(s->sock));
+}
+
+/* accept() failed for another reason than a retry: out of descriptors,
+ * mostly. The listening socket stays readable, so without a pause the loop
+ * would spin on it; the connections already open are served meanwhile. */
+static void accept_error(struct evconnlistener *l, void *arg)
+{
+    csm_httpd *s = arg;
+    struct timeval tv = {0, HTTPD_ACCEPT_PAUSE_MS * 1000};
+    int e = errno;
+
+    s->stats.accept_errors++;
+    tel_count(s->tel.accept_errors, NULL);
+    csm_logf(s->log, s->stats.accept_errors == 1 ? CSM_LOG_WARN : CSM_LOG_DEBUG,
+             "http: cannot accept a connection: %s; pausing %d ms", strerror(e),
+             HTTPD_ACCEPT_PAUSE_MS);
+    evconnlistener_disable(l);
+    evtimer_add(s->accept_pause, &tv);
+}
+
+static csm_err register_telemetry(csm_httpd *s, csm_telemetry *tel)
+{
+    static const char *const handler[] = {"handler"};
+    static const char *const reason[] = {"reason"};
+    static const char *const queue[] = {"queue"};
+    static const char *const phase[] = {"phase"};
+    csm_err err;
+
+    err = csm_tel_histogram_add(tel, DURATION_NAME,
+                                "Time to build the response to an HTTP request, by handler.", 1,
+                                handler, duration_bounds,
+                                sizeof(duration_bounds) / sizeof(duration_bounds[0]), &s->duration);
+    if (!err)
+        err = csm_tel_family_add(tel, "crd_state_metrics_http_connections",
+                                 "Connections open on the metrics port.", CSM_METRIC_GAUGE, 0, NULL,
+                                 &s->tel.open);
+    if (!err)
+        err = csm_tel_family_add(tel, "crd_state_metrics_http_connections_evicted_total",
+                                 "Connections closed at the connection cap to make room, by queue "
+                                 "(waiting: request headers not complete; idle: kept alive).",
+                                 CSM_METRIC_COUNTER, 1, queue, &s->tel.evicted);
+    if (!err)
+        err = csm_tel_family_add(tel, "crd_state_metrics_http_connections_refused_total",
+                                 "New connections closed at once, by reason (per_client: the "
+                                 "client address was at its cap; capacity: at the cap with "
+                                 "every connection busy).",
+                                 CSM_METRIC_COUNTER, 1, reason, &s->tel.refused);
+    if (!err)
+        err = csm_tel_family_add(tel, "crd_state_metrics_http_deadline_closes_total",
+                                 "Connections closed because a deadline passed, by phase "
+                                 "(handshake, headers, response, idle).",
+                                 CSM_METRIC_COUNTER, 1, phase, &s->tel.deadlines);
+    if (!err)
+        err = csm_tel_family_add(tel, "crd_state_metrics_http_accept_errors_total",
+                                 "accept() failures on the metrics port (out of file "
+                                 "descriptors, mostly).",
+                                 CSM_METRIC_COUNTER, 0, NULL, &s->tel.accept_errors);
+    if (!err)
+        err = csm_tel_set(s->tel.open, NULL, 0);
+    return err;
+}
 
 static csm_err bind_port(csm_httpd *s, const char *host, int port)
 {
@@ -959,7 +1432,6 @@ csm_err csm_httpd_new(struct event_base *base, const char *host, int port,
 {
     csm_httpd *s = NULL;
     struct timeval tv = {HTTPD_TIMEOUT_MS / 1000, (HTTPD_TIMEOUT_MS % 1000) * 1000};
-    const char *label_names[] = {"handler"};
     csm_err err = CSM_OK;
 
     if (!base || !h || !out || port < 0 || port > 65535)
@@ -974,18 +1446,20 @@ csm_err csm_httpd_new(struct event_base *base, const char *host, int port,
     s->limits.handshake_ms = HTTPD_HANDSHAKE_MS;
     s->limits.read_header_ms = HTTPD_READ_HEADER_MS;
     s->limits.idle_ms = HTTPD_TIMEOUT_MS;
+    s->limits.response_ms = HTTPD_RESPONSE_MS;
+    s->limits.min_rate = HTTPD_MIN_RATE;
+    s->limits.max_connections = HTTPD_MAX_CONNECTIONS;
+    s->limits.max_per_client = HTTPD_MAX_CONNECTIONS;
     if (tel) {
-        err = csm_tel_histogram_add(
-            tel, DURATION_NAME, "Time to build the response to an HTTP request, by handler.", 1,
-            label_names, duration_bounds, sizeof(duration_bounds) / sizeof(duration_bounds[0]),
-            &s->duration);
+        err = register_telemetry(s, tel);
         if (err)
             goto out;
     }
     s->adopt_ev = event_new(base, -1, 0, adopt_cb, s);
     s->done_ev = event_new(base, -1, 0, done_cb, s);
+    s->accept_pause = evtimer_new(base, accept_resume, s);
     s->http = evhttp_new(base);
-    if (!s->adopt_ev || !s->done_ev || !s->http) {
+    if (!s->adopt_ev || !s->done_ev || !s->accept_pause || !s->http) {
         err = CSM_ERR_NOMEM;
         goto out;
     }
@@ -998,6 +1472,7 @@ csm_err csm_httpd_new(struct event_base *base, const char *host, int port,
     err = bind_port(s, host ? host : "::", port);
     if (err)
         goto out;
+    evconnlistener_set_error_cb(evhttp_bound_socket_get_listener(s->sock), accept_error);
     *out = s;
     s = NULL;
 out:
@@ -1026,6 +1501,62 @@ void csm_httpd_set_limits(csm_httpd *s, const csm_httpd_limits *l)
         tv.tv_usec = (l->idle_ms % 1000) * 1000;
         evhttp_set_timeout_tv(s->http, &tv);
     }
+    if (l->response_ms > 0)
+        s->limits.response_ms = l->response_ms;
+    if (l->min_rate > 0)
+        s->limits.min_rate = l->min_rate;
+    if (l->max_connections > 0)
+        s->limits.max_connections = l->max_connections;
+    if (l->max_per_client > 0)
+        s->limits.max_per_client = l->max_per_client;
+}
+
+void csm_httpd_get_stats(const csm_httpd *s, csm_httpd_stats *out)
+{
+    if (!out)
+        return;
+    memset(out, 0, sizeof(*out));
+    if (s)
+        *out = s->stats;
+}
+
+csm_err csm_httpd_raise_fd_limit(long *limit)
+{
+    struct rlimit rl;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return CSM_ERR_IO;
+    if (rl.rlim_cur < rl.rlim_max) {
+        struct rlimit want = {rl.rlim_max, rl.rlim_max};
+        if (setrlimit(RLIMIT_NOFILE, &want) == 0)
+            rl.rlim_cur = rl.rlim_max;
+    }
+    if (limit)
+        *limit = rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > (rlim_t)LONG_MAX ? LONG_MAX
+                                                                                : (long)rl.rlim_cur;
+    return CSM_OK;
+}
+
+void csm_httpd_default_caps(long fd_limit, long *metrics_max, long *per_client, long *telemetry_max)
+{
+    long budget = fd_limit - HTTPD_FD_RESERVE;
+    long tel;
+    long m;
+
+    if (budget < 64)
+        budget = 64; /* a tiny limit: accept errors pause the listener */
+    tel = budget / 8 < HTTPD_TELEMETRY_CAP_MAX ? budget / 8 : HTTPD_TELEMETRY_CAP_MAX;
+    if (tel < 8)
+        tel = 8;
+    m = budget - tel < HTTPD_DEFAULT_CAP_MAX ? budget - tel : HTTPD_DEFAULT_CAP_MAX;
+    if (m < 16)
+        m = 16;
+    if (metrics_max)
+        *metrics_max = m;
+    if (per_client)
+        *per_client = m / 8 < 16 ? 16 : m / 8;
+    if (telemetry_max)
+        *telemetry_max = tel;
 }
 
 /*
@@ -1081,5 +1612,15 @@ void csm_httpd_free(csm_httpd *s)
         event_free(s->adopt_ev);
     if (s->done_ev)
         event_free(s->done_ev);
+    if (s->accept_pause)
+        event_free(s->accept_pause);
+    for (size_t b = 0; b < HTTPD_PEER_BUCKETS; b++) {
+        while (s->peers[b]) {
+            httpd_peer *p = s->peers[b];
+            s->peers[b] = p->next;
+            free(p);
+        }
+    }
+    free(s->byfd);
     free(s);
 }

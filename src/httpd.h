@@ -42,7 +42,7 @@ typedef struct csm_httpd_handlers {
     csm_auth *auth;
 } csm_httpd_handlers;
 
-/* Per-connection time limits, in milliseconds. */
+/* Per-connection limits. Times in milliseconds. */
 typedef struct csm_httpd_limits {
     /* From accept to a completed TLS handshake. */
     int handshake_ms;
@@ -51,11 +51,36 @@ typedef struct csm_httpd_limits {
      * done). Slow-header clients (slowloris) are cut off here however
      * steadily they trickle bytes. */
     int read_header_ms;
-    /* Inactivity while reading or writing, and from the end of a response
-     * to the next request's headers on a kept-alive connection. */
+    /* Inactivity while writing, and from the end of a response to the next
+     * request's headers on a kept-alive connection. */
     int idle_ms;
+    /* The absolute deadline of a response: response_ms for every response
+     * (which also bounds waiting for access control), plus the time its
+     * body takes at min_rate bytes per second. A client that reads slower
+     * than that on average is cut off however steadily it reads; one that
+     * reads at least that fast always finishes. */
+    int response_ms;
+    long min_rate;
+    /* Open connections. At the cap a new connection evicts the oldest one
+     * that has not sent its request headers yet, else the oldest idle
+     * kept-alive one, else it is closed. */
+    long max_connections;
+    /* Open connections per client address (IPv4, or IPv6 address); a
+     * client at its cap has new connections closed at once. */
+    long max_per_client;
 } csm_httpd_limits;
 
+/* What the connection limits did so far (for tests and telemetry). */
+typedef struct csm_httpd_stats {
+    size_t open;               /* connections open now */
+    size_t peak;               /* most connections open at once */
+    size_t evicted_waiting;    /* evicted before completing their request headers */
+    size_t evicted_idle;       /* evicted while idle between requests */
+    size_t refused_capacity;   /* closed at accept: at the cap, nothing to evict */
+    size_t refused_per_client; /* closed at accept: the client was at its cap */
+    size_t deadline_closed;    /* closed by a deadline (handshake, headers, idle, response) */
+    size_t accept_errors;      /* accept() failed (e.g. out of file descriptors) */
+} csm_httpd_stats;
 /*
  * Binds host:port (port 0 picks a free one, see csm_httpd_port()) and serves
  * /, /metrics, /healthz, /livez, /readyz. `tel` (may be NULL) receives a
@@ -69,9 +94,29 @@ csm_err csm_httpd_new(struct event_base *base, const char *host, int port,
 /* The bound port. */
 int csm_httpd_port(const csm_httpd *s);
 
-/* Replaces the default limits (10 s, 10 s, 60 s) for connections accepted
- * from now on; a zero field keeps its current value. */
+/* Replaces the default limits (10 s, 10 s, 60 s, 60 s, 64 KiB/s, 512
+ * connections, no per-client cap) for connections accepted from now on; a
+ * zero field keeps its current value. */
 void csm_httpd_set_limits(csm_httpd *s, const csm_httpd_limits *l);
+
+/* Copies the counters; *out is zeroed for a NULL server. */
+void csm_httpd_get_stats(const csm_httpd *s, csm_httpd_stats *out);
+
+/*
+ * Raises the soft RLIMIT_NOFILE to the hard limit (a slow-loris flood is
+ * fought with file descriptors) and stores the soft limit now in force in
+ * *limit. CSM_ERR_IO (errno set) if the limit cannot be read; failing to
+ * raise it is not an error, *limit then says what there is.
+ */
+csm_err csm_httpd_raise_fd_limit(long *limit);
+
+/*
+ * Connection caps for a process with fd_limit descriptors and two servers:
+ * the metrics server's cap and per-client cap, and the telemetry server's
+ * cap. 256 descriptors stay for the API client, files and plugins.
+ */
+void csm_httpd_default_caps(long fd_limit, long *metrics_max, long *per_client,
+                            long *telemetry_max);
 
 /*
  * Stops accepting connections; calls done(arg) once every response in flight

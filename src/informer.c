@@ -8,7 +8,9 @@
 #include <time.h>
 
 #include "backoff.h"
+#include "budget.h"
 #include "buf.h"
+#include "num.h"
 #include "jsonnum.h"
 #include "watch.h"
 
@@ -48,6 +50,7 @@ struct csm_informer {
     char *path;
     char *query;
     csm_store *store;
+    csm_budget_book *book; /* NULL: no series budget */
     csm_watch *watch;
     csm_backoff backoff;
     struct event *timer;
@@ -145,8 +148,7 @@ static void schedule_retry(csm_informer *inf, inf_next next, double retry_after,
     inf->next = next;
     inf->phase = INF_WAITING;
     set_state(inf, "backing off %.1fs after %s", d, why);
-    tv.tv_sec = (time_t)d;
-    tv.tv_usec = (suseconds_t)((d - (double)tv.tv_sec) * 1e6);
+    tv = csm_num_timeval(d, CSM_KCLIENT_RETRY_AFTER_MAX_S);
     evtimer_add(inf->timer, &tv);
 }
 
@@ -168,7 +170,7 @@ static void status_text(const char *body, size_t len, char *out, size_t outlen, 
              cJSON_IsString(reason) && cJSON_IsString(msg) ? ": " : "",
              cJSON_IsString(msg) ? msg->valuestring : "");
     if (code && cJSON_IsNumber(c))
-        *code = (long)c->valuedouble;
+        *code = csm_num_to_long(c->valuedouble, 0, 999, 0);
     cJSON_Delete(st);
 }
 
@@ -230,6 +232,23 @@ static csm_err upsert_object(csm_informer *inf, const cJSON *obj)
                  uid->valuestring, csm_strerror(err));
         return err == CSM_ERR_NOMEM ? err : CSM_OK;
     }
+    if (inf->book) {
+        size_t series = 0;
+        int admit = 1;
+        for (size_t f = 0; f < csm_block_families(blk); f++) {
+            size_t len = 0;
+            const char *p = csm_block_slice(blk, f, &len);
+            series += csm_budget_count_lines(p, len);
+        }
+        err = csm_budget_book_put(inf->book, uid->valuestring, series, &admit);
+        if (err || !admit) {
+            /* Skipped whole: nothing of it is served, not even an older
+             * rendering (a stale value is worse than none). */
+            csm_block_unref(blk);
+            csm_store_delete(inf->store, uid->valuestring);
+            return err;
+        }
+    }
     return csm_store_upsert(inf->store, uid->valuestring, blk);
 }
 
@@ -284,6 +303,8 @@ static void start_list(csm_informer *inf, inf_rv_mode mode)
     set_state(inf, "listing");
     /* Mark first, sweep after the last page: old objects stay visible. */
     csm_store_relist_begin(inf->store);
+    if (inf->book)
+        csm_budget_book_relist_begin(inf->book);
     if (inf->hooks.sync_begin)
         inf->hooks.sync_begin(inf->hooks.ctx);
     request_page(inf);
@@ -440,6 +461,9 @@ static void finish_sync(csm_informer *inf, const char *how)
         inf->hooks.sync_end(inf->hooks.ctx);
     removed = csm_store_relist_end(inf->store);
 
+    if (inf->book)
+        csm_budget_book_relist_end(inf->book);
+
     healthy(inf);
     tel_inc2(inf->env.list_total, inf->label, "success");
     csm_logf(inf->env.log, CSM_LOG_INFO,
@@ -550,6 +574,8 @@ static csm_err watch_event(void *ctx, csm_watch_type type, const cJSON *obj)
         uid = cJSON_GetObjectItemCaseSensitive(meta, "uid");
         if (cJSON_IsString(uid))
             csm_store_delete(inf->store, uid->valuestring);
+        if (cJSON_IsString(uid) && inf->book)
+            csm_budget_book_delete(inf->book, uid->valuestring);
         if (cJSON_IsString(uid) && inf->hooks.deleted)
             inf->hooks.deleted(inf->hooks.ctx, obj);
         return CSM_OK;
@@ -563,7 +589,8 @@ static csm_err watch_event(void *ctx, csm_watch_type type, const cJSON *obj)
         return CSM_OK;
     case CSM_WATCH_ERROR:
         c = cJSON_GetObjectItemCaseSensitive(obj, "code");
-        code = cJSON_IsNumber(c) ? (long)c->valuedouble : 0;
+        /* A Status code is an HTTP status; anything else is "no code". */
+        code = cJSON_IsNumber(c) ? csm_num_to_long(c->valuedouble, 0, 999, 0) : 0;
         {
             char *s = cJSON_PrintUnformatted(obj);
             status_text(s, s ? strlen(s) : 0, why, sizeof(why), NULL);
@@ -738,6 +765,8 @@ static void start_watch(csm_informer *inf, int initial)
         inf->listed = 0;
         inf->list_started = inf->watch_started;
         csm_store_relist_begin(inf->store);
+        if (inf->book)
+            csm_budget_book_relist_begin(inf->book);
         if (inf->hooks.sync_begin)
             inf->hooks.sync_begin(inf->hooks.ctx);
         set_state(inf, "syncing by WatchList");
@@ -760,6 +789,30 @@ static void start_sync(csm_informer *inf, inf_rv_mode mode)
 static char *dup_opt(const char *s)
 {
     return s ? strdup(s) : NULL;
+}
+
+/*
+ * Creates this resource's event-type and relist-reason counter series at 0,
+ * so that a scrape tells "none happened" from "not exported" (a dashboard's
+ * rate() and a test's "== 0" both need the series to exist).
+ */
+static csm_err tel_zero_series(csm_informer *inf)
+{
+    static const char *const types[] = {"ADDED",    "MODIFIED", "DELETED",
+                                        "BOOKMARK", "ERROR",    "MALFORMED"};
+    static const char *const reasons[] = {"watch_expired", "list_expired", "continue_expired"};
+    csm_err err = CSM_OK;
+
+    for (size_t i = 0; !err && inf->env.events_total && i < sizeof(types) / sizeof(types[0]); i++) {
+        const char *v[2] = {inf->label, types[i]};
+        err = csm_tel_inc(inf->env.events_total, v, 0);
+    }
+    for (size_t i = 0; !err && inf->env.relists_total && i < sizeof(reasons) / sizeof(reasons[0]);
+         i++) {
+        const char *v[2] = {inf->label, reasons[i]};
+        err = csm_tel_inc(inf->env.relists_total, v, 0);
+    }
+    return err;
 }
 
 csm_err csm_informer_new(const csm_informer_env *env, const char *resource_label, const char *path,
@@ -799,6 +852,10 @@ csm_err csm_informer_new(const csm_informer_env *env, const char *resource_label
         csm_informer_free(inf);
         return CSM_ERR_NOMEM;
     }
+    if (tel_zero_series(inf) != CSM_OK) {
+        csm_informer_free(inf);
+        return CSM_ERR_NOMEM;
+    }
     *out = inf;
     return CSM_OK;
 }
@@ -830,11 +887,25 @@ void csm_informer_free(csm_informer *inf)
         event_free(inf->timer);
     csm_watch_free(inf->watch);
     csm_store_free(inf->store);
+    csm_budget_book_free(inf->book);
     csm_buf_free(&inf->page);
     free(inf->label);
     free(inf->path);
     free(inf->query);
     free(inf);
+}
+
+csm_err csm_informer_set_budget(csm_informer *inf, csm_budget *budget)
+{
+    csm_budget_book *k = NULL;
+    csm_err err;
+
+    if (inf->book || csm_store_count(inf->store) > 0)
+        return CSM_ERR_INVALID;
+    err = csm_budget_book_new(budget, &k);
+    if (!err)
+        inf->book = k;
+    return err;
 }
 
 /* The store's removal predicate; an object handed to another shard also
@@ -846,6 +917,8 @@ static int still_owned(void *ctx, const char *uid)
 
     if (csm_shard_owns(inf->env.shard, uid, strlen(uid)))
         return 1;
+    if (inf->book)
+        csm_budget_book_delete(inf->book, uid);
     if (inf->hooks.handed_over)
         inf->hooks.handed_over(inf->hooks.ctx, uid);
     return 0;

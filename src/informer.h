@@ -23,6 +23,7 @@
 #include <cjson/cJSON.h>
 #include <event2/event.h>
 
+#include "budget.h"
 #include "csm/error.h"
 #include "kclient.h"
 #include "log.h"
@@ -51,6 +52,13 @@ typedef struct csm_informer_env {
     /* Initial sync by WatchList (sendInitialEvents): 0 off, 1 on, 2 auto
      * (on until the server rejects it, then paged LIST). */
     int watch_list;
+    /* Series budgets (src/budget.h): the exporter's (NULL: none), that each
+     * resource's budget draws from; the per-resource limit (0: none; a
+     * config entry's maxSeries wins); gauges{resource} of what is skipped. */
+    csm_budget *series_budget;
+    size_t max_series_per_resource;
+    csm_tel_family *series_dropped;
+    csm_tel_family *objects_skipped;
     /* Sharding (borrowed, may be NULL: every object is owned). An object
      * this shard does not own is never rendered: a watch event is dropped
      * before it is parsed (csm_watch_skim()), a LIST item after the page is
@@ -118,6 +126,13 @@ size_t csm_informer_drop_foreign(csm_informer *inf);
 void csm_informer_resync(csm_informer *inf);
 
 csm_store *csm_informer_store(const csm_informer *inf);
+
+/*
+ * Charges the informer's objects to a series budget (src/budget.h;
+ * borrowed, must outlive the informer): an object whose series do not fit
+ * is not stored. Call once, before csm_informer_start().
+ */
+csm_err csm_informer_set_budget(csm_informer *inf, csm_budget *budget);
 /* 1 once a LIST has completed. */
 int csm_informer_synced(const csm_informer *inf);
 /* Short human-readable state ("watching", "backing off: 403 Forbidden"). */

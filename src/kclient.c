@@ -8,6 +8,7 @@
 
 #include "buf.h"
 #include "csm_version.h"
+#include "num.h"
 
 /* Enough for any Kubernetes Status object; longer error bodies are cut. */
 #define KCLIENT_ERRBODY_MAX       (64u * 1024u)
@@ -284,18 +285,13 @@ static size_t header_cb(char *p, size_t size, size_t nmemb, void *ud)
         r->retry_after = -1;
         r->status = 0;
     } else if (len > sizeof(name) - 1 && strncasecmp(p, name, sizeof(name) - 1) == 0) {
-        char tmp[32];
-        size_t n = len - (sizeof(name) - 1);
-        char *end;
-        double v;
-        if (n >= sizeof(tmp))
-            n = sizeof(tmp) - 1;
-        memcpy(tmp, p + sizeof(name) - 1, n);
-        tmp[n] = '\0';
-        v = strtod(tmp, &end);
-        /* Only delta-seconds; the API server never sends an HTTP date. */
-        if (end != tmp && v >= 0)
-            r->retry_after = v;
+        long v;
+        /* Only delta-seconds; the API server never sends an HTTP date.
+         * "inf", "1e12", "-1" or garbage are ignored (the backoff applies),
+         * and a huge value waits CSM_KCLIENT_RETRY_AFTER_MAX_S at most. */
+        if (csm_num_delta_seconds(p + sizeof(name) - 1, len - (sizeof(name) - 1),
+                                  CSM_KCLIENT_RETRY_AFTER_MAX_S, &v) == CSM_OK)
+            r->retry_after = (double)v;
     }
     return len;
 }

@@ -23,6 +23,9 @@
 #include "kubeconfig.h"
 #include "log.h"
 
+/* The longest Retry-After honoured (10 minutes); a larger one is cut to it. */
+#define CSM_KCLIENT_RETRY_AFTER_MAX_S 600
+
 typedef struct csm_kclient csm_kclient;
 typedef struct csm_kreq csm_kreq;
 
@@ -31,7 +34,7 @@ typedef struct csm_kresp {
     int transport_error; /* non-zero: connection, TLS or timeout failure */
     int aborted;         /* data() returned an error */
     const char *error;   /* curl's message for transport errors, else NULL */
-    double retry_after;  /* Retry-After in seconds, or -1 */
+    double retry_after;  /* Retry-After in seconds (<= CSM_KCLIENT_RETRY_AFTER_MAX_S), or -1 */
     const char *body;    /* non-2xx body (NUL-terminated, capped), or NULL */
     size_t body_len;
 } csm_kresp;

@@ -94,6 +94,29 @@ static void json_escape(FILE *out, const char *s)
     }
 }
 
+/* Writes s with backslashes doubled and control characters escaped (\n,
+ * \r, \t, \xHH for the rest, DEL included), so that text a client chose (a request URI, a
+ * header) can neither forge a log line nor send a terminal escape
+ * sequence. Bytes >= 0x80 pass: they cannot do either, and UTF-8 stays
+ * readable. */
+static void text_escape(FILE *out, const char *s)
+{
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p == '\\')
+            fputs("\\\\", out);
+        else if (*p == '\n')
+            fputs("\\n", out);
+        else if (*p == '\r')
+            fputs("\\r", out);
+        else if (*p == '\t')
+            fputs("\\t", out);
+        else if (*p < 0x20 || *p == 0x7f)
+            fprintf(out, "\\x%02x", *p);
+        else
+            fputc(*p, out);
+    }
+}
+
 void csm_logf(const csm_log *log, csm_log_level lvl, const char *fmt, ...)
 {
     char msg[4096];
@@ -118,7 +141,9 @@ void csm_logf(const csm_log *log, csm_log_level lvl, const char *fmt, ...)
         json_escape(log->out, msg);
         fputs("\"}\n", log->out);
     } else {
-        fprintf(log->out, "%s %-5s %s\n", ts, level_names[lvl], msg);
+        fprintf(log->out, "%s %-5s ", ts, level_names[lvl]);
+        text_escape(log->out, msg);
+        fputc('\n', log->out);
     }
     fflush(log->out);
 }

@@ -11,6 +11,7 @@
 #include "backoff.h"
 #include "crscount.h"
 #include "lifecycle.h"
+#include "num.h"
 
 /* How often an unserved Kind is looked up again. Discovery is one small
  * GET, and a CRD installed after start should show up within seconds. */
@@ -52,6 +53,7 @@ struct csm_resource {
     int namespaced;
     char stem[256];
     csm_genset *genset;
+    csm_budget *budget; /* series budget, with the informers; NULL: none */
     csm_informer **inf;
     res_slot *slots; /* one per informer */
     size_t ninf;
@@ -88,9 +90,7 @@ static void discover(csm_resource *r);
 
 static void arm_timer(csm_resource *r, double seconds)
 {
-    struct timeval tv;
-    tv.tv_sec = (time_t)seconds;
-    tv.tv_usec = (suseconds_t)((seconds - (double)tv.tv_sec) * 1e6);
+    struct timeval tv = csm_num_timeval(seconds, CSM_KCLIENT_RETRY_AFTER_MAX_S);
     evtimer_add(r->timer, &tv);
 }
 
@@ -103,6 +103,9 @@ static void drop_informers(csm_resource *r)
     free(r->slots);
     r->slots = NULL;
     r->ninf = 0;
+    /* After the informers: their books give the series back first. */
+    csm_budget_free(r->budget);
+    r->budget = NULL;
     csm_genset_free(r->genset);
     r->genset = NULL;
     csm_crscount_free(r->cnt);
@@ -384,6 +387,14 @@ static csm_err start_informers(csm_resource *r)
                  errbuf[0] ? errbuf : csm_strerror(err));
         return err;
     }
+    if (r->env->series_budget) {
+        size_t limit = csm_genset_series_limit(r->genset);
+        err = csm_budget_new(r->env->series_budget, limit ? limit : r->env->max_series_per_resource,
+                             r->label, r->env->log, r->env->series_dropped, r->env->objects_skipped,
+                             &r->budget);
+        if (err)
+            return err;
+    }
     err = lc_bind(r);
     if (!err)
         err = cnt_bind(r);
@@ -407,6 +418,11 @@ static csm_err start_informers(csm_resource *r)
         if (err)
             return err;
         r->ninf++;
+        if (r->budget) {
+            err = csm_informer_set_budget(r->inf[i], r->budget);
+            if (err)
+                return err;
+        }
     }
     for (size_t i = 0; i < r->ninf; i++)
         csm_informer_start(r->inf[i]);

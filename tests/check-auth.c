@@ -941,6 +941,124 @@ START_TEST(test_free_cancels_reviews)
 }
 END_TEST
 
+/* A telemetry series without labels, 0 if absent. */
+static double plain_of(h *x, const char *family)
+{
+    text_sink ts = {{text_put, NULL}, {0}};
+    char series[256];
+    const char *p;
+    double v = -1;
+
+    snprintf(series, sizeof(series), "\n%s ", family);
+    csm_buf_init(&ts.b, 1 << 20);
+    ck_assert_int_eq(csm_tel_write(x->tel, CSM_EXPO_TEXT, &ts.s), CSM_OK);
+    p = strstr(csm_buf_str(&ts.b), series);
+    if (p)
+        v = strtod(p + strlen(series), NULL);
+    csm_buf_free(&ts.b);
+    return v;
+}
+
+START_TEST(test_inflight_cap)
+{
+    h x;
+    result r[4] = {{0}};
+    result again = {0};
+    char hdr[32];
+
+    h_config(&x);
+    x.cfg.max_inflight = 2;
+    h_start(&x);
+    for (int i = 0; i < 2; i++) {
+        snprintf(hdr, sizeof(hdr), "Bearer flood%d", i);
+        ck_assert_int_eq(check(&x, "GET", "/metrics", hdr, &r[i], NULL), CSM_AUTH_PENDING);
+    }
+    /* A third made-up token finds the cap reached: 503 at once, nothing
+     * sent. The same token as one in flight still merges into it. */
+    ck_assert_int_eq(check(&x, "GET", "/metrics", "Bearer flood2", &r[2], NULL),
+                     CSM_AUTH_UNAVAILABLE);
+    ck_assert_int_eq(check(&x, "GET", "/metrics", "Bearer flood0", &r[3], NULL), CSM_AUTH_PENDING);
+    ck_assert_int_eq(x.f.n, 2);
+    ck_assert(plain_of(&x, "crd_state_metrics_auth_reviews_in_flight") == 2);
+    ck_assert(plain_of(&x, "crd_state_metrics_auth_reviews_refused_total") == 1);
+    reply(&x.f, 0, 201, UNAUTHENTICATED);
+    ck_assert_int_eq(r[0].calls, 1);
+    ck_assert_int_eq(r[3].calls, 1);
+    ck_assert(plain_of(&x, "crd_state_metrics_auth_reviews_in_flight") == 1);
+    /* Room again. */
+    ck_assert_int_eq(check(&x, "GET", "/metrics", "Bearer flood2", &again, NULL), CSM_AUTH_PENDING);
+    ck_assert_int_eq(x.f.n, 3);
+    ck_assert(plain_of(&x, "crd_state_metrics_auth_reviews_in_flight_max") == 2);
+    reply(&x.f, 1, 201, UNAUTHENTICATED);
+    reply(&x.f, 2, 201, UNAUTHENTICATED);
+    ck_assert(plain_of(&x, "crd_state_metrics_auth_reviews_in_flight") == 0);
+    h_teardown(&x);
+}
+END_TEST
+
+START_TEST(test_cancel_last_waiter_cancels_review)
+{
+    h x;
+    result r1 = {0};
+    result r2 = {0};
+    csm_auth_wait *w1 = NULL;
+    csm_auth_wait *w2 = NULL;
+
+    h_setup(&x);
+    ck_assert_int_eq(check(&x, "GET", "/metrics", "Bearer gone", &r1, &w1), CSM_AUTH_PENDING);
+    ck_assert_int_eq(check(&x, "GET", "/metrics", "Bearer gone", &r2, &w2), CSM_AUTH_PENDING);
+    ck_assert_int_eq(x.f.n, 1);
+    /* One of two waiters leaves: the review goes on for the other. */
+    csm_auth_cancel(w1);
+    ck_assert(!x.f.posts[0].cancelled);
+    /* The last one leaves: nobody needs the answer, the review stops. */
+    csm_auth_cancel(w2);
+    ck_assert(x.f.posts[0].cancelled);
+    ck_assert(plain_of(&x, "crd_state_metrics_auth_reviews_in_flight") == 0);
+    /* Nothing was cached: the token is asked about again. */
+    ck_assert_int_eq(check(&x, "GET", "/metrics", "Bearer gone", &r1, NULL), CSM_AUTH_PENDING);
+    ck_assert_int_eq(x.f.n, 2);
+    reply(&x.f, 1, 201, UNAUTHENTICATED);
+    ck_assert_int_eq(r2.calls, 0);
+    h_teardown(&x);
+}
+END_TEST
+
+START_TEST(test_negatives_cannot_evict_positives)
+{
+    h x;
+    result r = {0};
+    char hdr[32];
+
+    h_config(&x);
+    x.cfg.max_entries = 2;
+    h_start(&x);
+    /* Prometheus: authenticated and allowed. */
+    ck_assert_int_eq(check(&x, "GET", "/metrics", "Bearer prom", &r, NULL), CSM_AUTH_PENDING);
+    reply(&x.f, 0, 201, AUTHENTICATED);
+    reply(&x.f, 1, 201, ALLOWED);
+    ck_assert_int_eq(r.v, CSM_AUTH_ALLOW);
+    /* Twenty made-up tokens, each answered "unauthenticated": far more
+     * than the cache holds. */
+    for (int i = 0; i < 20; i++) {
+        snprintf(hdr, sizeof(hdr), "Bearer junk%d", i);
+        ck_assert_int_eq(check(&x, "GET", "/metrics", hdr, &r, NULL), CSM_AUTH_PENDING);
+        reply(&x.f, x.f.n - 1, 201, UNAUTHENTICATED);
+    }
+    ck_assert_int_eq(x.f.n, 22);
+    /* Prometheus' answers are still cached: no review. */
+    ck_assert_int_eq(check(&x, "GET", "/metrics", "Bearer prom", &r, NULL), CSM_AUTH_ALLOW);
+    ck_assert_int_eq(x.f.n, 22);
+    /* A denied SubjectAccessReview lands with the negatives too. */
+    ck_assert_int_eq(check(&x, "GET", "/other", "Bearer prom", &r, NULL), CSM_AUTH_PENDING);
+    reply(&x.f, 22, 201, DENIED);
+    ck_assert_int_eq(r.v, CSM_AUTH_FORBIDDEN);
+    ck_assert_int_eq(check(&x, "GET", "/metrics", "Bearer prom", &r, NULL), CSM_AUTH_ALLOW);
+    ck_assert_int_eq(x.f.n, 23);
+    h_teardown(&x);
+}
+END_TEST
+
 START_TEST(test_new_errors)
 {
     h x;
@@ -985,6 +1103,9 @@ int main(void)
     tcase_add_test(tc, test_eviction);
     tcase_add_test(tc, test_free_cancels_reviews);
     tcase_add_test(tc, test_new_errors);
+    tcase_add_test(tc, test_inflight_cap);
+    tcase_add_test(tc, test_cancel_last_waiter_cancels_review);
+    tcase_add_test(tc, test_negatives_cannot_evict_positives);
     suite_add_tcase(s, tc);
     return csm_check_run(s);
 }

@@ -424,7 +424,8 @@ END_TEST
 
 START_TEST(test_json_object_list_and_resource_flag)
 {
-    FILE *f = fopen("/tmp/csm-checkcfg-list.json", "w");
+    char path[256];
+    FILE *f = csm_check_tmpfile(path, sizeof(path), "csm-checkcfg-list-", ".json");
     result r;
 
     ck_assert_ptr_nonnull(f);
@@ -436,7 +437,7 @@ START_TEST(test_json_object_list_and_resource_flag)
           "\"status\":{\"uptime\":\"2Ki\"}}]}",
           f);
     fclose(f);
-    r = run("data/crs/single.yaml", "--object", "/tmp/csm-checkcfg-list.json", NULL, NULL);
+    r = run("data/crs/single.yaml", "--object", path, NULL, NULL);
     ck_assert_int_eq(r.rc, 0);
     /* One header for both objects. */
     ck_assert_str_eq(r.out, "# HELP kube_customresource_uptime Foo uptime\n"
@@ -454,7 +455,7 @@ START_TEST(test_json_object_list_and_resource_flag)
     ck_assert_str_eq(r.err, "check-config: data/crs/single.yaml configures no metrics for "
                             "other.io/v1/Foo\n");
     result_free(&r);
-    remove("/tmp/csm-checkcfg-list.json");
+    remove(path);
 }
 END_TEST
 
@@ -473,7 +474,9 @@ END_TEST
 
 START_TEST(test_object_alias_bomb)
 {
-    FILE *f = fopen("/tmp/csm-checkcfg-bomb.yaml", "w");
+    char path[256];
+    char want[512];
+    FILE *f = csm_check_tmpfile(path, sizeof(path), "csm-checkcfg-bomb-", ".yaml");
     result r;
 
     ck_assert_ptr_nonnull(f);
@@ -483,12 +486,14 @@ START_TEST(test_object_alias_bomb)
         fprintf(f, "a%d: &a%d [*a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d]\n", i, i,
                 i - 1, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1);
     fclose(f);
-    r = run("data/crs/single.yaml", "--object", "/tmp/csm-checkcfg-bomb.yaml", NULL, NULL);
+    r = run("data/crs/single.yaml", "--object", path, NULL, NULL);
     ck_assert_int_eq(r.rc, 2);
-    ck_assert_str_eq(r.err, "check-config: /tmp/csm-checkcfg-bomb.yaml: empty, nested more than "
-                            "64 deep or larger than 1000000 nodes\n");
+    snprintf(want, sizeof(want),
+             "check-config: %s: empty, nested more than 64 deep or larger than 1000000 nodes\n",
+             path);
+    ck_assert_str_eq(r.err, want);
     result_free(&r);
-    remove("/tmp/csm-checkcfg-bomb.yaml");
+    remove(path);
 }
 END_TEST
 

@@ -545,7 +545,7 @@ START_TEST(test_errors_resource)
                "t.yaml:4:5: spec.resources[0]: unknown field \"lablesFromPath\" (expected one of: "
                "groupVersionKind, resourcePlural, metricNamePrefix, commonLabels, labelsFromPath, "
                "metrics, errorLogV, "
-               "labelSelector, fieldSelector)");
+               "labelSelector, fieldSelector, maxSeries)");
     load_fails("spec:\n  resources:\n  - groupVersionKind: {group: x.io, version: v1, kind: Foo}\n"
                "  - groupVersionKind: {group: x.io, version: v2, kind: Foo}\n",
                "t.yaml:4:5: spec.resources[1]: x.io/Foo is also configured with version v1 at "
@@ -736,6 +736,39 @@ START_TEST(test_count_config)
 }
 END_TEST
 
+START_TEST(test_max_series)
+{
+    const char *yaml = "spec:\n  resources:\n"
+                       "  - groupVersionKind: {group: x.io, version: v1, kind: Foo}\n"
+                       "    maxSeries: 5000\n"
+                       "  - groupVersionKind: {group: x.io, version: v1, kind: Bar}\n";
+    csm_crs *c = NULL;
+    char err[512] = "";
+
+    ck_assert_msg(csm_crs_load_text("t.yaml", yaml, strlen(yaml), &c, err, sizeof(err)) == CSM_OK,
+                  "%s", err);
+    ck_assert_uint_eq(csm_crs_resource_at(c, 0)->max_series, 5000);
+    ck_assert_uint_eq(csm_crs_resource_at(c, 1)->max_series, 0);
+    csm_crs_unref(c);
+    load_fails("spec:\n  resources:\n  - groupVersionKind: {group: x.io, version: v1, kind: Foo}\n"
+               "    maxSeries: 0\n",
+               "t.yaml:4:16: spec.resources[0].maxSeries: expected an integer in 1..999999999, "
+               "found 0");
+    load_fails("spec:\n  resources:\n  - groupVersionKind: {group: x.io, version: v1, kind: Foo}\n"
+               "    maxSeries: 1e12\n",
+               "t.yaml:4:16: spec.resources[0].maxSeries: expected an integer in 1..999999999, "
+               "found 1e12");
+    load_fails("spec:\n  resources:\n  - groupVersionKind: {group: x.io, version: v1, kind: Foo}\n"
+               "    maxSeries: 1000000000\n",
+               "t.yaml:4:16: spec.resources[0].maxSeries: expected an integer in 1..999999999, "
+               "found 1000000000");
+    load_fails("spec:\n  resources:\n  - groupVersionKind: {group: x.io, version: v1, kind: Foo}\n"
+               "    maxSeries: [1]\n",
+               "t.yaml:4:16: spec.resources[0].maxSeries: expected an integer in 1..999999999, "
+               "found a list");
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("crs");
@@ -758,6 +791,7 @@ int main(void)
     tcase_add_test(tc, test_json_and_empty_configs);
     tcase_add_test(tc, test_errors_document);
     tcase_add_test(tc, test_errors_resource);
+    tcase_add_test(tc, test_max_series);
     tcase_add_test(tc, test_errors_metric);
     tcase_add_test(tc, test_errors_aliases_and_depth);
     tcase_add_test(tc, test_load_file);

@@ -1,4 +1,5 @@
 #include <check.h>
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -327,6 +328,35 @@ START_TEST(test_port_errors)
 }
 END_TEST
 
+START_TEST(test_budget_flags)
+{
+    csm_config cfg;
+    char err[512] = "";
+
+    ck_assert_int_eq(parse(&cfg, err, sizeof(err), "--resource", "v1/Pod", NULL), CSM_OK);
+    ck_assert_int_eq(cfg.max_labels_per_sample, 256);
+    ck_assert_int_eq(cfg.max_series, 0);
+    ck_assert_int_eq(cfg.max_series_per_resource, 0);
+    csm_config_free(&cfg);
+    ck_assert_int_eq(parse(&cfg, err, sizeof(err), "--resource", "v1/Pod",
+                           "--max-labels-per-sample", "0", "--max-series", "999999999",
+                           "--max-series-per-resource=5000", NULL),
+                     CSM_OK);
+    ck_assert_int_eq(cfg.max_labels_per_sample, 0);
+    ck_assert_int_eq(cfg.max_series, 999999999);
+    ck_assert_int_eq(cfg.max_series_per_resource, 5000);
+    csm_config_free(&cfg);
+    expect_msg("invalid value \"1e6\" for --max-series: must be an integer in 0..999999999",
+               "--resource", "v1/Pod", "--max-series", "1e6", NULL);
+    expect_msg("invalid value \"1000000000\" for --max-series-per-resource: must be an integer "
+               "in 0..999999999",
+               "--resource", "v1/Pod", "--max-series-per-resource", "1000000000", NULL);
+    expect_msg("invalid value \"-1\" for --max-labels-per-sample: must be an integer in "
+               "0..1000000",
+               "--resource", "v1/Pod", "--max-labels-per-sample", "-1", NULL);
+}
+END_TEST
+
 START_TEST(test_port_leading_zeros)
 {
     csm_config cfg;
@@ -587,12 +617,23 @@ START_TEST(test_usage_lists_every_flag)
 }
 END_TEST
 
+/* A stream every write to fails with ENOSPC, as /dev/full does, but it
+ * exists on every system (fopencookie), so the check always runs. */
+static ssize_t full_write(void *cookie, const char *buf, size_t len)
+{
+    (void)cookie;
+    (void)buf;
+    (void)len;
+    errno = ENOSPC;
+    return -1;
+}
+
 START_TEST(test_usage_write_error)
 {
-    FILE *f = fopen("/dev/full", "w");
+    cookie_io_functions_t io = {.write = full_write};
+    FILE *f = fopencookie(NULL, "w", io);
 
-    if (!f)
-        return; /* no /dev/full on this system: nothing to check */
+    ck_assert_ptr_nonnull(f);
     ck_assert_int_eq(csm_flags_usage(f, "p"), CSM_ERR_IO);
     fclose(f);
 }
@@ -840,6 +881,46 @@ START_TEST(test_sharding_flags)
 }
 END_TEST
 
+START_TEST(test_connection_limit_flags)
+{
+    csm_config cfg;
+    char err[256];
+
+    ck_assert_int_eq(parse(&cfg, err, sizeof(err), "--resource", "example.com/v1/Foo", NULL),
+                     CSM_OK);
+    ck_assert_int_eq(cfg.max_connections, 0); /* from the fd limit */
+    ck_assert_int_eq(cfg.max_connections_per_client, 0);
+    ck_assert_int_eq(cfg.response_timeout_ms, 60000);
+    ck_assert_int_eq(cfg.response_min_rate, 65536);
+    ck_assert_int_eq(cfg.auth_max_reviews, 64);
+    csm_config_free(&cfg);
+    ck_assert_int_eq(parse(&cfg, err, sizeof(err), "--resource", "example.com/v1/Foo",
+                           "--max-connections=4096", "--max-connections-per-client", "100",
+                           "--http-response-timeout=2m", "--http-min-rate=1024",
+                           "--auth-max-reviews=8", NULL),
+                     CSM_OK);
+    ck_assert_int_eq(cfg.max_connections, 4096);
+    ck_assert_int_eq(cfg.max_connections_per_client, 100);
+    ck_assert_int_eq(cfg.response_timeout_ms, 120000);
+    ck_assert_int_eq(cfg.response_min_rate, 1024);
+    ck_assert_int_eq(cfg.auth_max_reviews, 8);
+    csm_config_free(&cfg);
+    expect_msg("invalid value \"lots\" for --max-connections: must be an integer in 16..10000000",
+               "--resource", "example.com/v1/Foo", "--max-connections=lots", NULL);
+    expect_msg("invalid value \"8\" for --max-connections: must be an integer in 16..10000000",
+               "--resource", "example.com/v1/Foo", "--max-connections=8", NULL);
+    expect_msg("invalid value \"0\" for --max-connections-per-client: must be an integer in "
+               "1..10000000",
+               "--resource", "example.com/v1/Foo", "--max-connections-per-client=0", NULL);
+    expect_msg("invalid value \"500ms\" for --http-response-timeout: must be at least 1s",
+               "--resource", "example.com/v1/Foo", "--http-response-timeout=500ms", NULL);
+    expect_msg("invalid value \"fast\" for --http-min-rate: must be an integer in 1..999999999",
+               "--resource", "example.com/v1/Foo", "--http-min-rate=fast", NULL);
+    expect_msg("invalid value \"0\" for --auth-max-reviews: must be an integer in 1..100000",
+               "--resource", "example.com/v1/Foo", "--auth-max-reviews=0", NULL);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("flags");
@@ -854,6 +935,7 @@ int main(void)
     tcase_add_loop_test(tc, test_gvk_parse, 0, (int)(sizeof(gvk_cases) / sizeof(gvk_cases[0])));
     tcase_add_test(tc, test_gvk_long_group);
     tcase_add_test(tc, test_port_errors);
+    tcase_add_test(tc, test_budget_flags);
     tcase_add_test(tc, test_port_leading_zeros);
     tcase_add_test(tc, test_log_flags);
     tcase_add_test(tc, test_unknown_and_malformed_flags);
@@ -873,6 +955,7 @@ int main(void)
     tcase_add_test(tc, test_generator_flag_errors);
     tcase_add_test(tc, test_gvk_list);
     tcase_add_test(tc, test_sharding_flags);
+    tcase_add_test(tc, test_connection_limit_flags);
     suite_add_tcase(s, tc);
     return csm_check_run(s);
 }

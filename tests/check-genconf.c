@@ -14,7 +14,19 @@
 #include "genconf.h"
 #include "telemetry.h"
 
-#define CFG "/tmp/csm-check-genconf.yaml"
+/* The --config file, in a directory of its own that main() makes
+ * (mkdtemp) and removes, so that concurrent runs do not share it. */
+static char cfg_dir[256];
+static char cfg_path[300];
+
+/* cfg_path followed by rest (the start of an error message about it). */
+static const char *at_cfg(const char *rest)
+{
+    static char msg[1024];
+
+    ck_assert_int_lt(snprintf(msg, sizeof(msg), "%s%s", cfg_path, rest), (int)sizeof(msg));
+    return msg;
+}
 
 static csm_config cfg;
 
@@ -49,7 +61,7 @@ static void flags(const char *first, ...)
 static void teardown(void)
 {
     csm_config_free(&cfg);
-    unlink(CFG);
+    unlink(cfg_path);
 }
 
 static csm_genconf *make(void)
@@ -168,9 +180,9 @@ START_TEST(test_config_resources)
     const csm_gvk *res;
     size_t n;
 
-    write_file(CFG, two_resources);
+    write_file(cfg_path, two_resources);
     flags("--resource", "cache.example.com/v1/Memcached", "--resource",
-          "cache.example.com/v2/Other", "--config", CFG, "--generators", "info,status", NULL);
+          "cache.example.com/v2/Other", "--config", cfg_path, "--generators", "info,status", NULL);
     g = make();
     ck_assert(csm_genconf_has_file(g));
     /* --resource first; the config adds Thing, not the wildcard entry. */
@@ -206,31 +218,31 @@ START_TEST(test_startup_errors)
     make_fails("/nonexistent.yaml: No such file or directory");
     csm_config_free(&cfg);
 
-    write_file(CFG, "spec:\n  resources:\n  - groupVersionKind: {group: g.io, version: v1}\n");
-    flags("--config", CFG, NULL);
-    make_fails(CFG ":3:23: spec.resources[0].groupVersionKind: needs a version and a kind");
+    write_file(cfg_path, "spec:\n  resources:\n  - groupVersionKind: {group: g.io, version: v1}\n");
+    flags("--config", cfg_path, NULL);
+    make_fails(at_cfg(":3:23: spec.resources[0].groupVersionKind: needs a version and a kind"));
     csm_config_free(&cfg);
 
     /* One kind, two versions: the command line and the config disagree. */
-    write_file(CFG, two_resources);
-    flags("--resource", "cache.example.com/v2/Memcached", "--config", CFG, NULL);
-    make_fails(CFG ":4: resource cache.example.com/v1/Memcached has version v2 on the command "
-                   "line; configure one version per kind");
+    write_file(cfg_path, two_resources);
+    flags("--resource", "cache.example.com/v2/Memcached", "--config", cfg_path, NULL);
+    make_fails(at_cfg(":4: resource cache.example.com/v1/Memcached has version v2 on the command "
+                      "line; configure one version per kind"));
     csm_config_free(&cfg);
 
     /* A config metric that clashes with a built-in family. */
-    write_file(CFG,
+    write_file(cfg_path,
                "spec:\n  resources:\n  - groupVersionKind: {group: g.io, version: v1, kind: A}\n"
                "    metricNamePrefix: a\n"
                "    metrics: [{name: info, each: {type: Info, info: {}}}]\n");
-    flags("--resource", "g.io/v1/A", "--config", CFG, NULL);
+    flags("--resource", "g.io/v1/A", "--config", cfg_path, NULL);
     make_fails("resource g.io/v1/A: generator config for A: invalid argument");
     csm_config_free(&cfg);
 
     /* No resource at all. */
-    write_file(CFG, "spec:\n  resources: []\n");
-    flags("--config", CFG, NULL);
-    make_fails(CFG " names no resource, and there is no --resource");
+    write_file(cfg_path, "spec:\n  resources: []\n");
+    flags("--config", cfg_path, NULL);
+    make_fails(at_cfg(" names no resource, and there is no --resource"));
 }
 END_TEST
 
@@ -256,14 +268,14 @@ START_TEST(test_wildcards_resolved_by_discovery)
     size_t n;
 
     /* Wildcards (one of them twice) and a --resource. */
-    write_file(CFG,
+    write_file(cfg_path,
                "spec:\n  resources:\n"
                "  - groupVersionKind: {group: gen.example.com, version: \"*\", kind: \"*\"}\n"
                "    metrics: [{name: seen, each: {type: Gauge, gauge: {path: [x], "
                "nilIsZero: true}}}]\n"
                "  - groupVersionKind: {group: gen.example.com, version: \"*\", kind: Widget}\n"
                "  - groupVersionKind: {group: gen.example.com, version: \"*\", kind: \"*\"}\n");
-    flags("--config", CFG, "--resource", "gen.example.com/v2/Gadget", NULL);
+    flags("--config", cfg_path, "--resource", "gen.example.com/v2/Gadget", NULL);
     g = make();
     wild = csm_genconf_wildcards(g, &n);
     ck_assert_uint_eq(n, 2);
@@ -294,7 +306,7 @@ START_TEST(test_wildcards_resolved_by_discovery)
     ck_assert_int_eq(act[0], CSM_GENCONF_KEEP);
     ck_assert_int_eq(act[1], CSM_GENCONF_KEEP);
     free(act);
-    write_file(CFG, "spec:\n  resources: []\n");
+    write_file(cfg_path, "spec:\n  resources: []\n");
     act = reload_ok(g, &nold);
     ck_assert_int_eq(act[0], CSM_GENCONF_REGENERATE);
     ck_assert_int_eq(act[1], CSM_GENCONF_DROP);
@@ -315,9 +327,9 @@ START_TEST(test_reload_actions_and_order)
     size_t n;
     char err[1024] = "";
 
-    write_file(CFG, two_resources);
+    write_file(cfg_path, two_resources);
     flags("--resource", "cache.example.com/v1/Memcached", "--resource", "example.com/v1/Plain",
-          "--config", CFG, NULL);
+          "--config", cfg_path, NULL);
     g = make();
     ck_assert_int_eq(csm_genconf_register_telemetry(g, tel), CSM_OK);
     res = csm_genconf_resources(g, &n);
@@ -332,7 +344,7 @@ START_TEST(test_reload_actions_and_order)
 
     /* Memcached's metric changes, Thing goes, Extra comes; Plain is not in
      * the config and stays as it is. */
-    write_file(CFG,
+    write_file(cfg_path,
                "spec:\n  resources:\n"
                "  - groupVersionKind: {group: extra.io, version: v1, kind: Extra}\n"
                "    metrics: [{name: e, each: {type: Gauge, gauge: {path: [x]}}}]\n"
@@ -353,12 +365,13 @@ START_TEST(test_reload_actions_and_order)
                     "memcached_info,kube_customresource_size2");
 
     /* A broken file: rejected, the old config stays, failure counted. */
-    write_file(CFG, "spec:\n  resources:\n  - groupVersionKind: {group: x.io, version: v1, "
-                    "kind: X}\n    metrics: [{name: bad-name, each: {type: Gauge, gauge: {}}}]\n");
+    write_file(cfg_path,
+               "spec:\n  resources:\n  - groupVersionKind: {group: x.io, version: v1, "
+               "kind: X}\n    metrics: [{name: bad-name, each: {type: Gauge, gauge: {}}}]\n");
     ck_assert_int_eq(csm_genconf_reload(g, &act, &nold, err, sizeof(err)), CSM_ERR_USAGE);
-    ck_assert_str_eq(err, CFG ":4:22: spec.resources[0].metrics[0].name: "
-                              "\"kube_customresource_bad-name\" is not a valid metric name "
-                              "([a-zA-Z_:][a-zA-Z0-9_:]*)");
+    ck_assert_str_eq(err, at_cfg(":4:22: spec.resources[0].metrics[0].name: "
+                                 "\"kube_customresource_bad-name\" is not a valid metric name "
+                                 "([a-zA-Z_:][a-zA-Z0-9_:]*)"));
     res = csm_genconf_resources(g, &n);
     ck_assert_uint_eq(n, 3);
     expect_families(g, "cache.example.com/v1/Memcached", "memcacheds",
@@ -390,22 +403,24 @@ END_TEST
 START_TEST(test_file_changes)
 {
     csm_genconf *g;
+    char fresh[320];
 
-    write_file(CFG, two_resources);
-    flags("--config", CFG, NULL);
+    write_file(cfg_path, two_resources);
+    flags("--config", cfg_path, NULL);
     g = make();
     ck_assert(!csm_genconf_file_changed(g));
     /* Replaced by rename, as a ConfigMap update swaps a symlink: a new
      * inode even with the same size and time. */
-    write_file(CFG ".new", two_resources);
-    ck_assert_int_eq(rename(CFG ".new", CFG), 0);
+    snprintf(fresh, sizeof(fresh), "%s.new", cfg_path);
+    write_file(fresh, two_resources);
+    ck_assert_int_eq(rename(fresh, cfg_path), 0);
     ck_assert(csm_genconf_file_changed(g));
     ck_assert(!csm_genconf_file_changed(g));
     /* Gone, then back. */
-    unlink(CFG);
+    unlink(cfg_path);
     ck_assert(csm_genconf_file_changed(g));
     ck_assert(!csm_genconf_file_changed(g));
-    write_file(CFG, two_resources);
+    write_file(cfg_path, two_resources);
     ck_assert(csm_genconf_file_changed(g));
     csm_genconf_free(g);
 }
@@ -416,6 +431,13 @@ int main(void)
     Suite *s = suite_create("genconf");
     TCase *tc = tcase_create("core");
 
+    int rc;
+
+    if (csm_check_tmpdir(cfg_dir, sizeof(cfg_dir), "check-genconf-") != 0) {
+        perror("mkdtemp");
+        return EXIT_FAILURE;
+    }
+    snprintf(cfg_path, sizeof(cfg_path), "%s/config.yaml", cfg_dir);
     tcase_add_checked_fixture(tc, NULL, teardown);
     tcase_add_test(tc, test_default_is_info);
     tcase_add_test(tc, test_selection_per_resource_and_filter);
@@ -425,5 +447,8 @@ int main(void)
     tcase_add_test(tc, test_reload_actions_and_order);
     tcase_add_test(tc, test_file_changes);
     suite_add_tcase(s, tc);
-    return csm_check_run(s);
+    rc = csm_check_run(s);
+    unlink(cfg_path);
+    rmdir(cfg_dir);
+    return rc;
 }

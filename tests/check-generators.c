@@ -6,7 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "buf.h"
 #include "check_main.h"
+#include "crs.h"
 #include "gen.h"
 #include "gentest.h"
 
@@ -265,10 +267,241 @@ START_TEST(test_status_partial_objects)
 }
 END_TEST
 
+/* ---- a tenant's object with 50,000 labels ------------------------------ */
+
+#define BIG_N     50000
+#define BIG_PAIRS 500 /* "c.NNNNN" and "c_NNNNN": both sanitize to label_c_NNNNN */
+
+static const char big_crs[] =
+    "kind: CustomResourceStateMetrics\n"
+    "spec:\n"
+    "  resources:\n"
+    "  - groupVersionKind: {group: cache.example.com, version: v1, kind: Memcached}\n"
+    "    metricNamePrefix: big\n"
+    "    metrics:\n"
+    "    - name: tags\n"
+    "      each:\n"
+    "        type: Info\n"
+    "        info: {path: [spec], labelsFromPath: {\"tag_*\": [tags]}}\n";
+
+/* A map of n entries: BIG_PAIRS conflicting pairs, the rest plain. */
+static void big_map(csm_buf *b, const char *vprefix, size_t total)
+{
+    size_t n = 0;
+    csm_buf_putc(b, '{');
+    for (size_t i = 0; i < BIG_PAIRS; i++, n += 2)
+        csm_buf_printf(b, "%s\"c.%05zu\":\"%s.%zu\",\"c_%05zu\":\"%s_%zu\"", i ? "," : "", i,
+                       vprefix, i, i, vprefix, i);
+    for (size_t i = 0; n < total; i++, n++)
+        csm_buf_printf(b, ",\"k%05zu\":\"%s%zu\"", i, vprefix, i);
+    csm_buf_putc(b, '}');
+}
+
+/* What kube-state-metrics' rules give for big_map(): keys in byte order
+ * ('.' < '_' < 'k'), each pair renamed _conflict1 ("c.") and _conflict2. */
+static void big_expected_meta(csm_buf *b, const char *family, const char *lprefix,
+                              const char *vprefix)
+{
+    csm_buf_printf(b, "%s{namespace=\"ns\",memcached=\"big\"", family);
+    for (size_t i = 0; i < BIG_PAIRS; i++)
+        csm_buf_printf(b, ",%sc_%05zu_conflict1=\"%s.%zu\"", lprefix, i, vprefix, i);
+    for (size_t i = 0; i < BIG_PAIRS; i++)
+        csm_buf_printf(b, ",%sc_%05zu_conflict2=\"%s_%zu\"", lprefix, i, vprefix, i);
+    for (size_t i = 0; i < BIG_N - 2 * BIG_PAIRS; i++)
+        csm_buf_printf(b, ",%sk%05zu=\"%s%zu\"", lprefix, i, vprefix, i);
+    csm_buf_puts(b, "} 1\n");
+}
+
+/* labelsFromPath over the map: labels sorted by name; the config
+ * generator does not resolve conflicts (kube-state-metrics neither): "c."
+ * and "c_" give the same name and the later entry in map order wins. */
+static void big_expected_tags(csm_buf *b)
+{
+    csm_buf_puts(b, "big_tags{customresource_group=\"cache.example.com\","
+                    "customresource_kind=\"Memcached\",customresource_version=\"v1\"");
+    for (size_t i = 0; i < BIG_PAIRS; i++)
+        csm_buf_printf(b, ",tag_c_%05zu=\"t_%zu\"", i, i);
+    for (size_t i = 0; i < BIG_N - 2 * BIG_PAIRS; i++)
+        csm_buf_printf(b, ",tag_k%05zu=\"t%zu\"", i, i);
+    csm_buf_puts(b, "} 1\n");
+}
+
+static csm_genset *big_genset(size_t max_labels)
+{
+    csm_resource_desc d = {"cache.example.com", "v1", "Memcached", "memcacheds", 1, "memcached"};
+    csm_genset *gs = NULL;
+    csm_crs *crs = NULL;
+    char err[512] = "";
+
+    ck_assert_int_eq(csm_genset_new(&d, NULL, NULL, &gs), CSM_OK);
+    ck_assert_int_eq(csm_genset_add(gs, csm_gen_builtin("labels"), "*=[*]", err, sizeof(err)),
+                     CSM_OK);
+    ck_assert_int_eq(csm_genset_add(gs, csm_gen_builtin("annotations"), "*=[*]", err, sizeof(err)),
+                     CSM_OK);
+    ck_assert_msg(csm_crs_load_text("big.yaml", big_crs, strlen(big_crs), &crs, err, sizeof(err)) ==
+                      CSM_OK,
+                  "%s", err);
+    ck_assert_msg(csm_genset_add_ctx(gs, &csm_generator_config, NULL, crs, err, sizeof(err)) ==
+                      CSM_OK,
+                  "%s", err);
+    csm_crs_unref(crs);
+    csm_genset_limit_labels(gs, max_labels, NULL, NULL);
+    return gs;
+}
+
+static cJSON *big_object(size_t n)
+{
+    csm_buf b;
+    cJSON *obj;
+
+    csm_buf_init(&b, (size_t)64 << 20);
+    csm_buf_puts(&b, "{\"metadata\":{\"name\":\"big\",\"namespace\":\"ns\",\"labels\":");
+    big_map(&b, "v", n);
+    csm_buf_puts(&b, ",\"annotations\":");
+    big_map(&b, "a", n);
+    csm_buf_puts(&b, "},\"spec\":{\"tags\":");
+    big_map(&b, "t", n);
+    csm_buf_puts(&b, "}}");
+    obj = cJSON_ParseWithLength(csm_buf_str(&b), b.len);
+    ck_assert_ptr_nonnull(obj);
+    csm_buf_free(&b);
+    return obj;
+}
+
+static void big_check_family(const csm_block *blk, size_t f, const csm_buf *want)
+{
+    size_t len;
+    const char *p = csm_block_slice(blk, f, &len);
+    size_t at = 0;
+    while (at < len && at < want->len && p[at] == csm_buf_str(want)[at])
+        at++;
+    ck_assert_msg(len == want->len && at == len,
+                  "family %zu: %zu bytes, want %zu; from byte %zu: got \"%.60s\" want \"%.60s\"", f,
+                  len, want->len, at, p + at, csm_buf_str(want) + at);
+    ck_assert_msg(memcmp(p, csm_buf_str(want), len) == 0, "family %zu differs", f);
+}
+
+START_TEST(test_50000_labels)
+{
+    /* labels=*, annotations=* and labelsFromPath over a 50,000-entry map;
+     * the time it takes is bench/labels' business, not this test's. */
+    csm_genset *gs = big_genset(0);
+    cJSON *obj = big_object(BIG_N);
+    csm_block *blk = NULL;
+    size_t failures = 99;
+    csm_buf want;
+
+    ck_assert_uint_eq(csm_genset_families(gs), 3);
+    ck_assert_int_eq(csm_genset_render(gs, obj, &blk, &failures), CSM_OK);
+    ck_assert_uint_eq(failures, 0);
+    csm_buf_init(&want, (size_t)64 << 20);
+    big_expected_meta(&want, "memcached_labels", "label_", "v");
+    big_check_family(blk, 0, &want);
+    csm_buf_reset(&want);
+    big_expected_meta(&want, "memcached_annotations", "annotation_", "a");
+    big_check_family(blk, 1, &want);
+    csm_buf_reset(&want);
+    big_expected_tags(&want);
+    big_check_family(blk, 2, &want);
+    ck_assert_uint_eq(csm_genset_dropped(gs), 0);
+    csm_block_unref(blk);
+    csm_buf_free(&want);
+    csm_genset_free(gs);
+    cJSON_Delete(obj);
+}
+END_TEST
+
+typedef struct drops {
+    size_t calls;
+    size_t firsts;
+    size_t nlabels;
+} drops;
+
+static void on_drop(void *ctx, const csm_resource_desc *res, const char *generator, size_t nlabels,
+                    size_t max, int first)
+{
+    drops *d = ctx;
+    (void)res;
+    (void)generator;
+    ck_assert_uint_eq(max, 256);
+    d->calls++;
+    d->firsts += first != 0;
+    d->nlabels = nlabels;
+}
+
+START_TEST(test_label_cap_drops_whole_sample)
+{
+    /* Over the cap: each of the three samples is dropped whole (no
+     * truncated series), without counting as a generator failure, the
+     * same way on every render; the first drop only is "first". */
+    csm_genset *gs = big_genset(256);
+    cJSON *obj = big_object(2 * BIG_PAIRS + 1000);
+    drops d = {0, 0, 0};
+    size_t failures = 99;
+    csm_block *blk = NULL;
+    size_t len = 1;
+
+    csm_genset_limit_labels(gs, 256, on_drop, &d);
+    for (int round = 0; round < 2; round++) {
+        ck_assert_int_eq(csm_genset_render(gs, obj, &blk, &failures), CSM_OK);
+        ck_assert_uint_eq(failures, 0);
+        for (size_t f = 0; f < 3; f++) {
+            csm_block_slice(blk, f, &len);
+            ck_assert_uint_eq(len, 0);
+        }
+        csm_block_unref(blk);
+    }
+    ck_assert_uint_eq(d.calls, 6);
+    ck_assert_uint_eq(d.firsts, 1);
+    ck_assert_uint_eq(csm_genset_dropped(gs), 6);
+    csm_genset_free(gs);
+    cJSON_Delete(obj);
+
+    /* At the cap exactly, nothing is dropped: namespace, name and 254. */
+    {
+        result r = run("labels", "*=[*]", "{\"metadata\":{\"name\":\"x\",\"namespace\":\"n\"}}", 1);
+        csm_buf o;
+        cJSON *small;
+        csm_buf_init(&o, 1 << 20);
+        csm_buf_puts(&o, "{\"metadata\":{\"name\":\"x\",\"namespace\":\"n\",\"labels\":{");
+        for (int i = 0; i < 255; i++)
+            csm_buf_printf(&o, "%s\"l%03d\":\"v\"", i ? "," : "", i);
+        csm_buf_puts(&o, "}}}");
+        small = cJSON_Parse(csm_buf_str(&o));
+        d.calls = 0;
+        csm_genset_limit_labels(r.gs, 256, on_drop, &d);
+        /* 2 + 255 = 257 labels: dropped. */
+        ck_assert_int_eq(csm_genset_render(r.gs, small, &blk, &failures), CSM_OK);
+        csm_block_slice(blk, 0, &len);
+        ck_assert_uint_eq(len, 0);
+        ck_assert_uint_eq(d.calls, 1);
+        ck_assert_uint_eq(d.nlabels, 257);
+        csm_block_unref(blk);
+        cJSON_Delete(small);
+        /* 2 + 254 = 256: kept. */
+        csm_buf_reset(&o);
+        csm_buf_puts(&o, "{\"metadata\":{\"name\":\"x\",\"namespace\":\"n\",\"labels\":{");
+        for (int i = 0; i < 254; i++)
+            csm_buf_printf(&o, "%s\"l%03d\":\"v\"", i ? "," : "", i);
+        csm_buf_puts(&o, "}}}");
+        small = cJSON_Parse(csm_buf_str(&o));
+        ck_assert_int_eq(csm_genset_render(r.gs, small, &blk, &failures), CSM_OK);
+        csm_block_slice(blk, 0, &len);
+        ck_assert_uint_gt(len, 254 * 10);
+        ck_assert_uint_eq(d.calls, 1);
+        csm_block_unref(blk);
+        cJSON_Delete(small);
+        csm_buf_free(&o);
+        result_free(&r);
+    }
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("generators");
     TCase *tc = tcase_create("core");
+    TCase *big = tcase_create("big");
 
     tcase_add_test(tc, test_builtin_table);
     tcase_add_test(tc, test_lifecycle_is_a_marker);
@@ -281,6 +514,12 @@ int main(void)
     tcase_add_test(tc, test_created);
     tcase_add_test(tc, test_status);
     tcase_add_test(tc, test_status_partial_objects);
+    tcase_add_test(tc, test_label_cap_drops_whole_sample);
     suite_add_tcase(s, tc);
+    /* Not a timing assertion (bench/labels measures speed): check's 4 s
+     * default kills a correct run under ASan on a loaded machine. */
+    tcase_set_timeout(big, 120);
+    tcase_add_test(big, test_50000_labels);
+    suite_add_tcase(s, big);
     return csm_check_run(s);
 }

@@ -1019,29 +1019,378 @@ static void client_cap(env *e)
     }
 }
 
+/* Descriptors test_connection_cap needs: both ends of every connection. */
+#define CAP_NOFILE (2 * (CAP + EXTRA) + 64)
+
+/*
+ * Makes RLIMIT_NOFILE at least CAP_NOFILE for this process and the forked
+ * test processes: the soft limit up to the hard one, and the hard one too
+ * where that is allowed (root). Returns 1 if the limit is high enough now,
+ * else 0 (reason printed).
+ */
+static int cap_nofile_ok(void)
+{
+    struct rlimit rl;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return 0;
+    if (rl.rlim_cur >= CAP_NOFILE)
+        return 1;
+    if (rl.rlim_max < CAP_NOFILE)
+        rl.rlim_max = CAP_NOFILE; /* needs CAP_SYS_RESOURCE; fails otherwise */
+    rl.rlim_cur = CAP_NOFILE;
+    if (setrlimit(RLIMIT_NOFILE, &rl) != 0 || getrlimit(RLIMIT_NOFILE, &rl) != 0 ||
+        rl.rlim_cur < CAP_NOFILE) {
+        fprintf(stderr, "test_connection_cap: SKIPPED: RLIMIT_NOFILE cannot be raised to %d: %s\n",
+                CAP_NOFILE, strerror(errno));
+        return 0;
+    }
+    return 1;
+}
+
 START_TEST(test_connection_cap)
 {
     env e;
     capres r = {0};
     struct rlimit rl;
 
+    /* main() raised the limit before adding this test (cap_nofile_ok). */
     ck_assert_int_eq(getrlimit(RLIMIT_NOFILE, &rl), 0);
-    if (rl.rlim_cur < 2 * (CAP + EXTRA) + 64) {
-        rl.rlim_cur = rl.rlim_max < 4096 ? rl.rlim_max : 4096;
-        setrlimit(RLIMIT_NOFILE, &rl);
-        getrlimit(RLIMIT_NOFILE, &rl);
-    }
-    if (rl.rlim_cur < 2 * (CAP + EXTRA) + 64) {
-        fprintf(stderr, "test_connection_cap: skipped, RLIMIT_NOFILE %llu too low\n",
-                (unsigned long long)rl.rlim_cur);
-        return;
-    }
+    ck_assert_uint_ge(rl.rlim_cur, CAP_NOFILE);
     env_setup(&e, 1, 64, NULL);
     run_client(&e, client_cap, &r);
     ck_assert_int_eq(r.eofs_first, EXTRA);
     ck_assert_int_eq(r.eofs_final, EXTRA);
     ck_assert(r.kept_ok);
     ck_assert_int_eq(r.after_status, 200);
+    env_teardown(&e);
+    mctx_free(&e.m);
+}
+END_TEST
+
+/* ---- Connection pressure, read watermark, response deadlines. ---------- */
+
+static long elapsed_ms(const struct timespec *t0);
+static int closed_within(int fd, int timeout_ms);
+
+/* A connected socket whose receive buffer is small (set before connect,
+ * so the window is small from the start); rcvbuf 0 keeps the default. */
+static int small_connect(int port, int rcvbuf)
+{
+    struct sockaddr_in sa;
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    ck_assert_int_ge(fd, 0);
+    if (rcvbuf)
+        ck_assert_int_eq(setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf)), 0);
+    memset(&sa, 0, sizeof(sa));
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons((uint16_t)port);
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ck_assert_int_eq(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    return fd;
+}
+
+/* 1 if fd got a complete 200 answer to GET /healthz (Connection: close). */
+static int healthz_on(int fd, int keep_alive)
+{
+    const char *req = keep_alive ? "GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n"
+                                 : "GET /healthz HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n";
+    char buf[1024];
+    ssize_t got;
+    size_t len = 0;
+
+    if (write(fd, req, strlen(req)) != (ssize_t)strlen(req))
+        return 0;
+    /* The answer is small; wait for its body ("ok\n"). */
+    while (len < sizeof(buf) - 1) {
+        got = read(fd, buf + len, sizeof(buf) - 1 - len);
+        if (got <= 0)
+            break;
+        len += (size_t)got;
+        buf[len] = '\0';
+        if (strstr(buf, "\r\n\r\nok\n"))
+            break;
+    }
+    buf[len] = '\0';
+    return len > 12 && memcmp(buf, "HTTP/1.1 200", 12) == 0 && strstr(buf, "\r\n\r\nok\n");
+}
+
+typedef struct pressure {
+    int newcomer_ok;
+    int oldest_closed;
+    int others_open;
+} pressure;
+
+/* Four silent connections fill the cap; a fifth that asks right away is
+ * answered, and the oldest silent one makes room. */
+static void client_evict_waiting(env *e)
+{
+    pressure *r = e->arg;
+    int fd[4];
+    int nc;
+
+    for (int i = 0; i < 4; i++) {
+        fd[i] = raw_connect(e->port);
+        usleep(20 * 1000); /* adopted in this order */
+    }
+    nc = raw_connect(e->port);
+    r->newcomer_ok = healthz_on(nc, 0);
+    r->oldest_closed = closed_within(fd[0], 2000);
+    r->others_open = 1;
+    for (int i = 1; i < 4; i++)
+        r->others_open &= !closed_within(fd[i], 100);
+    close(nc);
+    for (int i = 0; i < 4; i++)
+        close(fd[i]);
+}
+
+START_TEST(test_evict_oldest_without_headers)
+{
+    env e;
+    pressure r = {0, 0, 0};
+    csm_httpd_limits l = {0, 0, 0, 0, 0, 4, 0};
+    csm_httpd_stats st;
+
+    env_setup(&e, 1, 64, NULL);
+    csm_httpd_set_limits(e.srv, &l);
+    run_client(&e, client_evict_waiting, &r);
+    ck_assert(r.newcomer_ok);
+    ck_assert(r.oldest_closed);
+    ck_assert(r.others_open);
+    csm_httpd_get_stats(e.srv, &st);
+    ck_assert_uint_eq(st.evicted_waiting, 1);
+    ck_assert_uint_eq(st.evicted_idle, 0);
+    ck_assert_uint_eq(st.refused_capacity, 0);
+    ck_assert_uint_eq(st.peak, 4);
+    env_teardown(&e);
+    mctx_free(&e.m);
+}
+END_TEST
+
+/* Two kept-alive connections, idle after one request each, fill the cap;
+ * a newcomer evicts the older idle one. */
+static void client_evict_idle(env *e)
+{
+    pressure *r = e->arg;
+    int a = raw_connect(e->port);
+    int b;
+    int nc;
+
+    ck_assert(healthz_on(a, 1));
+    b = raw_connect(e->port);
+    ck_assert(healthz_on(b, 1));
+    nc = raw_connect(e->port);
+    r->newcomer_ok = healthz_on(nc, 0);
+    r->oldest_closed = closed_within(a, 2000);
+    r->others_open = !closed_within(b, 100) && healthz_on(b, 1);
+    close(a);
+    close(b);
+    close(nc);
+}
+
+START_TEST(test_evict_oldest_idle)
+{
+    env e;
+    pressure r = {0, 0, 0};
+    csm_httpd_limits l = {0, 0, 0, 0, 0, 2, 0};
+    csm_httpd_stats st;
+
+    env_setup(&e, 1, 64, NULL);
+    csm_httpd_set_limits(e.srv, &l);
+    run_client(&e, client_evict_idle, &r);
+    ck_assert(r.newcomer_ok);
+    ck_assert(r.oldest_closed);
+    ck_assert(r.others_open);
+    csm_httpd_get_stats(e.srv, &st);
+    ck_assert_uint_eq(st.evicted_idle, 1);
+    ck_assert_uint_eq(st.evicted_waiting, 0);
+    env_teardown(&e);
+    mctx_free(&e.m);
+}
+END_TEST
+
+/* One address may hold three connections; the fourth is closed at once
+ * and the three stay. */
+static void client_per_client(env *e)
+{
+    pressure *r = e->arg;
+    int fd[3];
+    int extra;
+
+    for (int i = 0; i < 3; i++)
+        fd[i] = raw_connect(e->port);
+    extra = raw_connect(e->port);
+    r->oldest_closed = closed_within(extra, 2000); /* here: the newcomer */
+    r->others_open = 1;
+    for (int i = 0; i < 3; i++)
+        r->others_open &= !closed_within(fd[i], 100);
+    r->newcomer_ok = healthz_on(fd[2], 0);
+    close(extra);
+    for (int i = 0; i < 3; i++)
+        close(fd[i]);
+}
+
+START_TEST(test_per_client_cap)
+{
+    env e;
+    pressure r = {0, 0, 0};
+    csm_httpd_limits l = {0, 0, 0, 0, 0, 0, 3};
+    csm_httpd_stats st;
+
+    env_setup(&e, 1, 64, NULL);
+    csm_httpd_set_limits(e.srv, &l);
+    run_client(&e, client_per_client, &r);
+    ck_assert(r.oldest_closed);
+    ck_assert(r.others_open);
+    ck_assert(r.newcomer_ok);
+    csm_httpd_get_stats(e.srv, &st);
+    ck_assert_uint_eq(st.refused_per_client, 1);
+    ck_assert_uint_eq(st.evicted_waiting, 0);
+    env_teardown(&e);
+    mctx_free(&e.m);
+}
+END_TEST
+
+typedef struct flood {
+    size_t written;
+    int closed;
+    long ms;
+} flood;
+
+/* Pipelines GET /metrics without ever reading, for up to 5 s. */
+static void client_pipeline_never_read(env *e)
+{
+    flood *r = e->arg;
+    static const char req[] = "GET /metrics HTTP/1.1\r\nHost: t\r\n\r\n";
+    char chunk[64 * (sizeof(req) - 1)];
+    int sndbuf = 64 * 1024;
+    struct timespec t0;
+    struct pollfd p;
+    int fd = small_connect(e->port, 16 * 1024);
+    ssize_t n;
+
+    for (size_t i = 0; i < 64; i++)
+        memcpy(chunk + i * (sizeof(req) - 1), req, sizeof(req) - 1);
+    ck_assert_int_eq(setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf)), 0);
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    while (elapsed_ms(&t0) < 5000) {
+        p.fd = fd;
+        p.events = POLLOUT;
+        p.revents = 0;
+        if (poll(&p, 1, 50) < 0)
+            break;
+        if (p.revents & (POLLERR | POLLHUP)) {
+            r->closed = 1;
+            break;
+        }
+        if (!(p.revents & POLLOUT))
+            continue;
+        n = send(fd, chunk, sizeof(chunk), MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
+            r->closed = 1; /* EPIPE or ECONNRESET: the server closed */
+            break;
+        }
+        if (n > 0)
+            r->written += (size_t)n;
+    }
+    r->ms = elapsed_ms(&t0);
+    close(fd);
+}
+
+START_TEST(test_pipelined_never_reading)
+{
+    env e;
+    flood r = {0, 0, 0};
+    /* 300 ms plus 512 KiB at 1 MiB/s: each response has about 0.8 s. */
+    csm_httpd_limits l = {0, 0, 10000, 300, 1 << 20, 0, 0};
+    csm_httpd_stats st;
+
+    env_setup(&e, 8, 64 * 1024, NULL);
+    csm_httpd_set_limits(e.srv, &l);
+    run_client(&e, client_pipeline_never_read, &r);
+    /* Without a read watermark the server reads whatever arrives while its
+     * answer waits: the client could send at memory speed. With it, the
+     * kernel's socket buffers are all there is. */
+    ck_assert_msg(r.written < (32u << 20), "the server took %zu bytes", r.written);
+    ck_assert_msg(r.closed, "not closed after %ld ms", r.ms);
+    csm_httpd_get_stats(e.srv, &st);
+    ck_assert_uint_ge(st.deadline_closed, 1);
+    env_teardown(&e);
+    mctx_free(&e.m);
+}
+END_TEST
+
+typedef struct download {
+    int chunk;    /* bytes per read */
+    int pause_ms; /* between reads */
+    int rcvbuf;   /* 0: the default */
+    size_t got;   /* body and headers */
+    int eof;
+    long ms;
+} download;
+
+/* Reads a Connection: close response `chunk` bytes every pause_ms. */
+static void client_download(env *e)
+{
+    download *d = e->arg;
+    static const char req[] = "GET /metrics HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n";
+    char *buf = malloc((size_t)d->chunk);
+    struct timespec t0;
+    int fd = small_connect(e->port, d->rcvbuf);
+    ssize_t n;
+
+    ck_assert_ptr_nonnull(buf);
+    ck_assert_int_eq(write(fd, req, sizeof(req) - 1), (ssize_t)sizeof(req) - 1);
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    while (elapsed_ms(&t0) < 20000) {
+        n = read(fd, buf, (size_t)d->chunk);
+        if (n <= 0) {
+            d->eof = 1;
+            break;
+        }
+        d->got += (size_t)n;
+        usleep((useconds_t)d->pause_ms * 1000);
+    }
+    d->ms = elapsed_ms(&t0);
+    free(buf);
+    close(fd);
+}
+
+START_TEST(test_response_deadline)
+{
+    env e;
+    /* 8 MiB of body: more than the kernel's socket buffers (tcp_wmem's
+     * 4 MiB), so the server sees how fast the client reads. idle_ms 300
+     * was also the read timeout before, which cut any download longer
+     * than that. Deadline: 300 ms + 8 MiB at 2 MiB/s = 4.3 s. */
+    csm_httpd_limits l = {0, 0, 300, 300, 2 << 20, 0, 0};
+    csm_httpd_limits slow_l = {0, 0, 20000, 0, 0, 0, 0};
+    download fast = {64 * 1024, 10, 0, 0, 0, 0};
+    download slow = {1024, 20, 16 * 1024, 0, 0, 0};
+    size_t body = 128 * 64 * 1024;
+    csm_httpd_stats st;
+
+    env_setup(&e, 128, 64 * 1024, NULL);
+    csm_httpd_set_limits(e.srv, &l);
+    /* An honest client reading faster than the minimum rate (up to
+     * 6.4 MB/s here) finishes, although the download takes longer than
+     * idle_ms. */
+    run_client(&e, client_download, &fast);
+    ck_assert(fast.eof);
+    ck_assert_uint_gt(fast.got, body);
+    ck_assert_int_gt(fast.ms, 300);
+    /* A client reading 50 KB/s (a read every 20 ms) is cut at the
+     * deadline. The kernel signals room to write only now and then at that
+     * pace, so idle_ms goes up to show the deadline, not the write
+     * timeout, doing it. */
+    csm_httpd_set_limits(e.srv, &slow_l);
+    run_client(&e, client_download, &slow);
+    ck_assert(slow.eof);
+    ck_assert_uint_lt(slow.got, body);
+    ck_assert_int_ge(slow.ms, 4000);
+    ck_assert_int_lt(slow.ms, 12000);
+    csm_httpd_get_stats(e.srv, &st);
+    ck_assert_uint_eq(st.deadline_closed, 1);
     env_teardown(&e);
     mctx_free(&e.m);
 }
@@ -1283,9 +1632,10 @@ START_TEST(test_auth_client_gone_while_held)
     while (e.done_calls == 0)
         serve_until_checkpoint(&e);
     ck_assert_int_eq(e.m.calls, 0);
-    /* The review's answer arrives later and finds nobody waiting. */
-    fapi_reply(&f, 0, 201, TOKEN_OK("alice"));
+    /* Nobody waits for the review any more: it was cancelled, so a client
+     * that sends a token and hangs up holds no API server request. */
     ck_assert_int_eq(f.n, 1);
+    ck_assert(!f.r[0].open);
     env_teardown(&e);
     csm_auth_free(a);
     mctx_free(&e.m);
@@ -1357,14 +1707,14 @@ START_TEST(test_auth_free_while_held)
     fake_api f = {0};
     csm_auth *a = start_held(&e, &f);
 
-    /* Freeing the server cancels the wait; evhttp frees the request. */
+    /* Freeing the server cancels the wait, and with it the review nobody
+     * else waits for; evhttp frees the request. */
     csm_httpd_free(e.srv);
     e.srv = NULL;
     go_client(&e);
     join_client(&e);
-    ck_assert(f.r[0].open);
-    csm_auth_free(a); /* cancels the review */
     ck_assert(!f.r[0].open);
+    csm_auth_free(a);
     env_teardown(&e);
     mctx_free(&e.m);
 }
@@ -1448,7 +1798,7 @@ START_TEST(test_deadlines)
     timing slow = {0, 0};
     timing idle = {0, 0};
     timing silent = {0, 0};
-    csm_httpd_limits l = {0, 300, 400};
+    csm_httpd_limits l = {0, 300, 400, 0, 0, 0, 0};
     scenario after = {"GET", "/healthz", {NULL}, {0}};
 
     env_setup(&e, 1, 64, NULL);
@@ -1475,6 +1825,81 @@ START_TEST(test_deadlines)
 }
 END_TEST
 
+START_TEST(test_auth_unknown_paths_one_entry)
+{
+    env e;
+    fake_api f = {0};
+    csm_auth *a = auth_new(&f);
+    scenario first = {"GET", "/unknown-1", {"Authorization: Bearer low", NULL}, {0}};
+    scenario second = {"GET", "/unknown-2", {"Authorization: Bearer low", NULL}, {0}};
+
+    env_setup(&e, 1, 64, NULL);
+    env_secure(&e, NULL, a, NULL);
+    start_client(&e, client_one, &first);
+    serve_until_reviews(&e, &f, 1);
+    fapi_reply(&f, 0, 201, TOKEN_OK("low"));
+    fapi_reply(&f, 1, 201, SAR_ALLOWED);
+    serve_until_checkpoint(&e);
+    join_client(&e);
+    ck_assert_int_eq(first.res.status, 404);
+    /* Another unknown path is the same question: answered from the cache,
+     * so unique paths cannot churn the SubjectAccessReview cache. */
+    request(&e, &second);
+    ck_assert_int_eq(second.res.status, 404);
+    ck_assert_int_eq(f.n, 2);
+    http_res_free(&first.res);
+    http_res_free(&second.res);
+    env_teardown(&e);
+    csm_auth_free(a);
+    mctx_free(&e.m);
+}
+END_TEST
+
+START_TEST(test_auth_readyz_detail)
+{
+    env e;
+    fake_api f = {0};
+    csm_auth *a = auth_new(&f);
+    scenario anon = {"GET", "/readyz", {NULL}, {0}};
+    scenario reader = {"GET", "/readyz", {"Authorization: Bearer reader", NULL}, {0}};
+    scenario junk = {"GET", "/readyz", {"Authorization: Bearer junk", NULL}, {0}};
+
+    env_setup(&e, 1, 64, NULL);
+    env_secure(&e, NULL, a, NULL);
+    e.m.why = "memcacheds: synced, 3 objects\n";
+    /* Always allowed, but only the status for a client without
+     * credentials. */
+    request(&e, &anon);
+    ck_assert_int_eq(anon.res.status, 200);
+    ck_assert_str_eq(csm_buf_str(&anon.res.body), "ok\n");
+    ck_assert_int_eq(f.n, 0);
+    /* Credentials that may read /readyz: the detail. */
+    start_client(&e, client_one, &reader);
+    serve_until_reviews(&e, &f, 1);
+    fapi_reply(&f, 0, 201, TOKEN_OK("reader"));
+    fapi_reply(&f, 1, 201, SAR_ALLOWED);
+    serve_until_checkpoint(&e);
+    join_client(&e);
+    ck_assert_int_eq(reader.res.status, 200);
+    ck_assert_str_eq(csm_buf_str(&reader.res.body), "ok: memcacheds: synced, 3 objects\n\n");
+    /* Credentials that do not authenticate: still 200 (the path is always
+     * allowed), status only. */
+    start_client(&e, client_one, &junk);
+    serve_until_reviews(&e, &f, 3);
+    fapi_reply(&f, 2, 201, "{\"status\":{\"authenticated\":false}}");
+    serve_until_checkpoint(&e);
+    join_client(&e);
+    ck_assert_int_eq(junk.res.status, 200);
+    ck_assert_str_eq(csm_buf_str(&junk.res.body), "ok\n");
+    http_res_free(&anon.res);
+    http_res_free(&reader.res);
+    http_res_free(&junk.res);
+    env_teardown(&e);
+    csm_auth_free(a);
+    mctx_free(&e.m);
+}
+END_TEST
+
 typedef struct tls_scenario {
     http_res res;
     http_res plain;
@@ -1493,7 +1918,7 @@ START_TEST(test_tls_serving)
     csm_tls *tls = tls_new();
     tls_scenario sc;
     timing silent = {0, 0};
-    csm_httpd_limits l = {300, 0, 0};
+    csm_httpd_limits l = {300, 0, 0, 0, 0, 0, 0};
     size_t elen;
     char *exp;
 
@@ -1529,6 +1954,7 @@ int main(void)
     Suite *s = suite_create("httpd");
     TCase *tc = tcase_create("core");
     int failed;
+    int cap_ok;
 
     signal(SIGPIPE, SIG_IGN);
     curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -1550,15 +1976,28 @@ int main(void)
     tcase_add_test(tc, test_shutdown_idle);
     tcase_add_test(tc, test_disconnect_releases_once);
     tcase_add_test(tc, test_free_with_open_response);
-    tcase_add_test(tc, test_connection_cap);
+    cap_ok = cap_nofile_ok();
+    if (cap_ok)
+        tcase_add_test(tc, test_connection_cap);
     tcase_add_test(tc, test_auth_held_requests);
     tcase_add_test(tc, test_auth_client_gone_while_held);
     tcase_add_test(tc, test_auth_input_while_held);
     tcase_add_test(tc, test_auth_free_while_held);
     tcase_add_test(tc, test_deadlines);
     tcase_add_test(tc, test_tls_serving);
+    tcase_add_test(tc, test_evict_oldest_without_headers);
+    tcase_add_test(tc, test_evict_oldest_idle);
+    tcase_add_test(tc, test_per_client_cap);
+    tcase_add_test(tc, test_pipelined_never_reading);
+    tcase_add_test(tc, test_response_deadline);
+    tcase_add_test(tc, test_auth_unknown_paths_one_entry);
+    tcase_add_test(tc, test_auth_readyz_detail);
     suite_add_tcase(s, tc);
     failed = csm_check_run(s);
     curl_global_cleanup();
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    if (failed)
+        return EXIT_FAILURE;
+    /* A test that could not run makes the whole binary SKIP (meson's 77),
+     * so the runner reports it instead of a silent pass. */
+    return cap_ok ? EXIT_SUCCESS : 77;
 }

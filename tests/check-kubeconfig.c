@@ -1,11 +1,15 @@
 #include <check.h>
+#include <errno.h>
 #include <ftw.h>
+#include <grp.h>
+#include <pwd.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "check_main.h"
@@ -424,21 +428,85 @@ START_TEST(test_missing_referenced_files)
 }
 END_TEST
 
+/*
+ * Loads path as an unprivileged user: root reads mode-000 files, and CI
+ * runs as root, so there a forked child drops to "nobody" first (setgroups,
+ * setgid, setuid; it cannot get root back). The child's result code and
+ * message come back through a pipe; err receives the message.
+ */
+static csm_err load_unprivileged(const char *path, char *err, size_t errlen)
+{
+    int fds[2];
+    pid_t pid;
+    int status = 0;
+    ssize_t got;
+    size_t used = 0;
+
+    if (geteuid() != 0) {
+        csm_kauth *a = NULL;
+        csm_err r = csm_kauth_from_kubeconfig(path, &a, err, errlen);
+        csm_kauth_free(a);
+        return r;
+    }
+    ck_assert_int_eq(pipe(fds), 0);
+    pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        struct passwd *pw = getpwnam("nobody");
+        uid_t uid = pw ? pw->pw_uid : 65534;
+        gid_t gid = pw ? pw->pw_gid : 65534;
+        char msg[1024] = "";
+        csm_kauth *a = NULL;
+        csm_err r;
+
+        close(fds[0]);
+        if (setgroups(0, NULL) != 0 || setgid(gid) != 0 || setuid(uid) != 0 || geteuid() == 0) {
+            snprintf(msg, sizeof(msg), "cannot drop root: %s", strerror(errno));
+            if (write(fds[1], msg, strlen(msg)) < 0)
+                _exit(126);
+            _exit(125);
+        }
+        r = csm_kauth_from_kubeconfig(path, &a, msg, sizeof(msg));
+        csm_kauth_free(a);
+        if (write(fds[1], msg, strlen(msg)) < 0)
+            _exit(126);
+        _exit((int)r);
+    }
+    close(fds[1]);
+    while (used + 1 < errlen && (got = read(fds[0], err + used, errlen - 1 - used)) > 0)
+        used += (size_t)got;
+    err[used] = '\0';
+    close(fds[0]);
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert_msg(WIFEXITED(status), "child died: status %d", status);
+    ck_assert_msg(WEXITSTATUS(status) != 125, "%s", err);
+    return (csm_err)WEXITSTATUS(status);
+}
+
 START_TEST(test_unreadable_file)
 {
     char dir[PATH_MAX];
     char kc[PATH_MAX];
     char ca[PATH_MAX];
+    char err[1024] = "";
+    csm_err r;
 
-    if (geteuid() == 0)
-        return; /* root reads mode-000 files; the check cannot fail there */
     fresh_dir(dir, sizeof(dir));
+    /* The unprivileged child must reach the kubeconfig: only the CA is
+     * unreadable. */
+    ck_assert_int_eq(chmod(base_dir, 0711), 0);
+    ck_assert_int_eq(chmod(dir, 0711), 0);
     write_file(dir, "ca.crt", CA_PEM);
     join(ca, sizeof(ca), dir, "ca.crt");
     ck_assert_int_eq(chmod(ca, 0), 0);
     write_kc(dir, "config", "    server: https://h\n    certificate-authority: ca.crt\n", "");
     join(kc, sizeof(kc), dir, "config");
-    load_fail(kc, CSM_ERR_IO, "Permission denied", NULL);
+    ck_assert_int_eq(chmod(kc, 0644), 0);
+    r = load_unprivileged(kc, err, sizeof(err));
+    ck_assert_msg(r == CSM_ERR_IO, "got %d, want %d: %s", r, CSM_ERR_IO, err);
+    ck_assert_msg(strstr(err, "clusters[c].certificate-authority") != NULL &&
+                      strstr(err, "Permission denied") != NULL,
+                  "message \"%s\" lacks the CA field or \"Permission denied\"", err);
 }
 END_TEST
 

@@ -99,7 +99,9 @@ csm_err csm_families_add(csm_families *fams, const char *name, const char *help,
  * valid Prometheus label names and must not start with "__"; values are any
  * UTF-8 and are escaped here. Duplicate label names within one sample are
  * CSM_ERR_INVALID. The exporter prints the value canonically (1, 0.5, NaN,
- * +Inf, -Inf).
+ * +Inf, -Inf). A sample with more labels than the exporter's
+ * --max-labels-per-sample is dropped whole by the exporter, which counts and
+ * logs it; csm_emit() then returns CSM_OK.
  */
 csm_err csm_emit(csm_emitter *em, size_t family, size_t nlabels, const char *const *names,
                  const char *const *values, double value);

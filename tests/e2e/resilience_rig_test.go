@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -47,6 +48,62 @@ type rig struct {
 	role     string
 	rng      *rand.Rand
 	secret   string // with rigOpts.boundToken: the Secret the current token is bound to
+	scrapes  *scrapeLedger
+}
+
+// rigScrapeFailBudget is how many of a rig's /metrics scrapes may fail
+// (transport error, non-200, malformed body) before its test fails: none.
+// /metrics is served from the exporter's own store, so faults between the
+// exporter and the API server never excuse a failed scrape; a retry that
+// hid one would hide exactly the bugs these tests are for.
+const rigScrapeFailBudget = 0
+
+// scrapeLedger counts the /metrics scrapes of a test and keeps every failed
+// one, so that loops that retry until convergence still report (and fail on)
+// each scrape that did not succeed. Safe for concurrent use.
+type scrapeLedger struct {
+	mu     sync.Mutex
+	budget int
+	n      int
+	fails  []string
+}
+
+func newScrapeLedger(t testing.TB, budget int) *scrapeLedger {
+	l := &scrapeLedger{budget: budget}
+	t.Cleanup(func() { l.report(t) })
+	return l
+}
+
+// record notes one scrape; err nil is a success.
+func (l *scrapeLedger) record(err error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.n++
+	if err != nil {
+		l.fails = append(l.fails, fmt.Sprintf("%s: %v", time.Now().Format("15:04:05.000"), err))
+	}
+}
+
+// counts returns scrapes and failed scrapes so far.
+func (l *scrapeLedger) counts() (int, int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.n, len(l.fails)
+}
+
+// report logs the totals and fails t if more scrapes failed than the budget.
+func (l *scrapeLedger) report(t testing.TB) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	t.Logf("/metrics scrapes: %d, failed %d (budget %d)", l.n, len(l.fails), l.budget)
+	if len(l.fails) > l.budget {
+		const max = 20
+		shown := l.fails
+		if len(shown) > max {
+			shown = shown[:max]
+		}
+		t.Errorf("%d of %d /metrics scrapes failed, budget %d:\n  %s", len(l.fails), l.n, l.budget, strings.Join(shown, "\n  "))
+	}
 }
 
 // objSeq numbers object names across all rigs (names stay unique per CRD even
@@ -68,6 +125,7 @@ func newRig(t *testing.T, name string, o rigOpts) *rig {
 		role: "csm-res-" + name,
 		rng:  rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 4)),
 	}
+	r.scrapes = newScrapeLedger(t, rigScrapeFailBudget)
 	r.resource = r.s.Group + "/" + r.s.Version + "/" + r.s.Kind
 	r.path = "/apis/" + r.s.Group + "/" + r.s.Version + "/" + r.s.GVR().Resource
 	r.ri = c.Dynamic.Resource(r.s.GVR())
@@ -156,17 +214,33 @@ func (r *rig) list() []unstructured.Unstructured {
 // deleteSome deletes n random existing objects and returns them as "ns/name".
 func (r *rig) deleteSome(n int) []string {
 	r.t.Helper()
+	keys := r.pickExisting(n)
+	for _, k := range keys {
+		r.deleteKey(k)
+	}
+	return keys
+}
+
+// pickExisting returns up to n random existing objects as "ns/name".
+func (r *rig) pickExisting(n int) []string {
+	r.t.Helper()
 	items := r.list()
 	r.rng.Shuffle(len(items), func(i, j int) { items[i], items[j] = items[j], items[i] })
 	var out []string
 	for _, o := range items[:min(n, len(items))] {
-		err := r.ri.Namespace(o.GetNamespace()).Delete(context.Background(), o.GetName(), metav1.DeleteOptions{})
-		if err != nil && !apierrors.IsNotFound(err) {
-			r.t.Fatalf("delete %s/%s: %v", o.GetNamespace(), o.GetName(), err)
-		}
 		out = append(out, o.GetNamespace()+"/"+o.GetName())
 	}
 	return out
+}
+
+// deleteKey deletes the object "ns/name" (gone already is fine).
+func (r *rig) deleteKey(key string) {
+	r.t.Helper()
+	ns, name, _ := strings.Cut(key, "/")
+	err := r.ri.Namespace(ns).Delete(context.Background(), name, metav1.DeleteOptions{})
+	if err != nil && !apierrors.IsNotFound(err) {
+		r.t.Fatalf("delete %s: %v", key, err)
+	}
 }
 
 // updateSome patches labels and spec of n random existing objects.
@@ -237,6 +311,13 @@ func scrapeSeries(e *exporter.Exporter) (map[string]bool, error) {
 	return sampleLines(string(body)), nil
 }
 
+// scrape is scrapeSeries with the result recorded in the rig's ledger.
+func (r *rig) scrape() (map[string]bool, error) {
+	got, err := scrapeSeries(r.e)
+	r.scrapes.record(err)
+	return got, err
+}
+
 // seriesDiff describes what got lacks (missing) and has too much (extra).
 func seriesDiff(got, want map[string]bool) (missing, extra []string) {
 	for l := range want {
@@ -277,7 +358,8 @@ func fmtDiff(missing, extra []string) string {
 
 // waitConverged polls until /metrics holds exactly the series a fresh LIST
 // implies and returns how long it took; it fails the test after timeout with the
-// difference. Any duplicate sample fails at once.
+// difference. Any duplicate sample fails at once; any other failed scrape is
+// recorded in the rig's ledger (and fails the test beyond its budget).
 func (r *rig) waitConverged(what string, timeout time.Duration) time.Duration {
 	r.t.Helper()
 	t0 := time.Now()
@@ -285,7 +367,7 @@ func (r *rig) waitConverged(what string, timeout time.Duration) time.Duration {
 	for {
 		want, err := r.truth()
 		if err == nil {
-			got, serr := scrapeSeries(r.e)
+			got, serr := r.scrape()
 			if serr != nil && strings.Contains(serr.Error(), "duplicate") {
 				r.t.Fatalf("%s: %v", what, serr)
 			}
@@ -321,6 +403,18 @@ func (r *rig) tel() exporter.Samples { r.t.Helper(); return r.e.Telemetry(r.t) }
 // labels as "k", "v" pairs).
 func (r *rig) counter(ss exporter.Samples, name string, labels ...string) float64 {
 	return ss.Sum(name, append([]string{"resource", r.resource}, labels...)...)
+}
+
+// exported is counter for a series that must exist: it fails the test (Errorf)
+// when no series matches, because Sum is 0 then too and "== 0" would prove
+// nothing.
+func (r *rig) exported(ss exporter.Samples, name string, labels ...string) float64 {
+	r.t.Helper()
+	l := append([]string{"resource", r.resource}, labels...)
+	if !ss.Has(name, l...) {
+		r.t.Errorf("telemetry has no series %s%v", name, l)
+	}
+	return ss.Sum(name, l...)
 }
 
 // logTel logs the rig's telemetry series (informer counters).

@@ -77,6 +77,11 @@ func TestResilienceWatchTimeout(t *testing.T) {
 	if got := r.counter(ss, mList, "result", "success"); got != 1 {
 		t.Errorf("list_total{result=success} = %v, want 1 (a watch ended by the server must be resumed, not relisted)", got)
 	}
+	for _, reason := range []string{"watch_expired", "list_expired", "continue_expired"} {
+		if got := r.exported(ss, mRelists, "reason", reason); got != 0 {
+			t.Errorf("relists_total{reason=%s} = %v, want 0", reason, got)
+		}
+	}
 	if got := r.counter(ss, mRelists); got != 0 {
 		t.Errorf("relists_total = %v, want 0", got)
 	}
@@ -884,7 +889,7 @@ func TestResilienceSplitBytes(t *testing.T) {
 	ss := r.tel()
 	r.logTel(ss)
 	for _, typ := range []string{"MALFORMED", "ERROR"} {
-		if got := r.counter(ss, mWatchEvents, "type", typ); got != 0 {
+		if got := r.exported(ss, mWatchEvents, "type", typ); got != 0 {
 			t.Errorf("watch_events_total{type=%s} = %v, want 0", typ, got)
 		}
 	}

@@ -73,6 +73,7 @@ type secRig struct {
 	reader, stranger  *cluster.Identity
 	ca                *x509.CertPool
 	observed          []string // "what -> status" lines for the test log
+	env               []string // extra environment for the exporters it starts
 }
 
 func newSecRig(t *testing.T) *secRig {
@@ -175,6 +176,7 @@ func (r *secRig) start(t *testing.T, certFile, keyFile string, extra ...string) 
 		Kubeconfig: r.exporterID.Kubeconfig,
 		Resources:  []string{"secure.example.com/v1/Gizmo"},
 		Args:       args,
+		Env:        r.env,
 	})
 	se := &secExporter{Exporter: e,
 		url:  fmt.Sprintf("https://127.0.0.1:%d", e.Port),

@@ -130,8 +130,6 @@ func TestImage(t *testing.T) {
 				scrapeToken = c.NewServiceAccount(t, ship.Str(s, "namespace"), ship.Str(s, "name"), cluster.TokenOptions{}).Token
 			}
 		}
-	} else {
-		t.Logf("NOTE: the image's exporter does not accept the secure-serving flags (%v); running without them", ship.SecureServingFlags)
 	}
 	api, err := url.Parse(c.APIServerURL)
 	if err != nil {

@@ -208,10 +208,6 @@ func TestMeteringPrometheus(t *testing.T) {
 		scrapeTLS = &ship.ScrapeTLS{CAFile: c.CAFile, TokenFile: promID.TokenFile}
 		t.Logf("secure serving: exporter on TLS with --auth; Prometheus verifies %s and sends %s/%s's token",
 			ship.Str(ship.Slice(sm.Object, "spec", "endpoints")[0].(map[string]any), "tlsConfig", "serverName"), promNS, promSA)
-	} else {
-		t.Logf("NOTE: the exporter does not accept the secure-serving flags yet (%v): it runs without them and "+
-			"Prometheus scrapes plain HTTP; the ServiceMonitor's scheme, tlsConfig and bearerTokenFile are not exercised",
-			ship.SecureServingFlags)
 	}
 	port, tport := exporter.FreePort(t), exporter.FreePort(t)
 	args := ship.LocalArgs(deployArgs, port, tport, remap, secure)

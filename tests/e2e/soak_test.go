@@ -165,15 +165,33 @@ func TestSoak(t *testing.T) {
 	}
 
 	// --- faults (this goroutine: the cluster helpers may call t.Fatal) ---
+	// Faults are dealt from a shuffled deck (drops twice as often), reshuffled
+	// when empty, and the run goes on past dur until every kind was dealt at
+	// least once: the soak always exercises every fault it plans.
+	deck := []string{"restart", "compact", "compact+restart", "drop", "drop", "cut", "rotate"}
+	var hand []string
 	faults := map[string]int{}
+	allDealt := func() bool {
+		for _, k := range deck {
+			if faults[k] == 0 {
+				return false
+			}
+		}
+		return true
+	}
 	t0 := time.Now()
 	secret := r.secret
-	for time.Since(t0) < dur {
+	for time.Since(t0) < dur || !allDealt() {
 		time.Sleep(time.Duration(3000+rng.IntN(5000)) * time.Millisecond)
-		if time.Since(t0) >= dur {
+		if time.Since(t0) >= dur && allDealt() {
 			break
 		}
-		kind := []string{"restart", "compact", "compact+restart", "drop", "drop", "cut", "rotate"}[rng.IntN(7)]
+		if len(hand) == 0 {
+			hand = append([]string(nil), deck...)
+			rng.Shuffle(len(hand), func(i, j int) { hand[i], hand[j] = hand[j], hand[i] })
+		}
+		kind := hand[0]
+		hand = hand[1:]
 		switch kind {
 		case "restart":
 			r.c.RestartAPIServer(t)
@@ -202,15 +220,25 @@ func TestSoak(t *testing.T) {
 	elapsed := time.Since(t0)
 
 	// --- settle and compare ---
+	// Every failed scrape here (transport error, 5xx, duplicate or malformed
+	// body) is recorded in the rig's ledger and fails the test beyond
+	// rigScrapeFailBudget; failed LISTs of the truth (the apiserver may still
+	// be coming back from the last fault) are counted and reported.
 	tSettle := time.Now()
 	var missing, extra []string
 	var lastErr error
 	converged := false
+	truthFailed := 0
 	for time.Since(tSettle) < 90*time.Second {
 		want, err := r.truth()
-		if err == nil {
+		if err != nil {
+			truthFailed++
+		} else {
 			var got map[string]bool
-			got, err = scrapeSeries(r.e)
+			got, err = r.scrape()
+			if err != nil && strings.Contains(err.Error(), "duplicate") {
+				t.Fatalf("soak: settling: %v", err)
+			}
 			if err == nil {
 				missing, extra = seriesDiff(got, want)
 				if len(missing)+len(extra) == 0 {
@@ -230,7 +258,7 @@ func TestSoak(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		got, err := scrapeSeries(r.e)
+		got, err := r.scrape()
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -257,6 +285,21 @@ func TestSoak(t *testing.T) {
 	t.Logf("SOAK: duration %v, operations %d (%s; %d more failed during faults), faults %d (%s), settle %v, final objects %d, divergence %d",
 		elapsed.Round(time.Second), ops, strings.Join(opsDesc, ", "), failed, nf, strings.Join(fdesc, ", "),
 		settle.Round(time.Millisecond), final, divergence)
+	nScrapes, nScrapeFails := r.scrapes.counts()
+	t.Logf("SOAK: /metrics scrapes (initial sync and settle) %d, failed %d (budget %d); failed truth LISTs while settling %d",
+		nScrapes, nScrapeFails, rigScrapeFailBudget, truthFailed)
+	// The operations it planned must have happened: each kind succeeded at
+	// least soakMinOps times (one per 10 s of run, and never fewer than 5),
+	// and fewer operations failed (during faults) than succeeded.
+	soakMinOps := max(5, int64(elapsed/(10*time.Second)))
+	for i := range opNames {
+		if n := opsOK[i].Load(); n < soakMinOps {
+			t.Errorf("soak: only %d %s operations succeeded in %v, want >= %d", n, opNames[i], elapsed.Round(time.Second), soakMinOps)
+		}
+	}
+	if failed >= ops {
+		t.Errorf("soak: %d operations failed and only %d succeeded; the run did not do the work it planned", failed, ops)
+	}
 	if divergence != 0 || !converged {
 		t.Fatalf("soak: /metrics differs from a fresh LIST after settling %v (last error %v): %s", settle.Round(time.Second), lastErr, fmtDiff(missing, extra))
 	}

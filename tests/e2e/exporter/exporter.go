@@ -58,6 +58,12 @@ type Options struct {
 	// StartTimeout bounds the wait for the metrics port to accept connections
 	// (default 20s).
 	StartTimeout time.Duration
+	// UncleanExit, when not empty, says why this test lets the exporter end
+	// other than by exiting 0 after SIGTERM (it kills it, or expects it to
+	// exit on its own); the cleanup then logs the exit status instead of
+	// failing on it. Sanitizer reports in the log fail the test regardless.
+	// A test that kills one exporter of several calls Kill instead.
+	UncleanExit string
 }
 
 // Exporter is a running exporter process.
@@ -73,19 +79,31 @@ type Exporter struct {
 	waitErr error
 	stopped sync.Once
 	t       testing.TB
+
+	mu          sync.Mutex
+	uncleanWhy  string // Options.UncleanExit, or Kill's reason
+	sigtermSent bool   // Stop signalled the process (it had not exited before)
 }
 
 // Start runs the exporter with opts, captures its output in t.TempDir()/exporter.log,
 // waits until its metrics port (and telemetry port, if set) accept connections and
 // registers a cleanup that stops it with SIGTERM. It fails the test if the binary is
 // missing or the process exits early; the log tail is then printed (tokens redacted).
+//
+// The cleanup also fails the test (t.Errorf, so the test that started this
+// exporter is the one that fails) unless the exporter exited with status 0
+// after that SIGTERM (or an earlier Stop), and whenever its log holds
+// sanitizer output (AddressSanitizer, LeakSanitizer, UBSan "runtime error").
+// Options.UncleanExit and Kill are how a test says it ends the process
+// otherwise on purpose.
 func Start(t testing.TB, opts Options) *Exporter {
 	t.Helper()
 	bin := Binary()
 	if st, err := os.Stat(bin); err != nil || st.IsDir() {
 		t.Fatalf("exporter binary %s not found (build it, or set CSM_EXPORTER): %v", bin, err)
 	}
-	e := &Exporter{Port: opts.Port, TelemetryPort: opts.TelemetryPort, t: t, done: make(chan struct{})}
+	e := &Exporter{Port: opts.Port, TelemetryPort: opts.TelemetryPort, t: t, done: make(chan struct{}),
+		uncleanWhy: opts.UncleanExit}
 	if !opts.NoListenFlags {
 		if e.Port == 0 {
 			e.Port = FreePort(t)
@@ -132,6 +150,7 @@ func Start(t testing.TB, opts Options) *Exporter {
 		if err := e.Stop(10 * time.Second); err != nil {
 			t.Errorf("stopping exporter: %v", err)
 		}
+		e.checkExit(t)
 		if t.Failed() {
 			t.Logf("exporter log tail (%s):\n%s", e.LogPath, e.LogTail(60))
 		}
@@ -188,8 +207,8 @@ func (e *Exporter) ExitErr() error {
 }
 
 // Stop sends SIGTERM and waits up to timeout for the process to exit, then kills
-// it. It returns an error if SIGKILL was needed; the exit status is logged.
-// Safe to call more than once.
+// it. It returns an error if SIGKILL was needed; the exit status is logged (and
+// checked by Start's cleanup). Safe to call more than once.
 func (e *Exporter) Stop(timeout time.Duration) error {
 	var err error
 	e.stopped.Do(func() {
@@ -198,6 +217,9 @@ func (e *Exporter) Stop(timeout time.Duration) error {
 			return
 		}
 		t0 := time.Now()
+		e.mu.Lock()
+		e.sigtermSent = true
+		e.mu.Unlock()
 		_ = e.cmd.Process.Signal(syscall.SIGTERM)
 		select {
 		case <-e.done:
@@ -209,6 +231,48 @@ func (e *Exporter) Stop(timeout time.Duration) error {
 		}
 	})
 	return err
+}
+
+// Kill ends the process with SIGKILL on purpose and waits for it; reason says
+// why (it is logged), and Start's cleanup then does not require exit status 0.
+// The log is still checked for sanitizer reports.
+func (e *Exporter) Kill(reason string) {
+	e.mu.Lock()
+	e.uncleanWhy = reason
+	e.mu.Unlock()
+	e.t.Logf("killing exporter (pid %d) on purpose: %s", e.Pid(), reason)
+	_ = e.cmd.Process.Kill()
+	<-e.done
+}
+
+// sanitizerRe matches the first line of a sanitizer report: ASan/LSan
+// ("==123==ERROR: AddressSanitizer: ...", "ERROR: LeakSanitizer: ..."), UBSan
+// ("file.c:12:5: runtime error: ..."), and their SUMMARY lines.
+var sanitizerRe = regexp.MustCompile(`(?m)^.*(ERROR: AddressSanitizer|ERROR: LeakSanitizer|WARNING: AddressSanitizer|SUMMARY: (Address|Leak|UndefinedBehavior)Sanitizer|: runtime error: ).*$`)
+
+// SanitizerReports returns the lines of log that start a sanitizer report
+// (nil if none).
+func SanitizerReports(log string) []string { return sanitizerRe.FindAllString(log, -1) }
+
+// checkExit fails t (Errorf) if the exporter's log has sanitizer output, or if
+// it did not exit with status 0 after Stop's SIGTERM and no test said why.
+func (e *Exporter) checkExit(t testing.TB) {
+	t.Helper()
+	<-e.done
+	if rep := SanitizerReports(e.Logs()); len(rep) > 0 {
+		t.Errorf("exporter log %s has %d sanitizer report line(s):\n%s", e.LogPath, len(rep), strings.Join(rep, "\n"))
+	}
+	e.mu.Lock()
+	why, termed := e.uncleanWhy, e.sigtermSent
+	e.mu.Unlock()
+	switch {
+	case why != "":
+		t.Logf("exporter ended with %s (allowed: %s)", describeExit(e.waitErr), why)
+	case !termed:
+		t.Errorf("exporter exited on its own before it was stopped (%s); set Options.UncleanExit or call Kill if the test means it", describeExit(e.waitErr))
+	case e.waitErr != nil:
+		t.Errorf("exporter exited with %s after SIGTERM, want status 0", describeExit(e.waitErr))
+	}
 }
 
 func describeExit(err error) string {
