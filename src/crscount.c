@@ -413,6 +413,18 @@ size_t csm_crscount_uncounted(const csm_crscount *c, size_t i)
     return c->met[i].uncounted;
 }
 
+size_t csm_crscount_series(const csm_crscount *c)
+{
+    size_t n = 0;
+
+    for (size_t i = 0; c && i < c->nmet; i++) {
+        if (c->met[i].enabled)
+            n += c->met[i].ncombo < c->met[i].m->max_series ? c->met[i].ncombo
+                                                            : c->met[i].m->max_series;
+    }
+    return n;
+}
+
 static int cmp_combo(const void *a, const void *b)
 {
     const cc_combo *x = *(const cc_combo *const *)a;

@@ -27,7 +27,8 @@
  *     series, as for every config metric.
  *   - Bounds: counts are kept for every combination (at most one per live
  *     object, so memory follows the store's), but a metric writes at most
- *     its each.count.maxSeries combinations, the first in label order; a
+ *     its each.count.maxSeries combinations, the first in label order (and
+ *     the resource charges what is written to its series budget); a
  *     combination key longer than CSM_CRSCOUNT_KEY_MAX bytes is not
  *     counted (csm_crscount_uncounted()).
  *
@@ -96,6 +97,10 @@ void csm_crscount_clear(csm_crscount *c);
 size_t csm_crscount_objects(const csm_crscount *c);
 size_t csm_crscount_combinations(const csm_crscount *c, size_t i);
 size_t csm_crscount_uncounted(const csm_crscount *c, size_t i);
+
+/* The series csm_crscount_write() writes now: over the enabled metrics,
+ * their combinations up to maxSeries each. O(metrics). */
+size_t csm_crscount_series(const csm_crscount *c);
 
 /*
  * Appends every enabled metric that has a combination: HELP, TYPE gauge,

@@ -70,6 +70,12 @@ struct csm_resource {
      * for maxSeries (logged when that starts). */
     csm_crscount *cnt;
     size_t cnt_omitted;
+    /* The Count series are charged to the resource's series budget as one
+     * entry of this book (when there is a budget): charged, what it holds;
+     * admitted, whether they fit (else they are not written). */
+    csm_budget_book *cnt_book;
+    size_t cnt_charged;
+    int cnt_admitted;
 };
 
 static double now_mono(void)
@@ -87,6 +93,7 @@ static double lc_now(const csm_resource *r)
 }
 
 static void discover(csm_resource *r);
+static void cnt_charge(csm_resource *r);
 
 static void arm_timer(csm_resource *r, double seconds)
 {
@@ -104,6 +111,8 @@ static void drop_informers(csm_resource *r)
     r->slots = NULL;
     r->ninf = 0;
     /* After the informers: their books give the series back first. */
+    csm_budget_book_free(r->cnt_book);
+    r->cnt_book = NULL;
     csm_budget_free(r->budget);
     r->budget = NULL;
     csm_genset_free(r->genset);
@@ -149,8 +158,10 @@ static void gone(void *ctx)
      * other informers' 404s find nothing left). */
     if (r->lc)
         csm_lifecycle_clear(r->lc, lc_now(r));
-    if (r->cnt)
+    if (r->cnt) {
         csm_crscount_clear(r->cnt);
+        cnt_charge(r);
+    }
     /* Called from inside an informer's callback: tear down on the next loop
      * iteration, not under its feet. */
     r->phase = RES_DISCOVERING;
@@ -174,6 +185,26 @@ static void cnt_failed(csm_resource *r, csm_err err)
     csm_logf(r->env->log, CSM_LOG_ERROR, "%s: Count metrics: %s", r->label, csm_strerror(err));
 }
 
+/* Charges the series the Count metrics write now to the resource's budget,
+ * when that changed: they are written while they fit and reconsidered when
+ * their number changes (as an object is when it changes). */
+static void cnt_charge(csm_resource *r)
+{
+    size_t n = csm_crscount_series(r->cnt);
+    int admit = 1;
+    csm_err err;
+
+    if (!r->cnt_book || n == r->cnt_charged)
+        return;
+    err = csm_budget_book_put(r->cnt_book, "count-metrics", n, &admit);
+    if (err) {
+        cnt_failed(r, err);
+        return;
+    }
+    r->cnt_charged = n;
+    r->cnt_admitted = admit;
+}
+
 static void lc_seen(void *ctx, const cJSON *obj, int listed)
 {
     res_slot *slot = ctx;
@@ -189,6 +220,7 @@ static void lc_seen(void *ctx, const cJSON *obj, int listed)
         err = csm_crscount_seen(r->cnt, slot->source, obj);
         if (err)
             cnt_failed(r, err);
+        cnt_charge(r);
     }
     if (!r->lc || !cJSON_IsString(uid))
         return;
@@ -209,8 +241,10 @@ static void lc_deleted(void *ctx, const cJSON *obj)
 
     if (r->lc && cJSON_IsString(uid))
         csm_lifecycle_deleted(r->lc, uid->valuestring, lc_now(r));
-    if (r->cnt && cJSON_IsString(uid))
+    if (r->cnt && cJSON_IsString(uid)) {
         csm_crscount_forget(r->cnt, uid->valuestring);
+        cnt_charge(r);
+    }
 }
 
 static void lc_sync_begin(void *ctx)
@@ -236,8 +270,10 @@ static void lc_sync_end(void *ctx)
 
     if (slot->r->lc)
         csm_lifecycle_sync_end(slot->r->lc, slot->source, lc_now(slot->r));
-    if (slot->r->cnt)
+    if (slot->r->cnt) {
         csm_crscount_sync_end(slot->r->cnt, slot->source);
+        cnt_charge(slot->r);
+    }
 }
 
 static void lc_handed_over(void *ctx, const char *uid)
@@ -247,8 +283,10 @@ static void lc_handed_over(void *ctx, const char *uid)
     if (r->lc)
         csm_lifecycle_handed_over(r->lc, uid, lc_now(r));
     /* Another shard counts it now. */
-    if (r->cnt)
+    if (r->cnt) {
         csm_crscount_forget(r->cnt, uid);
+        cnt_charge(r);
+    }
 }
 
 static void lc_taking_over(void *ctx)
@@ -302,12 +340,18 @@ static csm_err cnt_bind(csm_resource *r)
     csm_crs *crs = csm_genset_context(r->genset, &csm_generator_config);
     csm_err err;
 
+    csm_budget_book_free(r->cnt_book);
+    r->cnt_book = NULL;
     csm_crscount_free(r->cnt);
     r->cnt = NULL;
     r->cnt_omitted = 0;
+    r->cnt_charged = 0;
+    r->cnt_admitted = 1;
     if (!crs)
         return CSM_OK;
     err = csm_crscount_new(crs, csm_genset_resource(r->genset), &r->cnt);
+    if (!err && r->cnt && r->budget)
+        err = csm_budget_book_new(r->budget, &r->cnt_book);
     for (size_t i = 0; !err && i < csm_crscount_metrics(r->cnt); i++) {
         const char *name = csm_crscount_name(r->cnt, i);
         int clash = 0;
@@ -334,7 +378,7 @@ csm_err csm_resource_write_counts(csm_resource *r, csm_expo_format fmt, csm_sink
     /* Counts are exact only once every informer has listed: until then
      * (start, a CRD re-created, a reloaded config) they are left out, as
      * the objects' own series are while their store fills. */
-    if (!r->cnt || r->phase != RES_SERVED || !r->ninf)
+    if (!r->cnt || !r->cnt_admitted || r->phase != RES_SERVED || !r->ninf)
         return CSM_OK;
     for (size_t i = 0; i < r->ninf; i++) {
         if (!csm_informer_synced(r->inf[i]))

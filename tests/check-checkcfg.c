@@ -550,7 +550,6 @@ START_TEST(test_usage_and_input_errors)
 }
 END_TEST
 
-
 /* Extension: a Count metric counts a List's items per combination of its
  * labels, next to the per-object metrics; a uid seen twice counts once. */
 START_TEST(test_count_over_list)

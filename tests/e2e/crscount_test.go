@@ -23,7 +23,9 @@ import (
 // an update that moves an object to another combination, deletes (a
 // combination with no object left disappears), and the CRD's deletion and
 // re-creation. A second Count capped at maxSeries: 2 exports only the first
-// two combinations in label order. Every body goes through promtool.
+// two combinations in label order; the Count series are charged to the
+// series budget (--max-series-per-resource); --metric-denylist applies.
+// Every body goes through promtool.
 func TestCRSCount(t *testing.T) {
 	c := cluster.Get(t)
 	cache := cluster.CRDSpec{Group: "count.example.com", Version: "v1", Kind: "Cache", Namespaced: true}
@@ -53,6 +55,10 @@ spec:
 	// The metric filter applies to Count families like to any other.
 	denied := exporter.Start(t, exporter.Options{Kubeconfig: c.Kubeconfig,
 		Args: []string{"--config", cfg, "--metric-denylist", "cache_by_name"}})
+	// The Count series are charged to the series budget: 4 + 2 do not fit
+	// in 5, so none is written until deletes bring them down to 4.
+	budget := exporter.Start(t, exporter.Options{Kubeconfig: c.Kubeconfig,
+		Args: []string{"--config", cfg, "--max-series-per-resource", "5"}})
 	bc := &bodyChecker{t: t, linted: map[[32]byte]bool{}}
 	const gvk = `customresource_group="count.example.com",customresource_kind="Cache",customresource_version="v1"`
 	// check waits for the exact body: counts is "namespace/plan=n" (plan
@@ -104,6 +110,12 @@ spec:
 	check("the LIST and the watch count every object once",
 		[]string{"cnt-a/free=1", "cnt-a/gold=2", "cnt-b/=1", "cnt-b/gold=1"},
 		[]string{"a1", "a2", "a3", "b1", "b2"})
+	// Synced (the resource is ready) and 6 series held back, not merely not
+	// listed yet.
+	cluster.Eventually(t, 20*time.Second, 50*time.Millisecond, "the budget holds back 6 Count series", func() (bool, error) {
+		return budget.Telemetry(t).Sum("crd_state_metrics_series_dropped", "resource", "count.example.com/v1/Cache") == 6, nil
+	})
+	checkOn(budget, "Count series over the series budget are not written", nil, nil)
 	checkOn(denied, "--metric-denylist leaves the denied Count family out",
 		[]string{"cnt-a/free=1", "cnt-a/gold=2", "cnt-b/=1", "cnt-b/gold=1"}, nil)
 	if err := denied.Stop(10 * time.Second); err != nil {
@@ -143,6 +155,14 @@ spec:
 	check("deleted objects leave their combinations",
 		[]string{"cnt-a/free=2", "cnt-b/gold=1"},
 		[]string{"a2", "a3", "b1"})
+	checkOn(budget, "Count series that fit the budget again are written",
+		[]string{"cnt-a/free=2", "cnt-b/gold=1"}, []string{"a2", "a3", "b1"})
+	if v := budget.Telemetry(t).Sum("crd_state_metrics_series_dropped", "resource", "count.example.com/v1/Cache"); v != 0 {
+		t.Errorf("crd_state_metrics_series_dropped = %v after the deletes, want 0", v)
+	}
+	if err := budget.Stop(10 * time.Second); err != nil {
+		t.Fatal(err)
+	}
 
 	// The CRD goes with its objects: no counts; back, it counts anew.
 	c.DeleteCRD(t, cache)
