@@ -162,6 +162,8 @@ START_TEST(test_max_series_and_disabled)
         see(c, 0, uid, ns, "gold");
     }
     ck_assert_uint_eq(csm_crscount_combinations(c, 0), 5);
+    /* What the series budget is charged: what is written. */
+    ck_assert_uint_eq(csm_crscount_series(c), 2);
     csm_buf_init(&b, 1u << 20);
     ck_assert_int_eq(csm_crscount_write(c, CSM_EXPO_OPENMETRICS, &b, &omitted), CSM_OK);
     ck_assert_uint_eq(omitted, 3);
@@ -176,6 +178,7 @@ START_TEST(test_max_series_and_disabled)
     ck_assert_int_eq(csm_crscount_write(c, CSM_EXPO_TEXT, &b, &omitted), CSM_OK);
     ck_assert_uint_eq(b.len, 0);
     ck_assert_uint_eq(omitted, 0);
+    ck_assert_uint_eq(csm_crscount_series(c), 0);
     csm_buf_free(&b);
     csm_crscount_free(c);
 }
