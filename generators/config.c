@@ -531,7 +531,7 @@ static csm_err eval_wild(eval *ev, const csm_value *v, size_t from, size_t w, sa
 }
 
 /* Base labels of a metric for obj: common, group/version/kind, paths. */
-static csm_err base_labels(eval *ev, const config_state *st, const csm_value *root, sample *base)
+static csm_err base_labels(eval *ev, const char *const gvk[3], const csm_value *root, sample *base)
 {
     const csm_crs_metric *m = ev->m;
     csm_err err = CSM_OK;
@@ -540,7 +540,7 @@ static csm_err base_labels(eval *ev, const config_state *st, const csm_value *ro
         err = sample_put(base, m->common[i].name, m->common[i].value, 0);
     /* Reserved: the resource's own group/version/kind always wins. */
     for (size_t i = 0; !err && i < 3; i++)
-        err = sample_put(base, gvk_labels[i], st->gvk[i], 0);
+        err = sample_put(base, gvk_labels[i], gvk[i], 0);
     if (!err)
         err = add_path_labels(ev, root, m->base, m->nbase, base);
     return err;
@@ -561,7 +561,7 @@ static csm_err eval_metric(const config_state *st, const metric_ref *ref, const 
     ev.em = em;
     ev.out = &out;
     ev.failed = 0;
-    err = base_labels(&ev, st, root, &base);
+    err = base_labels(&ev, (const char *const *)st->gvk, root, &base);
     sample_normalize(&base);
     if (!err && ref->m->nwild) {
         sample cap;
@@ -588,6 +588,27 @@ static csm_err eval_metric(const config_state *st, const metric_ref *ref, const 
     }
     *failed |= ev.failed;
     samples_clear(&out);
+    sample_clear(&base);
+    return err;
+}
+
+csm_err csm_gen_config_count_key(const csm_crs_metric *m, const char *const gvk[3],
+                                 const cJSON *obj, csm_buf *out)
+{
+    sample base;
+    eval ev;
+    csm_err err;
+
+    memset(&base, 0, sizeof(base));
+    memset(&ev, 0, sizeof(ev));
+    ev.m = m;
+    err = base_labels(&ev, gvk, csm_object_root((const csm_object *)obj), &base);
+    sample_normalize(&base);
+    for (size_t i = 0; !err && i < base.n; i++) {
+        err = csm_buf_append(out, base.l[i].name, strlen(base.l[i].name) + 1);
+        if (!err)
+            err = csm_buf_append(out, base.l[i].value, strlen(base.l[i].value) + 1);
+    }
     sample_clear(&base);
     return err;
 }
@@ -796,8 +817,10 @@ static csm_err config_init(const csm_resource_desc *res, const char *arg, csm_fa
         const csm_crs_resource *r = csm_crs_resource_at(crs, i);
         if (!csm_crs_matches(r, res->group, res->version, res->kind))
             continue;
+        /* Count metrics are aggregates kept by src/crscount.c. */
         for (size_t j = 0; !err && j < r->nmetrics; j++)
-            err = add_metric(st, &r->metrics[j], fams);
+            err =
+                r->metrics[j].type == CSM_CRS_COUNT ? CSM_OK : add_metric(st, &r->metrics[j], fams);
     }
     if (err) {
         config_destroy(st);

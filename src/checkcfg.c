@@ -10,6 +10,7 @@
 
 #include "buf.h"
 #include "crs.h"
+#include "crscount.h"
 #include "expo.h"
 #include "flags.h"
 #include "gen.h"
@@ -545,6 +546,41 @@ out:
     return rc;
 }
 
+/* Counts item i, obj, in the config's Count metrics (cnt may be NULL).
+ * An object file rarely has a metadata.uid; each item is its own object
+ * then. Returns -1 on a hard error, else 0. */
+static int count_one(csm_crscount *cnt, const cJSON *obj, size_t i, FILE *err)
+{
+    const cJSON *meta = cJSON_GetObjectItemCaseSensitive(obj, "metadata");
+    cJSON *copy = NULL;
+    cJSON *m;
+    char uid[64];
+    csm_err e;
+
+    if (!cnt)
+        return 0;
+    if (!cJSON_IsString(cJSON_GetObjectItemCaseSensitive(meta, "uid"))) {
+        snprintf(uid, sizeof(uid), "check-config-item-%zu", i);
+        copy = cJSON_Duplicate(obj, 1);
+        m = copy ? cJSON_GetObjectItemCaseSensitive(copy, "metadata") : NULL;
+        if (copy && !m)
+            m = cJSON_AddObjectToObject(copy, "metadata");
+        if (!m || !cJSON_IsObject(m) || !cJSON_AddStringToObject(m, "uid", uid)) {
+            cJSON_Delete(copy);
+            fprintf(err, "check-config: item %zu: Count metrics: cannot read its metadata\n", i);
+            return -1;
+        }
+        obj = copy;
+    }
+    e = csm_crscount_seen(cnt, 0, obj);
+    cJSON_Delete(copy);
+    if (e) {
+        fprintf(err, "check-config: Count metrics: %s\n", csm_strerror(e));
+        return -1;
+    }
+    return 0;
+}
+
 static int same_gvk(const csm_gvk *a, const csm_gvk *b)
 {
     return strcmp(a->group, b->group) == 0 && strcmp(a->version, b->version) == 0 &&
@@ -559,6 +595,8 @@ static int render_kind(const args *a, const csm_crs *crs, const csm_gvk *gvk,
                        FILE *out, FILE *err)
 {
     csm_genset *gs = NULL;
+    csm_crscount *cnt = NULL;
+    size_t omitted = 0;
     csm_block **blks = calloc(n ? n : 1, sizeof(*blks));
     const cJSON *first = NULL;
     csm_buf body;
@@ -575,7 +613,11 @@ static int render_kind(const args *a, const csm_crs *crs, const csm_gvk *gvk,
         fprintf(err, "check-config: %s\n", errbuf[0] ? errbuf : "cannot build the generator");
         goto out;
     }
-    *none = csm_genset_families(gs) == 0;
+    if (csm_crscount_new((csm_crs *)crs, csm_genset_resource(gs), &cnt) != CSM_OK) {
+        fprintf(err, "check-config: out of memory\n");
+        goto out;
+    }
+    *none = csm_genset_families(gs) == 0 && !csm_crscount_metrics(cnt);
     if (*none) {
         fprintf(err, "check-config: %s configures no metrics for %s%s%s/%s\n", a->config,
                 gvk->group, gvk->group[0] ? "/" : "", gvk->version, gvk->kind);
@@ -592,6 +634,12 @@ static int render_kind(const args *a, const csm_crs *crs, const csm_gvk *gvk,
             goto out;
         }
         rc = r > rc ? r : rc;
+        r = count_one(cnt, objs[i], i, err);
+        if (r < 0) {
+            rc = 2;
+            goto out;
+        }
+        rc = r > rc ? r : rc;
     }
     for (size_t f = 0; f < csm_genset_families(gs); f++) {
         const csm_gen_family *fam = csm_genset_family(gs, f);
@@ -603,9 +651,22 @@ static int render_kind(const args *a, const csm_crs *crs, const csm_gvk *gvk,
                 csm_buf_append(&body, p, len);
         }
     }
+    /* The Count metrics after the others, as the exporter writes them. */
+    if (cnt && csm_crscount_write(cnt, CSM_EXPO_TEXT, &body, &omitted) != CSM_OK) {
+        fprintf(err, "check-config: out of memory\n");
+        rc = 2;
+        goto out;
+    }
+    if (omitted)
+        fprintf(err,
+                "check-config: Count metrics: %zu combinations beyond maxSeries are not "
+                "exported\n",
+                omitted);
+    rc = omitted && !rc ? 1 : rc;
     if (body.len)
         fwrite(body.ptr, 1, body.len, out);
 out:
+    csm_crscount_free(cnt);
     for (size_t i = 0; blks && i < n; i++)
         csm_block_unref(blks[i]);
     free(blks);

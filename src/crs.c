@@ -604,9 +604,75 @@ static csm_err get_wildcards(loader *L, csm_crs_metric *m, yaml_node_t *t, const
     return err;
 }
 
+/*
+ * Extension: each.count (optional) of a `type: Count` metric. It counts
+ * whole objects by the metric's own labels, so the fields that pick values
+ * inside an object are refused by name rather than as unknown fields.
+ */
+static csm_err get_count(loader *L, csm_crs_metric *m, yaml_node_t *each, const char *where)
+{
+    static const char *const other_types[] = {"gauge", "stateSet", "info"};
+    static const char *const senseless[] = {"path",      "labelsFromPath", "valueFrom",
+                                            "valueType", "nilIsZero",      "labelFromKey",
+                                            "labelName", "list",           "wildcardLabels"};
+    static const char *const count_keys[] = {"maxSeries"};
+    yaml_node_t *t = map_get(L, each, "count");
+    yaml_node_t *v;
+    char w[WHERE_MAX];
+    char wt[WHERE_MAX];
+    char *end = NULL;
+    unsigned long long n;
+    csm_err err;
+
+    for (size_t i = 0; i < sizeof(other_types) / sizeof(other_types[0]); i++) {
+        if (!map_get(L, each, other_types[i]))
+            continue;
+        where_key(w, where, other_types[i]);
+        return fail(L, map_get(L, each, other_types[i]), w,
+                    "a Count takes no each.%s (its settings go in each.count)", other_types[i]);
+    }
+    m->max_series = CSM_CRS_COUNT_SERIES_DEFAULT;
+    where_key(wt, where, "count");
+    /* Every metric keeps a path and a valueFrom (the empty path). */
+    err = get_path(L, NULL, wt, &m->path);
+    if (!err)
+        err = get_path(L, NULL, wt, &m->value_from);
+    if (err || is_null(t))
+        return err;
+    for (size_t i = 0; t->type == YAML_MAPPING_NODE && i < sizeof(senseless) / sizeof(senseless[0]);
+         i++) {
+        if (!map_get(L, t, senseless[i]))
+            continue;
+        where_key(w, wt, senseless[i]);
+        return fail(L, map_get(L, t, senseless[i]), w,
+                    "a Count counts whole objects, so %s makes no sense here; put the labels "
+                    "to count by in the metric's labelsFromPath",
+                    senseless[i]);
+    }
+    err = check_map(L, t, wt, count_keys, 1);
+    if (err)
+        return err;
+    v = map_get(L, t, "maxSeries");
+    if (is_null(v))
+        return CSM_OK;
+    where_key(w, wt, "maxSeries");
+    if (v->type == YAML_SCALAR_NODE && scalar(v)[0] >= '0' && scalar(v)[0] <= '9') {
+        errno = 0;
+        n = strtoull(scalar(v), &end, 10);
+        if (!errno && !*end && n >= 1 && n <= CSM_CRS_COUNT_SERIES_MAX) {
+            m->max_series = (size_t)n;
+            return CSM_OK;
+        }
+    }
+    return fail(L, v, w, "expected a whole number from 1 to %u, found %s%s%s",
+                CSM_CRS_COUNT_SERIES_MAX, v->type == YAML_SCALAR_NODE ? "\"" : "",
+                v->type == YAML_SCALAR_NODE ? scalar(v) : type_name(v),
+                v->type == YAML_SCALAR_NODE ? "\"" : "");
+}
+
 static csm_err get_each(loader *L, csm_crs_metric *m, yaml_node_t *each, const char *where)
 {
-    static const char *const each_keys[] = {"type", "gauge", "stateSet", "info"};
+    static const char *const each_keys[] = {"type", "gauge", "stateSet", "info", "count"};
     static const char *const gauge_keys[] = {"path",          "labelsFromPath", "valueFrom",
                                              "valueType",     "labelFromKey",   "nilIsZero",
                                              "wildcardLabels"};
@@ -622,14 +688,14 @@ static csm_err get_each(loader *L, csm_crs_metric *m, yaml_node_t *each, const c
     char *vt = NULL;
     csm_err err;
 
-    err = check_map(L, each, where, each_keys, 4);
+    err = check_map(L, each, where, each_keys, 5);
     if (!err)
         err = get_string(L, each, "type", where, &type);
     if (err)
         goto out;
     where_key(w, where, "type");
     if (!type) {
-        err = fail(L, each, w, "missing (Gauge, StateSet or Info)");
+        err = fail(L, each, w, "missing (Gauge, StateSet, Info or Count)");
         goto out;
     }
     /* kube-state-metrics lower-cases the type, so any case works. */
@@ -642,9 +708,13 @@ static csm_err get_each(loader *L, csm_crs_metric *m, yaml_node_t *each, const c
     } else if (strcasecmp(type, "info") == 0) {
         m->type = CSM_CRS_INFO;
         field = "info";
+    } else if (strcasecmp(type, "count") == 0) {
+        m->type = CSM_CRS_COUNT;
+        err = get_count(L, m, each, where);
+        goto out;
     } else {
         err = fail(L, map_get(L, each, "type"), w,
-                   "unknown metric type \"%s\" (expected Gauge, StateSet or Info)", type);
+                   "unknown metric type \"%s\" (expected Gauge, StateSet, Info or Count)", type);
         goto out;
     }
     t = map_get(L, each, field);
@@ -998,6 +1068,45 @@ out:
     return err;
 }
 
+/*
+ * Extension: a Count family is written whole at scrape time, once, by the
+ * one resource it belongs to (src/crscount.h). So its name may not be any
+ * other metric's in the config, and its entry needs a concrete version and
+ * kind (a "*" would give several resources the same family).
+ */
+static csm_err check_counts(loader *L, const csm_crs *c, size_t i, yaml_node_t *rn,
+                            const char *where)
+{
+    const csm_crs_resource *r = &c->res[i];
+    yaml_node_t *metrics = map_get(L, rn, "metrics");
+    char w[WHERE_MAX];
+    char wm[WHERE_MAX];
+
+    where_key(w, where, "metrics");
+    for (size_t j = 0; j < r->nmetrics; j++) {
+        const csm_crs_metric *m = &r->metrics[j];
+        yaml_node_t *mn = node(L, metrics->data.sequence.items.start[j]);
+        where_index(wm, w, j);
+        if (m->type == CSM_CRS_COUNT && (strcmp(r->version, "*") == 0 || strcmp(r->kind, "*") == 0))
+            return fail(L, mn, wm,
+                        "a Count metric needs a concrete version and kind (its family "
+                        "belongs to one resource); this entry has \"*\"");
+        for (size_t k = 0; k <= i; k++) {
+            for (size_t l = 0; l < (k == i ? j : c->res[k].nmetrics); l++) {
+                const csm_crs_metric *o = &c->res[k].metrics[l];
+                if (strcmp(o->name, m->name) != 0 ||
+                    (o->type != CSM_CRS_COUNT && m->type != CSM_CRS_COUNT))
+                    continue;
+                return fail(L, mn, wm,
+                            "metric %s is also defined at line %d; a Count family is its own "
+                            "and shares its name with no other metric",
+                            m->name, o->line);
+            }
+        }
+    }
+    return CSM_OK;
+}
+
 static csm_err load_doc(loader *L, csm_crs *c)
 {
     static const char *const top_keys[] = {"apiVersion", "kind", "metadata", "spec"};
@@ -1042,6 +1151,8 @@ static csm_err load_doc(loader *L, csm_crs *c)
         where_index(w, "spec.resources", i);
         c->nres = i + 1;
         err = get_resource(L, node(L, res->data.sequence.items.start[i]), w, &c->res[i]);
+        if (!err)
+            err = check_counts(L, c, i, node(L, res->data.sequence.items.start[i]), w);
         if (err)
             return err;
         /* One Kind under two versions would export every object twice,

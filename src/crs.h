@@ -41,7 +41,17 @@ typedef enum csm_crs_type {
     CSM_CRS_GAUGE = 0,
     CSM_CRS_STATESET,
     CSM_CRS_INFO,
+    /* Extension: objects per combination of the metric's labels (base
+     * labels only; no path, no value); served by src/crscount.c, not by
+     * the config generator. */
+    CSM_CRS_COUNT,
 } csm_crs_type;
+
+/* Default and largest each.count.maxSeries: combinations a Count metric
+ * exports at most (the ones after the first maxSeries, in label order, are
+ * left out and logged). */
+#define CSM_CRS_COUNT_SERIES_DEFAULT 10000u
+#define CSM_CRS_COUNT_SERIES_MAX     1000000u
 
 /* One entry of a resource's metrics[], with the resource's labels merged
  * in (the metric's win). Read-only. */
@@ -68,6 +78,7 @@ typedef struct csm_crs_metric {
     char *label_name; /* stateset */
     char **list;      /* stateset */
     size_t nlist;
+    size_t max_series; /* Count: each.count.maxSeries */
 } csm_crs_metric;
 
 typedef struct csm_crs_resource {

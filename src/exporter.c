@@ -111,6 +111,9 @@ static csm_err write_metrics(void *ctx, csm_expo_format fmt, csm_sink *sink)
     /* Lifecycle counters: aggregates evaluated per scrape, not blocks. */
     for (size_t a = 0; !err && a < x->nres; a++)
         err = csm_resource_write_lifecycle(x->res[a], fmt, sink);
+    /* Count metrics of the config: aggregates too (names unique per config). */
+    for (size_t a = 0; !err && a < x->nres; a++)
+        err = csm_resource_write_counts(x->res[a], fmt, sink);
     csm_buf_free(&hdr);
     return err;
 }

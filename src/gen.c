@@ -55,6 +55,7 @@ typedef struct gen_instance {
      * index into the set's families, or SIZE_MAX when filtered out. */
     size_t *map;
     size_t nmap;
+    void *ctx; /* csm_genset_add_ctx()'s ctx, kept for csm_genset_context() */
 } gen_instance;
 
 struct csm_genset {
@@ -288,6 +289,7 @@ csm_err csm_genset_add_ctx(csm_genset *gs, const csm_generator *g, const char *a
     gs->inst = ninst;
     memset(&ninst[gs->ninst], 0, sizeof(ninst[0]));
     ninst[gs->ninst].gen = g;
+    ninst[gs->ninst].ctx = ctx;
     fams.gs = gs;
     fams.inst = &ninst[gs->ninst];
     fams.first_family = gs->nfam;
@@ -739,6 +741,15 @@ int csm_genset_uses(const csm_genset *gs, const csm_generator *g)
             return 1;
     }
     return 0;
+}
+
+void *csm_genset_context(const csm_genset *gs, const csm_generator *g)
+{
+    for (size_t i = 0; gs && i < gs->ninst; i++) {
+        if (gs->inst[i].gen == g)
+            return gs->inst[i].ctx;
+    }
+    return NULL;
 }
 
 int csm_genset_admits(const csm_genset *gs, const char *name)

@@ -34,6 +34,17 @@ const csm_generator *csm_gen_builtin_at(size_t i);
  * csm_genset_add_ctx()'s ctx, to resources the config names. */
 extern const csm_generator csm_generator_config;
 
+/*
+ * For a Count metric (crs.h) of the config: the labels the config gives obj
+ * (commonLabels, customresource_group/version/kind from gvk, labelsFromPath),
+ * sorted by name, appended to out as "name\0value\0" pairs; nothing for no
+ * labels. Labels whose path is missing are left out, as for every config
+ * metric. CSM_ERR_TOO_LARGE when out's limit is reached.
+ */
+struct csm_crs_metric;
+csm_err csm_gen_config_count_key(const struct csm_crs_metric *m, const char *const gvk[3],
+                                 const cJSON *obj, csm_buf *out);
+
 /* The `lifecycle` built-in (generators/lifecycle.c): it declares no
  * families; a resource whose set uses it keeps a csm_lifecycle instead. */
 extern const csm_generator csm_generator_lifecycle;
@@ -76,6 +87,11 @@ const csm_gen_family *csm_genset_family(const csm_genset *gs, size_t i);
  */
 csm_err csm_genset_add_ctx(csm_genset *gs, const csm_generator *g, const char *arg, void *ctx,
                            char *errbuf, size_t errlen);
+
+/* The ctx given to csm_genset_add_ctx() for the first instance of g, or
+ * NULL. Valid while the caller keeps it valid (the config generator holds
+ * a reference to its csm_crs for the life of the set). */
+void *csm_genset_context(const csm_genset *gs, const csm_generator *g);
 
 /* The ctx given to csm_genset_add_ctx(), or NULL; valid during init(). */
 void *csm_families_context(const csm_families *fams);

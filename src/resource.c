@@ -9,8 +9,9 @@
 #include <time.h>
 
 #include "backoff.h"
-#include "num.h"
+#include "crscount.h"
 #include "lifecycle.h"
+#include "num.h"
 
 /* How often an unserved Kind is looked up again. Discovery is one small
  * GET, and a CRD installed after start should show up within seconds. */
@@ -62,6 +63,19 @@ struct csm_resource {
     csm_lifecycle *lc;
     double lc_mono0; /* CLOCK_MONOTONIC and wall clock at creation: */
     double lc_wall0; /* lc_now() is monotonic but reads as Unix time */
+
+    /* The config's Count metrics for this resource (NULL if none): counts
+     * over the informers' objects, made with them (start_informers) and
+     * dropped with them. omitted: combinations the last scrape left out
+     * for maxSeries (logged when that starts). */
+    csm_crscount *cnt;
+    size_t cnt_omitted;
+    /* The Count series are charged to the resource's series budget as one
+     * entry of this book (when there is a budget): charged, what it holds;
+     * admitted, whether they fit (else they are not written). */
+    csm_budget_book *cnt_book;
+    size_t cnt_charged;
+    int cnt_admitted;
 };
 
 static double now_mono(void)
@@ -79,6 +93,7 @@ static double lc_now(const csm_resource *r)
 }
 
 static void discover(csm_resource *r);
+static void cnt_charge(csm_resource *r);
 
 static void arm_timer(csm_resource *r, double seconds)
 {
@@ -96,10 +111,14 @@ static void drop_informers(csm_resource *r)
     r->slots = NULL;
     r->ninf = 0;
     /* After the informers: their books give the series back first. */
+    csm_budget_book_free(r->cnt_book);
+    r->cnt_book = NULL;
     csm_budget_free(r->budget);
     r->budget = NULL;
     csm_genset_free(r->genset);
     r->genset = NULL;
+    csm_crscount_free(r->cnt);
+    r->cnt = NULL;
 }
 
 static void on_timer(evutil_socket_t fd, short what, void *arg)
@@ -139,6 +158,10 @@ static void gone(void *ctx)
      * other informers' 404s find nothing left). */
     if (r->lc)
         csm_lifecycle_clear(r->lc, lc_now(r));
+    if (r->cnt) {
+        csm_crscount_clear(r->cnt);
+        cnt_charge(r);
+    }
     /* Called from inside an informer's callback: tear down on the next loop
      * iteration, not under its feet. */
     r->phase = RES_DISCOVERING;
@@ -157,6 +180,31 @@ static void lc_failed(csm_resource *r, csm_err err)
              csm_strerror(err));
 }
 
+static void cnt_failed(csm_resource *r, csm_err err)
+{
+    csm_logf(r->env->log, CSM_LOG_ERROR, "%s: Count metrics: %s", r->label, csm_strerror(err));
+}
+
+/* Charges the series the Count metrics write now to the resource's budget,
+ * when that changed: they are written while they fit and reconsidered when
+ * their number changes (as an object is when it changes). */
+static void cnt_charge(csm_resource *r)
+{
+    size_t n = csm_crscount_series(r->cnt);
+    int admit = 1;
+    csm_err err;
+
+    if (!r->cnt_book || n == r->cnt_charged)
+        return;
+    err = csm_budget_book_put(r->cnt_book, "count-metrics", n, &admit);
+    if (err) {
+        cnt_failed(r, err);
+        return;
+    }
+    r->cnt_charged = n;
+    r->cnt_admitted = admit;
+}
+
 static void lc_seen(void *ctx, const cJSON *obj, int listed)
 {
     res_slot *slot = ctx;
@@ -168,6 +216,12 @@ static void lc_seen(void *ctx, const cJSON *obj, int listed)
     double created = NAN;
     csm_err err;
 
+    if (r->cnt && cJSON_IsString(uid)) {
+        err = csm_crscount_seen(r->cnt, slot->source, obj);
+        if (err)
+            cnt_failed(r, err);
+        cnt_charge(r);
+    }
     if (!r->lc || !cJSON_IsString(uid))
         return;
     if (cJSON_IsString(ct) && csm_gen_parse_rfc3339(ct->valuestring, &created) != CSM_OK)
@@ -187,6 +241,10 @@ static void lc_deleted(void *ctx, const cJSON *obj)
 
     if (r->lc && cJSON_IsString(uid))
         csm_lifecycle_deleted(r->lc, uid->valuestring, lc_now(r));
+    if (r->cnt && cJSON_IsString(uid)) {
+        csm_crscount_forget(r->cnt, uid->valuestring);
+        cnt_charge(r);
+    }
 }
 
 static void lc_sync_begin(void *ctx)
@@ -194,6 +252,11 @@ static void lc_sync_begin(void *ctx)
     res_slot *slot = ctx;
     csm_err err;
 
+    if (slot->r->cnt) {
+        err = csm_crscount_sync_begin(slot->r->cnt, slot->source);
+        if (err)
+            cnt_failed(slot->r, err);
+    }
     if (!slot->r->lc)
         return;
     err = csm_lifecycle_sync_begin(slot->r->lc, slot->source);
@@ -207,6 +270,10 @@ static void lc_sync_end(void *ctx)
 
     if (slot->r->lc)
         csm_lifecycle_sync_end(slot->r->lc, slot->source, lc_now(slot->r));
+    if (slot->r->cnt) {
+        csm_crscount_sync_end(slot->r->cnt, slot->source);
+        cnt_charge(slot->r);
+    }
 }
 
 static void lc_handed_over(void *ctx, const char *uid)
@@ -215,6 +282,11 @@ static void lc_handed_over(void *ctx, const char *uid)
 
     if (r->lc)
         csm_lifecycle_handed_over(r->lc, uid, lc_now(r));
+    /* Another shard counts it now. */
+    if (r->cnt) {
+        csm_crscount_forget(r->cnt, uid);
+        cnt_charge(r);
+    }
 }
 
 static void lc_taking_over(void *ctx)
@@ -254,6 +326,73 @@ csm_err csm_resource_write_lifecycle(csm_resource *r, csm_expo_format fmt, csm_s
         return CSM_OK;
     csm_buf_init(&b, 64u << 20);
     err = csm_lifecycle_write(r->lc, fmt, lc_now(r), &b);
+    if (!err && b.len)
+        err = sink->text(sink, b.ptr, b.len);
+    csm_buf_free(&b);
+    return err;
+}
+
+/* The config's Count metrics for the new set: a fresh count (the new
+ * informers list every object again), each family written only if the
+ * metric filter admits it and no family of the set has its name. */
+static csm_err cnt_bind(csm_resource *r)
+{
+    csm_crs *crs = csm_genset_context(r->genset, &csm_generator_config);
+    csm_err err;
+
+    csm_budget_book_free(r->cnt_book);
+    r->cnt_book = NULL;
+    csm_crscount_free(r->cnt);
+    r->cnt = NULL;
+    r->cnt_omitted = 0;
+    r->cnt_charged = 0;
+    r->cnt_admitted = 1;
+    if (!crs)
+        return CSM_OK;
+    err = csm_crscount_new(crs, csm_genset_resource(r->genset), &r->cnt);
+    if (!err && r->cnt && r->budget)
+        err = csm_budget_book_new(r->budget, &r->cnt_book);
+    for (size_t i = 0; !err && i < csm_crscount_metrics(r->cnt); i++) {
+        const char *name = csm_crscount_name(r->cnt, i);
+        int clash = 0;
+        for (size_t f = 0; f < csm_genset_families(r->genset); f++)
+            clash |= strcmp(csm_genset_family(r->genset, f)->name, name) == 0;
+        for (int f = 0; r->lc && f < CSM_LC_NFAMILIES; f++)
+            clash |= strcmp(csm_lifecycle_family_name(r->lc, (csm_lc_family)f), name) == 0;
+        if (clash)
+            csm_logf(r->env->log, CSM_LOG_ERROR,
+                     "%s: Count metric %s has the name of another family of the resource; "
+                     "it is not exported",
+                     r->label, name);
+        csm_crscount_enable(r->cnt, i, !clash && csm_genset_admits(r->genset, name));
+    }
+    return err;
+}
+
+csm_err csm_resource_write_counts(csm_resource *r, csm_expo_format fmt, csm_sink *sink)
+{
+    size_t omitted = 0;
+    csm_buf b;
+    csm_err err;
+
+    /* Counts are exact only once every informer has listed: until then
+     * (start, a CRD re-created, a reloaded config) they are left out, as
+     * the objects' own series are while their store fills. */
+    if (!r->cnt || !r->cnt_admitted || r->phase != RES_SERVED || !r->ninf)
+        return CSM_OK;
+    for (size_t i = 0; i < r->ninf; i++) {
+        if (!csm_informer_synced(r->inf[i]))
+            return CSM_OK;
+    }
+    csm_buf_init(&b, 256u << 20);
+    err = csm_crscount_write(r->cnt, fmt, &b, &omitted);
+    if (!err && omitted && !r->cnt_omitted)
+        csm_logf(r->env->log, CSM_LOG_WARN,
+                 "%s: Count metrics have %zu combinations beyond their maxSeries; those are "
+                 "not exported",
+                 r->label, omitted);
+    if (!err)
+        r->cnt_omitted = omitted;
     if (!err && b.len)
         err = sink->text(sink, b.ptr, b.len);
     csm_buf_free(&b);
@@ -301,6 +440,8 @@ static csm_err start_informers(csm_resource *r)
             return err;
     }
     err = lc_bind(r);
+    if (!err)
+        err = cnt_bind(r);
     if (err)
         return err;
     want = r->namespaced && r->namespaces.n ? r->namespaces.n : 1;

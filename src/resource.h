@@ -117,4 +117,12 @@ csm_err csm_resource_write_family(const csm_resource *r, size_t i, csm_sink *sin
  */
 csm_err csm_resource_write_lifecycle(csm_resource *r, csm_expo_format fmt, csm_sink *sink);
 
+/*
+ * Writes the resource's Count metrics (a config extension, crscount.h),
+ * HELP and TYPE included; nothing unless the Kind is served and every
+ * informer has completed a LIST (counts over a half-listed store would be
+ * wrong). Logs when combinations start being left out for maxSeries.
+ */
+csm_err csm_resource_write_counts(csm_resource *r, csm_expo_format fmt, csm_sink *sink);
+
 #endif

@@ -550,6 +550,69 @@ START_TEST(test_usage_and_input_errors)
 }
 END_TEST
 
+/* Extension: a Count metric counts a List's items per combination of its
+ * labels, next to the per-object metrics; a uid seen twice counts once. */
+START_TEST(test_count_over_list)
+{
+    static const char cfg[] =
+        "kind: CustomResourceStateMetrics\n"
+        "spec:\n"
+        "  resources:\n"
+        "    - groupVersionKind: {group: cache.example.com, version: v1, kind: Memcached}\n"
+        "      metricNamePrefix: memcached\n"
+        "      metrics:\n"
+        "        - name: replicas\n"
+        "          help: replicas\n"
+        "          each: {type: Gauge, gauge: {path: [spec, replicas]}}\n"
+        "        - name: by_plan\n"
+        "          help: Memcacheds per namespace and plan.\n"
+        "          labelsFromPath: {namespace: [metadata, namespace], plan: [spec, plan]}\n"
+        "          each: {type: Count}\n"
+        "        - name: capped\n"
+        "          help: at most one\n"
+        "          labelsFromPath: {plan: [spec, plan]}\n"
+        "          each: {type: Count, count: {maxSeries: 1}}\n";
+    static const char list[] =
+        "apiVersion: v1\nkind: List\nitems:\n"
+        "- {apiVersion: cache.example.com/v1, kind: Memcached, metadata: {name: a, namespace: x},"
+        " spec: {plan: gold, replicas: 1}}\n"
+        "- {apiVersion: cache.example.com/v1, kind: Memcached, metadata: {name: b, namespace: x},"
+        " spec: {plan: gold, replicas: 2}}\n"
+        "- {apiVersion: cache.example.com/v1, kind: Memcached, metadata: {name: c, namespace: z},"
+        " spec: {plan: free, replicas: 3}}\n"
+        "- {apiVersion: cache.example.com/v1, kind: Memcached, metadata: {name: d, namespace: x,"
+        " uid: u1}, spec: {replicas: 4}}\n"
+        "- {apiVersion: cache.example.com/v1, kind: Memcached, metadata: {name: d, namespace: x,"
+        " uid: u1}, spec: {replicas: 4}}\n";
+#define MC                                                                                         \
+    "customresource_group=\"cache.example.com\",customresource_kind=\"Memcached\","                \
+    "customresource_version=\"v1\""
+    result r = run_texts(cfg, list);
+
+    /* The cap leaves a combination out: exit 1, and stderr says so. */
+    ck_assert_int_eq(r.rc, 1);
+    ck_assert_str_eq(r.out, "# HELP memcached_replicas replicas\n"
+                            "# TYPE memcached_replicas gauge\n"
+                            "memcached_replicas{" MC "} 1\n"
+                            "memcached_replicas{" MC "} 2\n"
+                            "memcached_replicas{" MC "} 3\n"
+                            "memcached_replicas{" MC "} 4\n"
+                            "memcached_replicas{" MC "} 4\n"
+                            "# HELP memcached_by_plan Memcacheds per namespace and plan.\n"
+                            "# TYPE memcached_by_plan gauge\n"
+                            "memcached_by_plan{" MC ",namespace=\"x\"} 1\n"
+                            "memcached_by_plan{" MC ",namespace=\"x\",plan=\"gold\"} 2\n"
+                            "memcached_by_plan{" MC ",namespace=\"z\",plan=\"free\"} 1\n"
+                            "# HELP memcached_capped at most one\n"
+                            "# TYPE memcached_capped gauge\n"
+                            "memcached_capped{" MC "} 1\n");
+    ck_assert_str_eq(r.err, "check-config: Count metrics: 2 combinations beyond maxSeries are not "
+                            "exported\n");
+    result_free(&r);
+#undef MC
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("checkcfg");
@@ -575,6 +638,7 @@ int main(void)
     tcase_add_test(tc, test_yaml_values_json_cannot_carry);
     tcase_add_test(tc, test_collapsed_elements_message);
     tcase_add_test(tc, test_nested_wildcards);
+    tcase_add_test(tc, test_count_over_list);
     suite_add_tcase(s, tc);
     return csm_check_run(s);
 }

@@ -573,11 +573,11 @@ START_TEST(test_errors_metric)
                "metric name ([a-zA-Z_:][a-zA-Z0-9_:]*)");
     load_fails(METRIC_HEAD, "t.yaml:7:7: spec.resources[0].metrics[0].each: missing");
     load_fails(METRIC_HEAD "      each: {gauge: {}}\n",
-               "t.yaml:8:13: spec.resources[0].metrics[0].each.type: missing (Gauge, StateSet or "
-               "Info)");
+               "t.yaml:8:13: spec.resources[0].metrics[0].each.type: missing (Gauge, StateSet, "
+               "Info or Count)");
     load_fails(METRIC_HEAD "      each: {type: Counter}\n",
                "t.yaml:8:20: spec.resources[0].metrics[0].each.type: unknown metric type "
-               "\"Counter\" (expected Gauge, StateSet or Info)");
+               "\"Counter\" (expected Gauge, StateSet, Info or Count)");
     load_fails(METRIC_HEAD "      each: {type: Gauge, info: {}}\n",
                "t.yaml:8:13: spec.resources[0].metrics[0].each.gauge: missing: type Gauge needs "
                "each.gauge");
@@ -667,6 +667,75 @@ START_TEST(test_load_file)
 }
 END_TEST
 
+/* Extension: type Count takes the metric's labels and nothing that picks
+ * values inside an object. */
+START_TEST(test_count_config)
+{
+    const char *ok = HEAD "    - name: by_plan\n      help: h\n"
+                          "      labelsFromPath: {plan: [spec, plan]}\n"
+                          "      each: {type: count, count: {maxSeries: 5}}\n"
+                          "    - name: all\n      each: {type: Count}\n";
+    csm_crs *c = NULL;
+    char err[1024] = "";
+    const csm_crs_resource *r;
+
+    ck_assert_msg(csm_crs_load_text("t.yaml", ok, strlen(ok), &c, err, sizeof(err)) == CSM_OK, "%s",
+                  err);
+    r = csm_crs_resource_at(c, 0);
+    ck_assert_int_eq(r->metrics[0].type, CSM_CRS_COUNT);
+    ck_assert_uint_eq(r->metrics[0].max_series, 5);
+    ck_assert_uint_eq(r->metrics[0].nbase, 1);
+    ck_assert_uint_eq(r->metrics[1].max_series, CSM_CRS_COUNT_SERIES_DEFAULT);
+    ck_assert_uint_eq(csm_crspath_len(r->metrics[1].path), 0);
+    csm_crs_unref(c);
+
+    load_fails(METRIC_HEAD "      each: {type: Count, count: {path: [spec]}}\n",
+               "t.yaml:8:41: spec.resources[0].metrics[0].each.count.path: a Count counts whole "
+               "objects, so path makes no sense here; put the labels to count by in the metric's "
+               "labelsFromPath");
+    load_fails(METRIC_HEAD "      each:\n        type: Count\n        count:\n"
+                           "          valueFrom: [spec, replicas]\n",
+               "t.yaml:11:22: spec.resources[0].metrics[0].each.count.valueFrom: a Count counts "
+               "whole objects, so valueFrom makes no sense here; put the labels to count by in "
+               "the metric's labelsFromPath");
+    load_fails(METRIC_HEAD "      each: {type: Count, count: {labelsFromPath: {a: [x]}}}\n",
+               "t.yaml:8:51: spec.resources[0].metrics[0].each.count.labelsFromPath: a Count "
+               "counts whole objects, so labelsFromPath makes no sense here; put the labels to "
+               "count by in the metric's labelsFromPath");
+    load_fails(METRIC_HEAD "      each: {type: Count, gauge: {path: [spec]}}\n",
+               "t.yaml:8:34: spec.resources[0].metrics[0].each.gauge: a Count takes no "
+               "each.gauge (its settings go in each.count)");
+    load_fails(METRIC_HEAD "      each: {type: Count, count: {maxSeries: 0}}\n",
+               "t.yaml:8:46: spec.resources[0].metrics[0].each.count.maxSeries: expected a whole "
+               "number from 1 to 1000000, found \"0\"");
+    load_fails(METRIC_HEAD "      each: {type: Count, count: {maxSeries: -3}}\n",
+               "t.yaml:8:46: spec.resources[0].metrics[0].each.count.maxSeries: expected a whole "
+               "number from 1 to 1000000, found \"-3\"");
+    load_fails(METRIC_HEAD "      each: {type: Count, count: {maxSeries: [1]}}\n",
+               "t.yaml:8:46: spec.resources[0].metrics[0].each.count.maxSeries: expected a whole "
+               "number from 1 to 1000000, found a list");
+    load_fails(METRIC_HEAD "      each: {type: Count, count: {maxSeris: 3}}\n",
+               "t.yaml:8:35: spec.resources[0].metrics[0].each.count: unknown field \"maxSeris\" "
+               "(expected one of: maxSeries)");
+    /* A Count family is its own: no other metric, in any resource, may
+     * share its name, and it belongs to one concrete resource. */
+    load_fails(HEAD "    - {name: m, each: {type: Count}}\n"
+                    "  - groupVersionKind: {group: myteam.io, version: v1, kind: Bar}\n"
+                    "    metricNamePrefix: \"\"\n    metrics:\n"
+                    "    - {name: m, each: {type: Gauge, gauge: {path: [spec, x]}}}\n",
+               "t.yaml:11:7: spec.resources[1].metrics[0]: metric m is also defined at line 7; a "
+               "Count family is its own and shares its name with no other metric");
+    load_fails(HEAD "    - {name: m, each: {type: Count}}\n    - {name: m, each: {type: Count}}\n",
+               "t.yaml:8:7: spec.resources[0].metrics[1]: metric m is also defined at line 7; a "
+               "Count family is its own and shares its name with no other metric");
+    load_fails("kind: CustomResourceStateMetrics\nspec:\n  resources:\n"
+               "  - groupVersionKind: {group: myteam.io, version: \"*\", kind: Foo}\n"
+               "    metrics:\n    - {name: m, each: {type: Count}}\n",
+               "t.yaml:6:7: spec.resources[0].metrics[0]: a Count metric needs a concrete version "
+               "and kind (its family belongs to one resource); this entry has \"*\"");
+}
+END_TEST
+
 START_TEST(test_max_series)
 {
     const char *yaml = "spec:\n  resources:\n"
@@ -727,6 +796,7 @@ int main(void)
     tcase_add_test(tc, test_errors_aliases_and_depth);
     tcase_add_test(tc, test_load_file);
     tcase_add_test(tc, test_selectors);
+    tcase_add_test(tc, test_count_config);
     suite_add_tcase(s, tc);
     return csm_check_run(s);
 }

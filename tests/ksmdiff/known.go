@@ -129,6 +129,15 @@ var knownDiffs = []knownDiff{
 	{name: "reject-label-clash", class: "difference", match: rejected("both give label"),
 		why: "two labelsFromPath keys that sanitize to one label name are an error; kube-state-metrics keeps one at random"},
 	{
+		name:  "extension-count",
+		class: "difference",
+		why:   "type: Count (objects per combination of labels) is our extension; kube-state-metrics rejects the type",
+		match: func(c Case, k, o side) bool {
+			return k.err != "" && o.err == "" && len(o.samples) > 0 &&
+				strings.Contains(c.Config, "type: Count")
+		},
+	},
+	{
 		name:  "decimal-percentages",
 		class: "difference",
 		why:   `"12.5%" is 0.125 here; kube-state-metrics takes integer percentages only`,

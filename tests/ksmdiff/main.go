@@ -60,6 +60,7 @@ func main() {
 	cases := append(docCases(), unitCases()...)
 	cases = append(cases, yamlCases()...)
 	cases = append(cases, rejectCases()...)
+	cases = append(cases, extensionCases()...)
 	cases = append(cases, randomCases(*seed, *random)...)
 
 	totals := map[string]int{}

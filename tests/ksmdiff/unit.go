@@ -147,3 +147,20 @@ func rejectCases() []Case {
 	}
 	return out
 }
+
+// extensionCases: configs using our extensions that kube-state-metrics
+// rejects (it has no such type); documented differences (knownDiffs
+// "extension-count"), checked to render here.
+func extensionCases() []Case {
+	head := "kind: CustomResourceStateMetrics\nspec:\n  resources:\n" +
+		"    - groupVersionKind: {group: example.com, version: v1, kind: Foo}\n      metrics:\n"
+	configs := []string{
+		head + "        - {name: m, help: h, labelsFromPath: {ns: [metadata, namespace]}, each: {type: Count}}\n",
+		head + "        - {name: m, help: h, labelsFromPath: {foo: [metadata, labels, foo]}, each: {type: Count, count: {maxSeries: 3}}}\n",
+	}
+	var out []Case
+	for i, c := range configs {
+		out = append(out, Case{Name: fmt.Sprintf("extension/count/%d", i), Config: c, Object: unitObject})
+	}
+	return out
+}
