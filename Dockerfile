@@ -25,7 +25,7 @@ COPY include/ include/
 COPY generators/ generators/
 COPY src/ src/
 COPY tests/ tests/
-RUN meson setup /build /src --prefix=/usr -Dtests=disabled \
+RUN meson setup /build /src --prefix=/usr -Dtests=disabled -Dbench=false \
  && meson compile -C /build \
  && meson install -C /build --destdir /out --strip \
  && /out/usr/bin/crd-state-metrics --version \
