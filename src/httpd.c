@@ -132,6 +132,12 @@
 /* After accept() fails (out of descriptors), the listener pauses this long
  * instead of spinning on a socket it cannot accept from. */
 #define HTTPD_ACCEPT_PAUSE_MS 100
+/* evhttp listens with a backlog of 128. A flood that redials in waves (the
+ * slow-loris test: 3,000 sockets) overflows that queue between two turns of
+ * the loop, and the kernel drops the SYN of a liveness probe that arrives
+ * then: the probe waits out the 1 s SYN retransmit. The kernel clamps this to
+ * net.core.somaxconn (4096 by default since Linux 5.4). */
+#define HTTPD_LISTEN_BACKLOG 4096
 /* Paths the server does not serve are authorized as this one path, so
  * that unique unknown paths cannot fill the SubjectAccessReview cache. */
 #define HTTPD_UNKNOWN_PATH "/unknown-path"
@@ -1533,6 +1539,12 @@ static csm_err bind_port(csm_httpd *s, const char *host, int port)
         return CSM_ERR_IO;
     }
     fd = evhttp_bound_socket_get_fd(s->sock);
+    /* listen() again on a listening socket only changes its backlog. */
+    if (listen(fd, HTTPD_LISTEN_BACKLOG) != 0) {
+        csm_logf(s->log, CSM_LOG_ERROR, "http: cannot set the listen backlog on [%s]:%d: %s", host,
+                 port, strerror(errno));
+        return CSM_ERR_IO;
+    }
     if (getsockname(fd, (struct sockaddr *)&ss, &len) != 0)
         return CSM_ERR_IO;
     if (ss.ss_family == AF_INET6)
