@@ -17,9 +17,9 @@
 #include <string.h>
 #include <time.h>
 
-#include "buf.h"
-#include "crs.h"
-#include "gen.h"
+#include "base/buf.h"
+#include "render/crs.h"
+#include "render/gen.h"
 
 static const char crs_text[] =
     "kind: CustomResourceStateMetrics\n"

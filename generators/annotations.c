@@ -1,10 +1,10 @@
 /*
  * <stem>_annotations{namespace,<stem>,annotation_<key>...} 1: the object's
  * annotations that --metric-annotations-allowlist admits, as
- * kube-state-metrics' *_annotations families. See src/metalabels.h.
+ * kube-state-metrics' *_annotations families. See src/render/metalabels.h.
  */
 #include "csm/generator.h"
-#include "metalabels.h"
+#include "render/metalabels.h"
 
 static const csm_metalabels_kind annotations_kind = {
     "annotations",

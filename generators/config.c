@@ -1,6 +1,6 @@
 /*
  * The "config" generator: the metrics a Custom Resource State config
- * (src/crs.h) describes for one resource, evaluated the way
+ * (src/render/crs.h) describes for one resource, evaluated the way
  * kube-state-metrics evaluates them:
  *
  *   base labels   commonLabels, customresource_{group,version,kind}, then
@@ -23,11 +23,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "crs.h"
-#include "crspath.h"
+#include "render/crs.h"
+#include "render/crspath.h"
 #include "csm/generator.h"
-#include "expo.h"
-#include "gen.h"
+#include "render/expo.h"
+#include "render/gen.h"
 
 typedef struct lbl {
     char *name;
@@ -817,7 +817,7 @@ static csm_err config_init(const csm_resource_desc *res, const char *arg, csm_fa
         const csm_crs_resource *r = csm_crs_resource_at(crs, i);
         if (!csm_crs_matches(r, res->group, res->version, res->kind))
             continue;
-        /* Count metrics are aggregates kept by src/crscount.c. */
+        /* Count metrics are aggregates kept by src/render/crscount.c. */
         for (size_t j = 0; !err && j < r->nmetrics; j++)
             err =
                 r->metrics[j].type == CSM_CRS_COUNT ? CSM_OK : add_metric(st, &r->metrics[j], fams);

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 
 #include "csm/generator.h"
-#include "gen.h"
+#include "render/gen.h"
 
 typedef struct created_state {
     size_t family;

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 
 #include "csm/generator.h"
-#include "gen.h"
+#include "render/gen.h"
 
 typedef struct info_state {
     size_t family;

@@ -1,10 +1,10 @@
 /*
  * <stem>_labels{namespace,<stem>,label_<key>...} 1: the object's labels
  * that --metric-labels-allowlist admits, as kube-state-metrics' *_labels
- * families. See src/metalabels.h for the rules.
+ * families. See src/render/metalabels.h for the rules.
  */
 #include "csm/generator.h"
-#include "metalabels.h"
+#include "render/metalabels.h"
 
 static const csm_metalabels_kind labels_kind = {
     "labels",

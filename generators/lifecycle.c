@@ -6,12 +6,12 @@
  * These are not functions of one object: they integrate over every object's
  * life and change at scrape time, so they cannot live in an object's
  * rendered block. This descriptor only selects them (through --generators,
- * like every built-in); the resource keeps the accounting (src/lifecycle.c)
+ * like every built-in); the resource keeps the accounting (src/render/lifecycle.c)
  * when its generator set uses this generator, and the scrape writes the
  * families from there. generate() has nothing to emit per object.
  */
 #include "csm/generator.h"
-#include "gen.h"
+#include "render/gen.h"
 
 static csm_err lifecycle_init(const csm_resource_desc *res, const char *arg, csm_families *fams,
                               void **state)

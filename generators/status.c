@@ -17,7 +17,7 @@
 #include <strings.h>
 
 #include "csm/generator.h"
-#include "gen.h"
+#include "render/gen.h"
 
 enum { FAM_CONDITION = 0, FAM_GENERATION, FAM_OBSERVED, NFAM };
 

@@ -7,20 +7,20 @@
 #include <errno.h>
 #include <string.h>
 
-#include "auth.h"
-#include "autoshard.h"
-#include "buf.h"
+#include "serve/auth.h"
+#include "ingest/autoshard.h"
+#include "base/buf.h"
 #include "csm_version.h"
-#include "gen.h"
-#include "crsdisco.h"
-#include "genconf.h"
-#include "httpd.h"
-#include "informer.h"
-#include "kclient.h"
-#include "kubeconfig.h"
+#include "render/gen.h"
+#include "ingest/crsdisco.h"
+#include "render/genconf.h"
+#include "serve/httpd.h"
+#include "ingest/informer.h"
+#include "ingest/kclient.h"
+#include "ingest/kubeconfig.h"
 #include "resource.h"
-#include "telemetry.h"
-#include "tls.h"
+#include "serve/telemetry.h"
+#include "serve/tls.h"
 
 typedef struct exporter {
     const csm_config *cfg;

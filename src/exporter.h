@@ -14,7 +14,7 @@
 
 #include "csm/error.h"
 #include "flags.h"
-#include "log.h"
+#include "base/log.h"
 
 /*
  * Runs until SIGTERM or SIGINT, then stops accepting, lets responses in

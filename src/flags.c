@@ -6,11 +6,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "auth.h"
-#include "mfilter.h"
-#include "reslist.h"
-#include "shard.h"
-#include "tls.h"
+#include "serve/auth.h"
+#include "render/mfilter.h"
+#include "ingest/reslist.h"
+#include "ingest/shard.h"
+#include "serve/tls.h"
 
 /*
  * Adding a flag: give it an id below, a row in flag_specs[] and a case in

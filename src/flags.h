@@ -12,7 +12,7 @@
 #include <stdio.h>
 
 #include "csm/error.h"
-#include "log.h"
+#include "base/log.h"
 
 /* One --resource GROUP/VERSION/KIND; group is "" for the core group. */
 typedef struct csm_gvk {
@@ -60,7 +60,7 @@ typedef struct csm_config {
     int max_labels_per_sample;      /* --max-labels-per-sample, default 256; 0: none */
     int max_series;                 /* --max-series, default 0: none */
     int max_series_per_resource;    /* --max-series-per-resource, default 0: none */
-    /* Secure serving (src/tls.h, src/auth.h); durations in milliseconds. */
+    /* Secure serving (src/serve/tls.h, src/serve/auth.h); durations in milliseconds. */
     char *tls_cert_file;            /* --tls-cert-file, NULL: plain HTTP */
     char *tls_key_file;             /* --tls-private-key-file */
     int tls_min_version;            /* --tls-min-version, default TLS 1.2 (0x0303) */
@@ -77,7 +77,7 @@ typedef struct csm_config {
     long auth_stale_ms;             /* --auth-stale-if-error, default 0 */
     long auth_timeout_ms;           /* --auth-timeout, default 10s */
     int auth_max_reviews;           /* --auth-max-reviews, default 64 */
-    /* Connection limits (src/httpd.h). */
+    /* Connection limits (src/serve/httpd.h). */
     int max_connections;            /* --max-connections, 0: from RLIMIT_NOFILE */
     int max_connections_per_client; /* --max-connections-per-client, 0: derived */
     long response_timeout_ms;       /* --http-response-timeout, default 60s */

@@ -4,11 +4,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "checkcfg.h"
+#include "render/checkcfg.h"
 #include "csm_version.h"
 #include "exporter.h"
 #include "flags.h"
-#include "log.h"
+#include "base/log.h"
 #include "report.h"
 
 int main(int argc, char **argv)

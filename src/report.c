@@ -7,9 +7,9 @@
 #include <string.h>
 #include <time.h>
 
-#include "expo.h"
+#include "render/expo.h"
 #include "flags.h"
-#include "gen.h"
+#include "render/gen.h"
 
 /* The largest Prometheus answer read: a range vector of a year of 1 s
  * samples for a few hundred namespaces stays well below it. */

@@ -22,7 +22,7 @@
 #include <cjson/cJSON.h>
 #include <stdio.h>
 
-#include "buf.h"
+#include "base/buf.h"
 #include "csm/error.h"
 
 /* Runs the subcommand; argv[0] is "report". Returns the exit status. */

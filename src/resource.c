@@ -8,10 +8,10 @@
 #include <string.h>
 #include <time.h>
 
-#include "backoff.h"
-#include "crscount.h"
-#include "lifecycle.h"
-#include "num.h"
+#include "base/backoff.h"
+#include "render/crscount.h"
+#include "render/lifecycle.h"
+#include "base/num.h"
 
 /* How often an unserved Kind is looked up again. Discovery is one small
  * GET, and a CRD installed after start should show up within seconds. */

@@ -12,12 +12,12 @@
 #ifndef CSM_RESOURCE_H
 #define CSM_RESOURCE_H
 
-#include "buf.h"
+#include "base/buf.h"
 #include "csm/error.h"
-#include "expo.h"
+#include "render/expo.h"
 #include "flags.h"
-#include "gen.h"
-#include "informer.h"
+#include "render/gen.h"
+#include "ingest/informer.h"
 
 typedef struct csm_resource csm_resource;
 

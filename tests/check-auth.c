@@ -9,8 +9,8 @@
 #include <string.h>
 
 #include "check_main.h"
-#include "auth.h"
-#include "buf.h"
+#include "serve/auth.h"
+#include "base/buf.h"
 
 #define MAXPOSTS 64
 

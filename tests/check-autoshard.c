@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "autoshard.h"
+#include "ingest/autoshard.h"
 #include "check_main.h"
 
 /* The owner of a Pod given as JSON: the name, or "ERR: <why>". */

@@ -2,7 +2,7 @@
 #include <stdlib.h>
 
 #include "check_main.h"
-#include "backoff.h"
+#include "base/backoff.h"
 
 START_TEST(test_doubles_to_cap_without_jitter)
 {

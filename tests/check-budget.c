@@ -2,9 +2,9 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "budget.h"
+#include "store/budget.h"
 #include "check_main.h"
-#include "telemetry.h"
+#include "serve/telemetry.h"
 
 static int put(csm_budget_book *k, const char *uid, size_t series)
 {

@@ -3,7 +3,7 @@
 #include <string.h>
 
 #include "check_main.h"
-#include "buf.h"
+#include "base/buf.h"
 
 START_TEST(test_append_and_terminate)
 {

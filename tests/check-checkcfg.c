@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "check_main.h"
-#include "checkcfg.h"
+#include "render/checkcfg.h"
 
 typedef struct result {
     int rc;

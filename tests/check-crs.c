@@ -11,8 +11,8 @@
 #include <string.h>
 
 #include "check_main.h"
-#include "crs.h"
-#include "gen.h"
+#include "render/crs.h"
+#include "render/gen.h"
 #include "gentest.h"
 
 static const char ksm_obj[] =

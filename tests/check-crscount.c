@@ -5,10 +5,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "buf.h"
+#include "base/buf.h"
 #include "check_main.h"
-#include "crs.h"
-#include "crscount.h"
+#include "render/crs.h"
+#include "render/crscount.h"
 
 #define HEAD                                                                                       \
     "kind: CustomResourceStateMetrics\n"                                                           \

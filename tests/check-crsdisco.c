@@ -3,7 +3,7 @@
 #include <string.h>
 
 #include "check_main.h"
-#include "crsdisco.h"
+#include "ingest/crsdisco.h"
 
 START_TEST(test_preferred_version)
 {

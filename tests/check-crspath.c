@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "check_main.h"
-#include "crspath.h"
+#include "render/crspath.h"
 
 /* kube-state-metrics' test object (registry_factory_test.go) plus a few
  * fields for the cases it does not cover. */

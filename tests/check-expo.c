@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "check_main.h"
-#include "expo.h"
+#include "render/expo.h"
 
 /* Formats v into a static-lifetime-per-call string for comparisons. */
 static const char *fmt_value(csm_buf *b, double v)

@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "check_main.h"
-#include "gen.h"
+#include "render/gen.h"
 
 static const char obj_json[] =
     "{\"apiVersion\":\"cache.example.com/v1\",\"kind\":\"Memcached\","

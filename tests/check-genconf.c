@@ -11,8 +11,8 @@
 #include <unistd.h>
 
 #include "check_main.h"
-#include "genconf.h"
-#include "telemetry.h"
+#include "render/genconf.h"
+#include "serve/telemetry.h"
 
 /* The --config file, in a directory of its own that main() makes
  * (mkdtemp) and removes, so that concurrent runs do not share it. */

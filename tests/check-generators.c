@@ -1,15 +1,15 @@
 /*
- * The built-in generators labels, annotations (src/metalabels.c), created
+ * The built-in generators labels, annotations (src/render/metalabels.c), created
  * and status, each series checked, and objects they cannot fully read.
  */
 #include <check.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "buf.h"
+#include "base/buf.h"
 #include "check_main.h"
-#include "crs.h"
-#include "gen.h"
+#include "render/crs.h"
+#include "render/gen.h"
 #include "gentest.h"
 
 static const char obj_json[] =

@@ -4,7 +4,7 @@
 #include <zlib.h>
 
 #include "check_main.h"
-#include "gzcat.h"
+#include "store/gzcat.h"
 
 /* Inflates a whole gzip stream with zlib (which checks the CRC and the
  * length in the trailer) into *out; returns zlib's final code. */

@@ -24,9 +24,9 @@
 #include <event2/event.h>
 
 #include "check_main.h"
-#include "gzcat.h"
-#include "httpd.h"
-#include "store.h"
+#include "store/gzcat.h"
+#include "serve/httpd.h"
+#include "store/store.h"
 
 #define BODY_MAX (256u << 20)
 

@@ -8,8 +8,8 @@
 #include <string.h>
 
 #include "check_main.h"
-#include "jsonnum.h"
-#include "watch.h"
+#include "base/jsonnum.h"
+#include "ingest/watch.h"
 
 static void assert_fmt(const cJSON *n, const char *want)
 {

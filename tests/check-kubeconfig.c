@@ -13,7 +13,7 @@
 #include <unistd.h>
 
 #include "check_main.h"
-#include "kubeconfig.h"
+#include "ingest/kubeconfig.h"
 
 /* Written once by main() before any test runs; every test works in its
  * own mkdtemp() directory below it, and main() removes the whole tree

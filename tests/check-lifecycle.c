@@ -5,9 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "buf.h"
+#include "base/buf.h"
 #include "check_main.h"
-#include "lifecycle.h"
+#include "render/lifecycle.h"
 
 #define WS 1000000.25 /* watch start, Unix seconds with a fraction */
 

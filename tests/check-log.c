@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "check_main.h"
-#include "log.h"
+#include "base/log.h"
 
 /* Everything the logger wrote, NUL-terminated; the caller frees it. */
 typedef struct memlog {

@@ -3,8 +3,8 @@
 #include <string.h>
 
 #include "check_main.h"
-#include "gen.h"
-#include "mfilter.h"
+#include "render/gen.h"
+#include "render/mfilter.h"
 
 static csm_mfilter *make(const char *const *allow, size_t na, const char *const *deny, size_t nd)
 {

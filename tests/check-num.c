@@ -4,8 +4,8 @@
 #include <string.h>
 
 #include "check_main.h"
-#include "kclient.h"
-#include "num.h"
+#include "ingest/kclient.h"
+#include "base/num.h"
 
 static csm_err delta(const char *s, long max, long *out)
 {

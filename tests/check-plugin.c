@@ -10,9 +10,9 @@
 #include <string.h>
 
 #include "check_main.h"
-#include "gen.h"
+#include "render/gen.h"
 #include "gentest.h"
-#include "plugin.h"
+#include "render/plugin.h"
 
 static const char obj_json[] =
     "{\"apiVersion\":\"cache.example.com/v1\",\"kind\":\"Memcached\","

@@ -2,7 +2,7 @@
 #include <math.h>
 
 #include "check_main.h"
-#include "quantity.h"
+#include "render/quantity.h"
 
 static double q(const char *s)
 {

@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "check_main.h"
-#include "shard.h"
+#include "ingest/shard.h"
 
 /* tests/data/shardvec.txt: "# ... totals T1 T2 ..." then "uid s1 s2 ..." per
  * line ("-" is the empty UID), written by tests/shardvec, which asks

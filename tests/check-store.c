@@ -6,8 +6,8 @@
 #include <zlib.h>
 
 #include "check_main.h"
-#include "gzcat.h"
-#include "store.h"
+#include "store/gzcat.h"
+#include "store/store.h"
 
 static csm_block *mk(const char *a, const char *b)
 {

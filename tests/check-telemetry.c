@@ -7,7 +7,7 @@
 #include <unistd.h>
 
 #include "check_main.h"
-#include "telemetry.h"
+#include "serve/telemetry.h"
 
 /* A sink that copies everything into a buffer and counts calls. */
 typedef struct capture {

@@ -24,7 +24,7 @@
 #include <openssl/x509v3.h>
 
 #include "check_main.h"
-#include "tls.h"
+#include "serve/tls.h"
 
 /* ---- Certificates. ------------------------------------------------------- */
 

@@ -4,8 +4,8 @@
 #include <string.h>
 
 #include "check_main.h"
-#include "buf.h"
-#include "watch.h"
+#include "base/buf.h"
+#include "ingest/watch.h"
 
 /* Records what the decoder delivered, as "TYPE name rv;" per event. */
 typedef struct rec {

@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "gen.h"
+#include "render/gen.h"
 
 /* Returns the text (free() it); *failures and *diag (free() it) as
  * csm_genset_render_diag() gives them. */

@@ -30,11 +30,11 @@
 #include <string.h>
 #include <time.h>
 
-#include "buf.h"
-#include "gen.h"
-#include "shard.h"
-#include "store.h"
-#include "watch.h"
+#include "base/buf.h"
+#include "render/gen.h"
+#include "ingest/shard.h"
+#include "store/store.h"
+#include "ingest/watch.h"
 
 typedef struct bench {
     csm_genset *gs;

@@ -29,7 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "auth.h"
+#include "serve/auth.h"
 
 #define MAX_REQS  16
 #define MAX_WAITS 32

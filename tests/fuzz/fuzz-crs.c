@@ -22,12 +22,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "crs.h"
-#include "crspath.h"
-#include "expo.h"
-#include "gen.h"
-#include "quantity.h"
-#include "store.h"
+#include "render/crs.h"
+#include "render/crspath.h"
+#include "render/expo.h"
+#include "render/gen.h"
+#include "render/quantity.h"
+#include "store/store.h"
 
 #define MAX_RESOURCES 4
 

@@ -1,5 +1,5 @@
 /*
- * The discovery-document parsers of src/crsdisco.c (csm_crsdisco_preferred,
+ * The discovery-document parsers of src/ingest/crsdisco.c (csm_crsdisco_preferred,
  * csm_crsdisco_kinds) against untrusted APIGroup / APIVersions /
  * APIResourceList bodies.
  *
@@ -17,7 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "crsdisco.h"
+#include "ingest/crsdisco.h"
 #include "flags.h"
 
 static void check_preferred(const char *body, size_t len, size_t outlen)

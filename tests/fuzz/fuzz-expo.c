@@ -19,8 +19,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "buf.h"
-#include "expo.h"
+#include "base/buf.h"
+#include "render/expo.h"
 
 static void check_negotiation(const char *s, size_t n)
 {

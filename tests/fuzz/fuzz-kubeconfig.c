@@ -19,7 +19,7 @@
 #include <strings.h>
 #include <unistd.h>
 
-#include "kubeconfig.h"
+#include "ingest/kubeconfig.h"
 
 static char dir[64];
 static char path[96];

@@ -23,8 +23,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "buf.h"
-#include "watch.h"
+#include "base/buf.h"
+#include "ingest/watch.h"
 
 typedef struct run {
     csm_buf log; /* one line per callback */
