@@ -10,6 +10,7 @@
 #include "serve/auth.h"
 #include "ingest/autoshard.h"
 #include "base/buf.h"
+#include "base/loop.h"
 #include "csm_version.h"
 #include "render/gen.h"
 #include "ingest/crsdisco.h"
@@ -804,8 +805,7 @@ int csm_exporter_run(const csm_config *cfg, csm_log *log)
     x.log = log;
     /* A scraper that hangs up mid-response must not kill the process. */
     signal(SIGPIPE, SIG_IGN);
-    x.base = event_base_new();
-    if (!x.base)
+    if (csm_loop_new(&x.base) != CSM_OK)
         goto out;
     err = start(&x);
     if (err) {

@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "base/buf.h"
+#include "base/loop.h"
 #include "csm_version.h"
 #include "base/num.h"
 
@@ -170,7 +171,7 @@ static int socket_cb(CURL *easy, curl_socket_t s, int what, void *userp, void *s
         event_free(ks->ev);
     }
     ks->ev = event_new(c->base, s, kind, on_socket_event, c);
-    if (!ks->ev || event_add(ks->ev, NULL) != 0)
+    if (!ks->ev || event_priority_set(ks->ev, CSM_LOOP_INGEST) != 0 || event_add(ks->ev, NULL) != 0)
         return -1;
     return 0;
 }
@@ -202,7 +203,7 @@ csm_err csm_kclient_new(struct event_base *base, csm_kauth *auth, csm_log *log, 
     c->log = log;
     c->multi = curl_multi_init();
     c->timer = evtimer_new(base, on_timer, c);
-    if (!c->multi || !c->timer) {
+    if (!c->multi || !c->timer || event_priority_set(c->timer, CSM_LOOP_INGEST) != 0) {
         csm_kclient_free(c);
         return CSM_ERR_NOMEM;
     }
