@@ -393,6 +393,13 @@ csm_err csm_tel_inc(csm_tel_family *f, const char *const *label_values, double d
     return CSM_OK;
 }
 
+csm_err csm_tel_count(csm_tel_family *f, const char *v0, const char *v1)
+{
+    const char *v[2] = {v0, v1};
+
+    return f ? csm_tel_inc(f, v, 1) : CSM_OK;
+}
+
 csm_err csm_tel_set(csm_tel_family *f, const char *const *label_values, double value)
 {
     tel_series *s;
