@@ -1259,31 +1259,30 @@ static void serve(csm_httpd *s, struct evhttp_request *req, route r, int detail)
     }
 }
 
-/* Answers a request according to the access-control verdict. */
+/* Answers a request according to the access-control verdict, with the
+ * status csm_auth_http_status() gives it. */
 static void answer(csm_httpd *s, struct evhttp_request *req, route r, csm_auth_verdict v)
 {
     struct evkeyvalq *hdrs = evhttp_request_get_output_headers(req);
+    int code = csm_auth_http_status(v);
 
-    switch (v) {
-    case CSM_AUTH_ALLOW:
+    switch (code) {
+    case HTTP_OK:
         serve(s, req, r, 1);
         return;
-    case CSM_AUTH_UNAUTHENTICATED:
+    case 401:
         evhttp_add_header(hdrs, "WWW-Authenticate", HTTPD_REALM);
-        reply_text(s, req, 401, "Unauthorized", "unauthorized\n");
+        reply_text(s, req, code, "Unauthorized", "unauthorized\n");
         return;
-    case CSM_AUTH_FORBIDDEN:
-        reply_text(s, req, 403, "Forbidden", "forbidden\n");
+    case 403:
+        reply_text(s, req, code, "Forbidden", "forbidden\n");
         return;
-    case CSM_AUTH_UNAVAILABLE:
-        reply_text(s, req, HTTP_SERVUNAVAIL, "Service Unavailable",
+    case HTTP_SERVUNAVAIL:
+        reply_text(s, req, code, "Service Unavailable",
                    "cannot check access: the Kubernetes API server did not answer\n");
         return;
-    case CSM_AUTH_ERROR:
-    case CSM_AUTH_PENDING:
-        break;
     }
-    reply_text(s, req, HTTP_INTERNAL, "Internal Server Error", "cannot check access\n");
+    reply_text(s, req, code, "Internal Server Error", "cannot check access\n");
 }
 
 /* The Authorization header is not needed once access control has read it;
