@@ -12,6 +12,7 @@
 #include "base/strlist.h"
 #include "serve/auth/cache.h"
 #include "serve/auth/jwt.h"
+#include "serve/auth/msg.h"
 #include "serve/auth/resattrs.h"
 
 #define TOKENREVIEW_PATH "/apis/authentication.k8s.io/v1/tokenreviews"
@@ -142,6 +143,7 @@ static void sha256(const void *p, size_t n, unsigned char out[32])
     if (EVP_Digest(p, n, out, &len, EVP_sha256(), NULL) != 1)
         memset(out, 0, 32); /* cannot happen with the default provider */
 }
+
 /* Review failures, at most once per AUTH_WARN_EVERY_MS per kind. */
 static void warn_review(csm_review *a, cache_kind k, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -484,68 +486,14 @@ static csm_auth_verdict failure_of(csm_review *a, cache_kind k, const csm_auth_r
     return CSM_AUTH_ERROR;
 }
 
-/* status.audiences must share one with the audiences asked for, when both
- * are given (kube-apiserver's webhook authenticator does the same). */
-static int audiences_ok(const csm_review *a, const cJSON *status)
+/* Reads a 2xx answer into *ok and (for tokens) *user. */
+static csm_err parse(const csm_review *a, cache_kind k, const csm_auth_reply *r, int *ok,
+                     cJSON **user)
 {
-    const cJSON *got = cJSON_GetObjectItemCaseSensitive(status, "audiences");
-    const cJSON *it;
-
-    if (a->audiences.n == 0 || !cJSON_IsArray(got) || cJSON_GetArraySize(got) == 0)
-        return 1;
-    cJSON_ArrayForEach(it, got)
-    {
-        if (cJSON_IsString(it) && csm_strlist_has(&a->audiences, it->valuestring))
-            return 1;
-    }
-    return 0;
-}
-
-/* The token echoed in spec.token is wiped before the tree is freed. */
-static void wipe_token(cJSON *root)
-{
-    cJSON *spec = cJSON_GetObjectItemCaseSensitive(root, "spec");
-    cJSON *tok = cJSON_GetObjectItemCaseSensitive(spec, "token");
-
-    if (cJSON_IsString(tok) && tok->valuestring)
-        OPENSSL_cleanse(tok->valuestring, strlen(tok->valuestring));
-}
-
-/* Reads a 2xx answer into *ok and (for tokens) *user. CSM_ERR_PARSE when
- * it does not say. */
-static csm_err parse_answer(csm_review *a, cache_kind k, const csm_auth_reply *r, int *ok,
-                            cJSON **user)
-{
-    cJSON *root = r->body ? cJSON_ParseWithLength(r->body, r->len) : NULL;
-    cJSON *status = cJSON_GetObjectItemCaseSensitive(root, "status");
-    cJSON *u;
-    const cJSON *name;
-    csm_err err = CSM_OK;
-
-    *ok = 0;
     *user = NULL;
-    if (!cJSON_IsObject(status)) {
-        err = CSM_ERR_PARSE;
-        goto out;
-    }
-    if (k == CACHE_ACCESS) {
-        *ok = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(status, "allowed"));
-        goto out;
-    }
-    if (!cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(status, "authenticated")) ||
-        !audiences_ok(a, status))
-        goto out;
-    u = cJSON_GetObjectItemCaseSensitive(status, "user");
-    name = cJSON_GetObjectItemCaseSensitive(u, "username");
-    if (!cJSON_IsString(name) || !name->valuestring[0])
-        goto out; /* authenticated as nobody: not authenticated */
-    *user = cJSON_DetachItemViaPointer(status, u);
-    *ok = 1;
-out:
-    if (root && k == CACHE_TOKEN)
-        wipe_token(root);
-    cJSON_Delete(root);
-    return err;
+    if (k == CACHE_ACCESS)
+        return csm_authmsg_access_answer(r->body, r->len, ok);
+    return csm_authmsg_token_answer(&a->audiences, r->body, r->len, ok, user);
 }
 
 static void observe(csm_review *a, entry *e)
@@ -585,7 +533,7 @@ static void review_done(void *arg, const csm_auth_reply *r)
     observe(a, e);
     if (r->transport_error || r->status < 200 || r->status >= 300) {
         failed = failure_of(a, k, r);
-    } else if (parse_answer(a, k, r, &ok, &user) != CSM_OK) {
+    } else if (parse(a, k, r, &ok, &user) != CSM_OK) {
         warn_review(a, k, "the answer has no status");
         failed = CSM_AUTH_ERROR;
     }
@@ -696,88 +644,6 @@ static int in_allowed_group(const csm_review *a, const cJSON *user)
     return 0;
 }
 
-static csm_err add_str(cJSON *obj, const char *key, const char *val)
-{
-    if (!val)
-        return CSM_OK;
-    return cJSON_AddStringToObject(obj, key, val) ? CSM_OK : CSM_ERR_NOMEM;
-}
-
-/* Copies user.<from> into spec.<to> when present. */
-static csm_err copy_item(cJSON *spec, const char *to, const cJSON *user, const char *from)
-{
-    const cJSON *it = cJSON_GetObjectItemCaseSensitive(user, from);
-    cJSON *dup;
-
-    if (!it)
-        return CSM_OK;
-    dup = cJSON_Duplicate(it, 1);
-    if (!dup || !cJSON_AddItemToObject(spec, to, dup)) {
-        cJSON_Delete(dup);
-        return CSM_ERR_NOMEM;
-    }
-    return CSM_OK;
-}
-
-/* The SubjectAccessReview request for user doing verb on path. Its bytes
- * are also the cache key: they hold everything the answer depends on. */
-static char *sar_body(const csm_review *a, const cJSON *user, const char *verb, const char *path)
-{
-    cJSON *root = cJSON_CreateObject();
-    cJSON *spec = cJSON_AddObjectToObject(root, "spec");
-    cJSON *attrs;
-    const csm_resattrs *r = &a->res;
-    char *out = NULL;
-    csm_err err = CSM_ERR_NOMEM;
-
-    if (!root || !spec)
-        goto out;
-    err = add_str(root, "apiVersion", "authorization.k8s.io/v1");
-    if (!err)
-        err = add_str(root, "kind", "SubjectAccessReview");
-    if (!err)
-        err = copy_item(spec, "user", user, "username");
-    if (!err)
-        err = copy_item(spec, "uid", user, "uid");
-    if (!err)
-        err = copy_item(spec, "groups", user, "groups");
-    if (!err)
-        err = copy_item(spec, "extra", user, "extra");
-    if (err)
-        goto out;
-    err = CSM_ERR_NOMEM;
-    if (a->have_res) {
-        attrs = cJSON_AddObjectToObject(spec, "resourceAttributes");
-        if (!attrs)
-            goto out;
-        err = add_str(attrs, "namespace", r->namespace);
-        if (!err)
-            err = add_str(attrs, "verb", verb);
-        if (!err)
-            err = add_str(attrs, "group", r->group);
-        if (!err)
-            err = add_str(attrs, "version", r->version);
-        if (!err)
-            err = add_str(attrs, "resource", r->resource);
-        if (!err)
-            err = add_str(attrs, "subresource", r->subresource);
-        if (!err)
-            err = add_str(attrs, "name", r->name);
-    } else {
-        attrs = cJSON_AddObjectToObject(spec, "nonResourceAttributes");
-        if (!attrs)
-            goto out;
-        err = add_str(attrs, "path", path);
-        if (!err)
-            err = add_str(attrs, "verb", verb);
-    }
-    if (!err)
-        out = cJSON_PrintUnformatted(root);
-out:
-    cJSON_Delete(root);
-    return out;
-}
-
 /* Decides on an authenticated user: a verdict, or PENDING with w queued. */
 csm_auth_verdict csm_review_access(csm_review *a, csm_auth_wait *w, const cJSON *user)
 {
@@ -791,7 +657,7 @@ csm_auth_verdict csm_review_access(csm_review *a, csm_auth_wait *w, const cJSON 
         csm_tel_count(a->authz, "allowed", NULL);
         return CSM_AUTH_ALLOW;
     }
-    body = sar_body(a, user, w->verb, w->path);
+    body = csm_authmsg_sar(user, w->verb, w->path, a->have_res ? &a->res : NULL);
     if (!body) {
         csm_tel_count(a->authz, "error", NULL);
         return CSM_AUTH_ERROR;
@@ -830,62 +696,11 @@ csm_auth_verdict csm_review_access(csm_review *a, csm_auth_wait *w, const cJSON 
     wait_link(w, &e->waiters);
     v = CSM_AUTH_PENDING;
 out:
-    free(body);
+    cJSON_free(body);
     return v;
 }
 
 /* ---- The token stage: TokenReview. --------------------------------------- */
-
-/*
- * The TokenReview request, in one allocation of exactly the right size so
- * that no realloc leaves a copy of the token behind. The caller wipes and
- * frees it.
- */
-static char *tokenreview_body(const csm_review *a, const char *tok, size_t len, size_t *outlen)
-{
-    static const char head[] =
-        "{\"apiVersion\":\"authentication.k8s.io/v1\",\"kind\":\"TokenReview\",\"spec\":{";
-    static const char tail[] = "\"}}";
-    cJSON *auds = NULL;
-    char *auds_text = NULL;
-    size_t need = sizeof(head) - 1 + sizeof("\"token\":\"") - 1 + sizeof(tail) - 1;
-    size_t o = 0;
-    char *out = NULL;
-
-    if (a->audiences.n) {
-        auds =
-            cJSON_CreateStringArray((const char *const *)a->audiences.items, (int)a->audiences.n);
-        auds_text = auds ? cJSON_PrintUnformatted(auds) : NULL;
-        if (!auds_text)
-            goto out;
-        need += sizeof("\"audiences\":,") - 1 + strlen(auds_text);
-    }
-    for (size_t i = 0; i < len; i++)
-        need += (tok[i] == '"' || tok[i] == '\\') ? 2 : 1;
-    out = malloc(need + 1);
-    if (!out)
-        goto out;
-    memcpy(out, head, sizeof(head) - 1);
-    o = sizeof(head) - 1;
-    if (auds_text) {
-        o += (size_t)sprintf(out + o, "\"audiences\":%s,", auds_text);
-    }
-    memcpy(out + o, "\"token\":\"", sizeof("\"token\":\"") - 1);
-    o += sizeof("\"token\":\"") - 1;
-    for (size_t i = 0; i < len; i++) {
-        if (tok[i] == '"' || tok[i] == '\\')
-            out[o++] = '\\';
-        out[o++] = tok[i];
-    }
-    memcpy(out + o, tail, sizeof(tail) - 1);
-    o += sizeof(tail) - 1;
-    out[o] = '\0';
-    *outlen = o;
-out:
-    cJSON_free(auds_text);
-    cJSON_Delete(auds);
-    return out;
-}
 
 /* When the token is a JWT: the monotonic time its "exp" corresponds to. */
 static int64_t token_limit(const csm_review *a, const char *tok, size_t len)
@@ -934,7 +749,7 @@ csm_auth_verdict csm_review_token(csm_review *a, csm_auth_wait *w, const char *t
     }
     e->hard_limit = token_limit(a, tok, len);
     e->stale_until = min64(e->stale_until, e->hard_limit);
-    body = tokenreview_body(a, tok, len, &blen);
+    body = csm_authmsg_tokenreview(&a->audiences, tok, len, &blen);
     err = body ? review_send(a, e, TOKENREVIEW_PATH, body, blen) : CSM_ERR_NOMEM;
     if (body) {
         OPENSSL_cleanse(body, blen);
