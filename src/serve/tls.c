@@ -14,6 +14,7 @@
 #include <openssl/x509.h>
 
 #include "base/buf.h"
+#include "base/strlist.h"
 
 #define TLS_RELOAD_INTERVAL_MS 1000
 /* Session resumption with client certificates needs a session id context;
@@ -639,8 +640,6 @@ void csm_tls_peer_free(csm_tls_peer *p)
     if (!p)
         return;
     free(p->cn);
-    for (size_t i = 0; i < p->norgs; i++)
-        free(p->orgs[i]);
-    free(p->orgs);
+    csm_strv_free(p->orgs, p->norgs);
     memset(p, 0, sizeof(*p));
 }
