@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "serve/auth.h"
+#include "serve/auth/kctransport.h"
 #include "ingest/autoshard.h"
 #include "base/buf.h"
 #include "base/loop.h"
@@ -352,7 +353,7 @@ static csm_err start_security(exporter *x)
     ac.stale_ms = c->auth_stale_ms;
     ac.timeout_ms = c->auth_timeout_ms;
     ac.max_inflight = c->auth_max_reviews > 0 ? (size_t)c->auth_max_reviews : 0;
-    csm_auth_kclient_transport(x->kc, &tr);
+    csm_kctransport_init(x->kc, &tr);
     return csm_auth_new(&ac, &tr, x->log, x->tel, &x->access);
 }
 

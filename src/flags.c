@@ -502,32 +502,6 @@ void csm_gvk_list_free(csm_gvk *list, size_t n)
     free(list);
 }
 
-static void strlist_free(csm_strlist *l)
-{
-    for (size_t i = 0; i < l->n; i++)
-        free(l->items[i]);
-    free(l->items);
-    l->items = NULL;
-    l->n = 0;
-}
-
-static csm_err strlist_push(csm_strlist *l, const char *s, size_t n)
-{
-    char **items;
-    char *copy = strndup(s, n);
-
-    if (!copy)
-        return CSM_ERR_NOMEM;
-    items = realloc(l->items, (l->n + 1) * sizeof(*items));
-    if (!items) {
-        free(copy);
-        return CSM_ERR_NOMEM;
-    }
-    items[l->n++] = copy;
-    l->items = items;
-    return CSM_OK;
-}
-
 /*
  * Comma-list iteration: *pos starts at the value; each call yields the next
  * item (possibly empty) and returns 0 once the value is exhausted.
@@ -636,7 +610,7 @@ static csm_err add_namespaces(csm_strlist *l, const flag_spec *f, const char *va
                 return usage_err(errbuf, errlen, "--%s \"%s\": namespace listed twice", f->name,
                                  quote(item, len, q, sizeof(q)));
         }
-        err = strlist_push(l, item, len);
+        err = csm_strlist_push(l, item, len);
         if (err)
             return err;
     }
@@ -755,7 +729,7 @@ static csm_err set_list(csm_strlist *l, const flag_spec *f, const char *val, int
     char q[QUOTE_MAX * 4 + 8];
     csm_err err;
 
-    strlist_free(l);
+    csm_strlist_clear(l);
     while (next_item(&pos, &item, &len)) {
         if (len == 0)
             return usage_err(errbuf, errlen, "--%s \"%s\": empty item in comma-separated list",
@@ -763,7 +737,7 @@ static csm_err set_list(csm_strlist *l, const flag_spec *f, const char *val, int
         if (paths && item[0] != '/')
             return usage_err(errbuf, errlen, "--%s \"%s\": a path must start with /", f->name,
                              quote(item, len, q, sizeof(q)));
-        err = strlist_push(l, item, len);
+        err = csm_strlist_push(l, item, len);
         if (err)
             return err;
     }
@@ -818,7 +792,7 @@ static csm_err add_regexes(csm_strlist *l, const flag_spec *f, const char *val, 
         if (len == 0)
             return usage_err(errbuf, errlen, "--%s \"%s\": empty item in comma-separated list",
                              f->name, quote(val, strlen(val), q, sizeof(q)));
-        err = strlist_push(l, item, len);
+        err = csm_strlist_push(l, item, len);
         if (err)
             return err;
     }
@@ -971,7 +945,7 @@ static csm_err flag_apply(csm_config *cfg, const flag_spec *f, const char *val, 
         if (!*val)
             return usage_err(errbuf, errlen, "invalid value \"\" for --%s: must not be empty",
                              f->name);
-        return strlist_push(&cfg->plugins, val, strlen(val));
+        return csm_strlist_push(&cfg->plugins, val, strlen(val));
     case FLAG_HELP:
         cfg->show_help = 1;
         return CSM_OK;
@@ -1248,8 +1222,8 @@ void csm_config_free(csm_config *cfg)
     for (size_t i = 0; i < cfg->nresources; i++)
         csm_gvk_free(&cfg->resources[i]);
     free(cfg->resources);
-    strlist_free(&cfg->namespaces);
-    strlist_free(&cfg->namespaces_deny);
+    csm_strlist_clear(&cfg->namespaces);
+    csm_strlist_clear(&cfg->namespaces_deny);
     free(cfg->label_selector);
     free(cfg->field_selector);
     free(cfg->kubeconfig);
@@ -1259,17 +1233,17 @@ void csm_config_free(csm_config *cfg)
     free(cfg->generators);
     free(cfg->labels_allowlist);
     free(cfg->annotations_allowlist);
-    strlist_free(&cfg->metric_allowlist);
-    strlist_free(&cfg->metric_denylist);
+    csm_strlist_clear(&cfg->metric_allowlist);
+    csm_strlist_clear(&cfg->metric_denylist);
     free(cfg->config_file);
-    strlist_free(&cfg->plugins);
+    csm_strlist_clear(&cfg->plugins);
     free(cfg->tls_cert_file);
     free(cfg->tls_key_file);
     free(cfg->tls_cipher_suites);
     free(cfg->client_ca_file);
-    strlist_free(&cfg->auth_audiences);
-    strlist_free(&cfg->auth_allow_paths);
-    strlist_free(&cfg->auth_allow_groups);
+    csm_strlist_clear(&cfg->auth_audiences);
+    csm_strlist_clear(&cfg->auth_allow_paths);
+    csm_strlist_clear(&cfg->auth_allow_groups);
     free(cfg->auth_resource_attributes);
     free(cfg->pod);
     free(cfg->pod_namespace);

@@ -13,6 +13,7 @@
 
 #include "csm/error.h"
 #include "base/log.h"
+#include "base/strlist.h"
 
 /* One --resource GROUP/VERSION/KIND; group is "" for the core group. */
 typedef struct csm_gvk {
@@ -20,11 +21,6 @@ typedef struct csm_gvk {
     char *version;
     char *kind;
 } csm_gvk;
-
-typedef struct csm_strlist {
-    char **items;
-    size_t n;
-} csm_strlist;
 
 /* How the initial sync of an informer happens. */
 typedef enum csm_watch_list_mode {

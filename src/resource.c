@@ -663,17 +663,11 @@ csm_err csm_resource_new(const csm_resource_opts *o, csm_resource **out)
     err = csm_gen_stem(r->gvk.kind, r->stem, sizeof(r->stem));
     if (err)
         goto fail;
-    err = CSM_ERR_NOMEM;
-    if (o->namespaces && o->namespaces->n) {
-        r->namespaces.items = calloc(o->namespaces->n, sizeof(char *));
-        if (!r->namespaces.items)
+    if (o->namespaces) {
+        err = csm_strlist_append(&r->namespaces, (const char *const *)o->namespaces->items,
+                                 o->namespaces->n);
+        if (err)
             goto fail;
-        for (size_t i = 0; i < o->namespaces->n; i++) {
-            r->namespaces.items[i] = strdup(o->namespaces->items[i]);
-            if (!r->namespaces.items[i])
-                goto fail;
-            r->namespaces.n++;
-        }
     }
     err = build_query(r, o);
     if (err)
@@ -718,9 +712,7 @@ void csm_resource_free(csm_resource *r)
     drop_informers(r);
     if (r->timer)
         event_free(r->timer);
-    for (size_t i = 0; i < r->namespaces.n; i++)
-        free(r->namespaces.items[i]);
-    free(r->namespaces.items);
+    csm_strlist_clear(&r->namespaces);
     free(r->query);
     csm_lifecycle_free(r->lc);
     csm_buf_free(&r->body);

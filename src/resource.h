@@ -13,6 +13,7 @@
 #define CSM_RESOURCE_H
 
 #include "base/buf.h"
+#include "base/strlist.h"
 #include "csm/error.h"
 #include "render/expo.h"
 #include "flags.h"

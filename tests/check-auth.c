@@ -10,6 +10,7 @@
 
 #include "check_main.h"
 #include "serve/auth.h"
+#include "serve/auth/jwt.h"
 #include "base/buf.h"
 
 #define MAXPOSTS 64
@@ -457,50 +458,50 @@ START_TEST(test_jwt_exp)
     char *t;
 
     t = jwt("{\"iss\":\"k\",\"exp\":1700000100,\"sub\":\"x\"}");
-    ck_assert_int_eq(csm_auth_jwt_exp(t, strlen(t), &exp), CSM_OK);
+    ck_assert_int_eq(csm_jwt_exp(t, strlen(t), &exp), CSM_OK);
     ck_assert_int_eq(exp, 1700000100);
     free(t);
     t = jwt("{\"exp\":1700000100.75}");
-    ck_assert_int_eq(csm_auth_jwt_exp(t, strlen(t), &exp), CSM_OK);
+    ck_assert_int_eq(csm_jwt_exp(t, strlen(t), &exp), CSM_OK);
     ck_assert_int_eq(exp, 1700000100);
     free(t);
     /* Payload lengths that leave 1 and 2 trailing base64 characters. */
     t = jwt("{\"exp\":12}");
-    ck_assert_int_eq(csm_auth_jwt_exp(t, strlen(t), &exp), CSM_OK);
+    ck_assert_int_eq(csm_jwt_exp(t, strlen(t), &exp), CSM_OK);
     ck_assert_int_eq(exp, 12);
     free(t);
     t = jwt("{\"exp\":123}");
-    ck_assert_int_eq(csm_auth_jwt_exp(t, strlen(t), &exp), CSM_OK);
+    ck_assert_int_eq(csm_jwt_exp(t, strlen(t), &exp), CSM_OK);
     ck_assert_int_eq(exp, 123);
     free(t);
     /* Only the given length counts. */
     t = jwt("{\"exp\":5}");
-    ck_assert_int_eq(csm_auth_jwt_exp(t, strlen(t) - 3, &exp), CSM_OK);
-    ck_assert_int_eq(csm_auth_jwt_exp(t, 10, &exp), CSM_ERR_NOT_FOUND);
+    ck_assert_int_eq(csm_jwt_exp(t, strlen(t) - 3, &exp), CSM_OK);
+    ck_assert_int_eq(csm_jwt_exp(t, 10, &exp), CSM_ERR_NOT_FOUND);
     free(t);
     exp = 42;
     /* No exp, a non-numeric one, or nonsense: not found, *exp untouched. */
     t = jwt("{\"sub\":\"x\"}");
-    ck_assert_int_eq(csm_auth_jwt_exp(t, strlen(t), &exp), CSM_ERR_NOT_FOUND);
+    ck_assert_int_eq(csm_jwt_exp(t, strlen(t), &exp), CSM_ERR_NOT_FOUND);
     free(t);
     t = jwt("{\"exp\":\"1700000000\"}");
-    ck_assert_int_eq(csm_auth_jwt_exp(t, strlen(t), &exp), CSM_ERR_NOT_FOUND);
+    ck_assert_int_eq(csm_jwt_exp(t, strlen(t), &exp), CSM_ERR_NOT_FOUND);
     free(t);
     t = jwt("{\"exp\":-5}");
-    ck_assert_int_eq(csm_auth_jwt_exp(t, strlen(t), &exp), CSM_ERR_NOT_FOUND);
+    ck_assert_int_eq(csm_jwt_exp(t, strlen(t), &exp), CSM_ERR_NOT_FOUND);
     free(t);
     t = jwt("[1,2]");
-    ck_assert_int_eq(csm_auth_jwt_exp(t, strlen(t), &exp), CSM_ERR_NOT_FOUND);
+    ck_assert_int_eq(csm_jwt_exp(t, strlen(t), &exp), CSM_ERR_NOT_FOUND);
     free(t);
-    ck_assert_int_eq(csm_auth_jwt_exp("opaque-token", 12, &exp), CSM_ERR_NOT_FOUND);
-    ck_assert_int_eq(csm_auth_jwt_exp("a.b", 3, &exp), CSM_ERR_NOT_FOUND);
-    ck_assert_int_eq(csm_auth_jwt_exp("a.b.c.d.e", 9, &exp), CSM_ERR_NOT_FOUND);
-    ck_assert_int_eq(csm_auth_jwt_exp(".eyJleHAiOjF9.x", 15, &exp), CSM_ERR_NOT_FOUND);
-    ck_assert_int_eq(csm_auth_jwt_exp("h.eyJleHAiOjF9=.x", 17, &exp), CSM_ERR_NOT_FOUND);
-    ck_assert_int_eq(csm_auth_jwt_exp("h.e.x", 5, &exp), CSM_ERR_NOT_FOUND);
-    ck_assert_int_eq(csm_auth_jwt_exp("h.eyJleHAiOjF9.x", 16, &exp), CSM_OK);
+    ck_assert_int_eq(csm_jwt_exp("opaque-token", 12, &exp), CSM_ERR_NOT_FOUND);
+    ck_assert_int_eq(csm_jwt_exp("a.b", 3, &exp), CSM_ERR_NOT_FOUND);
+    ck_assert_int_eq(csm_jwt_exp("a.b.c.d.e", 9, &exp), CSM_ERR_NOT_FOUND);
+    ck_assert_int_eq(csm_jwt_exp(".eyJleHAiOjF9.x", 15, &exp), CSM_ERR_NOT_FOUND);
+    ck_assert_int_eq(csm_jwt_exp("h.eyJleHAiOjF9=.x", 17, &exp), CSM_ERR_NOT_FOUND);
+    ck_assert_int_eq(csm_jwt_exp("h.e.x", 5, &exp), CSM_ERR_NOT_FOUND);
+    ck_assert_int_eq(csm_jwt_exp("h.eyJleHAiOjF9.x", 16, &exp), CSM_OK);
     ck_assert_int_eq(exp, 1);
-    ck_assert_int_eq(csm_auth_jwt_exp(NULL, 0, &exp), CSM_ERR_NOT_FOUND);
+    ck_assert_int_eq(csm_jwt_exp(NULL, 0, &exp), CSM_ERR_NOT_FOUND);
 }
 END_TEST
 

@@ -92,6 +92,43 @@ START_TEST(test_counter)
 }
 END_TEST
 
+/* csm_tel_count: one more on {v0, v1} for families of 0, 1 or 2 labels;
+ * a NULL family (telemetry off) is no error; a histogram is no counter. */
+START_TEST(test_count)
+{
+    csm_telemetry *t = csm_telemetry_new();
+    static const char *const one[] = {"result"};
+    static const char *const two[] = {"cache", "result"};
+    static const double bounds[] = {1};
+    const char *hit[] = {"token", "hit"};
+    const char *ok[] = {"ok"};
+    csm_tel_family *f0;
+    csm_tel_family *f1;
+    csm_tel_family *f2;
+    csm_tel_family *h;
+
+    ck_assert_ptr_nonnull(t);
+    ck_assert_int_eq(csm_tel_family_add(t, "csm_a_total", "A.", CSM_METRIC_COUNTER, 0, NULL, &f0),
+                     CSM_OK);
+    ck_assert_int_eq(csm_tel_family_add(t, "csm_b_total", "B.", CSM_METRIC_COUNTER, 1, one, &f1),
+                     CSM_OK);
+    ck_assert_int_eq(csm_tel_family_add(t, "csm_c_total", "C.", CSM_METRIC_COUNTER, 2, two, &f2),
+                     CSM_OK);
+    ck_assert_int_eq(csm_tel_histogram_add(t, "csm_d_seconds", "D.", 0, NULL, bounds, 1, &h),
+                     CSM_OK);
+    ck_assert_int_eq(csm_tel_count(NULL, "x", "y"), CSM_OK);
+    ck_assert_int_eq(csm_tel_count(f0, NULL, NULL), CSM_OK);
+    ck_assert_int_eq(csm_tel_count(f1, "ok", NULL), CSM_OK);
+    ck_assert_int_eq(csm_tel_count(f1, "ok", "not read"), CSM_OK);
+    ck_assert_int_eq(csm_tel_count(f2, "token", "hit"), CSM_OK);
+    ck_assert(csm_tel_get(f0, NULL) == 1);
+    ck_assert(csm_tel_get(f1, ok) == 2);
+    ck_assert(csm_tel_get(f2, hit) == 1);
+    ck_assert_int_eq(csm_tel_count(h, NULL, NULL), CSM_ERR_TYPE);
+    csm_telemetry_free(t);
+}
+END_TEST
+
 START_TEST(test_gauge_and_remove)
 {
     csm_telemetry *t = csm_telemetry_new();
@@ -392,6 +429,7 @@ int main(void)
     TCase *tc = tcase_create("core");
 
     tcase_add_test(tc, test_counter);
+    tcase_add_test(tc, test_count);
     tcase_add_test(tc, test_gauge_and_remove);
     tcase_add_test(tc, test_histogram_buckets);
     tcase_add_test(tc, test_histogram_no_bounds_no_labels);

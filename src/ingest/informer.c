@@ -82,13 +82,6 @@ static double now_mono(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static void tel_inc2(csm_tel_family *f, const char *a, const char *b)
-{
-    const char *v[2] = {a, b};
-    if (f)
-        csm_tel_inc(f, v, 1);
-}
-
 static void set_state(csm_informer *inf, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
@@ -137,7 +130,7 @@ static void schedule_retry(csm_informer *inf, inf_next next, double retry_after,
             snprintf(codebuf, sizeof(codebuf), "%ld", code);
         else
             snprintf(codebuf, sizeof(codebuf), "transport");
-        tel_inc2(inf->env.api_errors, inf->label, codebuf);
+        csm_tel_count(inf->env.api_errors, inf->label, codebuf);
     }
     if (strcmp(inf->last_warn, why) != 0 || now - inf->last_warn_at >= INF_WARN_EVERY_S) {
         lvl = CSM_LOG_WARN;
@@ -215,7 +208,7 @@ static csm_err upsert_object(csm_informer *inf, const cJSON *obj)
 
     if (!cJSON_IsString(uid)) {
         csm_logf(inf->env.log, CSM_LOG_WARN, "%s: object without metadata.uid skipped", inf->label);
-        tel_inc2(inf->env.events_total, inf->label, "MALFORMED");
+        csm_tel_count(inf->env.events_total, inf->label, "MALFORMED");
         return CSM_OK;
     }
     /* Before rendering and before the lifecycle sees it: a shard meters
@@ -374,7 +367,7 @@ static int apply_skimmed_page(csm_informer *inf, char *why, size_t whylen)
         }
         if (!obj) {
             csm_logf(inf->env.log, CSM_LOG_WARN, "%s: skipped a malformed LIST item", inf->label);
-            tel_inc2(inf->env.events_total, inf->label, "MALFORMED");
+            csm_tel_count(inf->env.events_total, inf->label, "MALFORMED");
             continue;
         }
         err = upsert_object(inf, obj);
@@ -465,7 +458,7 @@ static void finish_sync(csm_informer *inf, const char *how)
         csm_budget_book_relist_end(inf->book);
 
     healthy(inf);
-    tel_inc2(inf->env.list_total, inf->label, "success");
+    csm_tel_count(inf->env.list_total, inf->label, "success");
     csm_logf(inf->env.log, CSM_LOG_INFO,
              "%s: synced %zu objects by %s at resourceVersion %s in %.3fs (%zu removed)",
              inf->label, inf->listed, how, inf->rv, now_mono() - inf->list_started, removed);
@@ -487,7 +480,7 @@ static void list_done(void *ctx, const csm_kresp *resp)
     inf->req = NULL;
     if (resp->status == 200 && !resp->transport_error && !resp->aborted) {
         if (apply_page(inf, why, sizeof(why))) {
-            tel_inc2(inf->env.list_total, inf->label, "error");
+            csm_tel_count(inf->env.list_total, inf->label, "error");
             schedule_retry(inf, INF_NEXT_SYNC, -1, "list", 200, why);
             return;
         }
@@ -501,7 +494,7 @@ static void list_done(void *ctx, const csm_kresp *resp)
     }
 
     csm_buf_free(&inf->page);
-    tel_inc2(inf->env.list_total, inf->label, "error");
+    csm_tel_count(inf->env.list_total, inf->label, "error");
     if (resp->aborted) {
         snprintf(why, sizeof(why), "LIST page larger than %zu bytes", inf->env.max_page_bytes);
         schedule_retry(inf, INF_NEXT_SYNC, -1, "list", 200, why);
@@ -516,7 +509,7 @@ static void list_done(void *ctx, const csm_kresp *resp)
             csm_logf(inf->env.log, CSM_LOG_INFO,
                      "%s: continue token expired after %zu objects; restarting the list",
                      inf->label, inf->listed);
-            tel_inc2(inf->env.relists_total, inf->label, "continue_expired");
+            csm_tel_count(inf->env.relists_total, inf->label, "continue_expired");
             start_list(inf, INF_RV_CONSISTENT);
             return;
         }
@@ -524,7 +517,7 @@ static void list_done(void *ctx, const csm_kresp *resp)
             csm_logf(inf->env.log, CSM_LOG_INFO,
                      "%s: resourceVersion %s expired; relisting with a consistent read", inf->label,
                      inf->rv);
-            tel_inc2(inf->env.relists_total, inf->label, "list_expired");
+            csm_tel_count(inf->env.relists_total, inf->label, "list_expired");
             start_list(inf, INF_RV_CONSISTENT);
             return;
         }
@@ -559,7 +552,7 @@ static csm_err watch_event(void *ctx, csm_watch_type type, const cJSON *obj)
     csm_err err;
 
     inf->watch_events++;
-    tel_inc2(inf->env.events_total, inf->label, csm_watch_type_name(type));
+    csm_tel_count(inf->env.events_total, inf->label, csm_watch_type_name(type));
     switch (type) {
     case CSM_WATCH_ADDED:
     case CSM_WATCH_MODIFIED:
@@ -624,7 +617,7 @@ static int watch_prefilter(void *ctx, csm_watch_type type, const char *uid, size
     if (!foreign(inf, uid, uid_len))
         return 0;
     inf->watch_events++;
-    tel_inc2(inf->env.events_total, inf->label, csm_watch_type_name(type));
+    csm_tel_count(inf->env.events_total, inf->label, csm_watch_type_name(type));
     if (rv && rv_len > 0 && rv_len < sizeof(inf->rv)) {
         memcpy(inf->rv, rv, rv_len);
         inf->rv[rv_len] = '\0';
@@ -635,7 +628,7 @@ static int watch_prefilter(void *ctx, csm_watch_type type, const char *uid, size
 static void watch_malformed(void *ctx, const char *why)
 {
     csm_informer *inf = ctx;
-    tel_inc2(inf->env.events_total, inf->label, "MALFORMED");
+    csm_tel_count(inf->env.events_total, inf->label, "MALFORMED");
     csm_logf(inf->env.log, CSM_LOG_WARN, "%s: skipped a malformed watch event: %s", inf->label,
              why);
 }
@@ -667,8 +660,8 @@ static void watch_done(void *ctx, const csm_kresp *resp)
         return;
     }
     if (inf->watch_expired || resp->status == 410) {
-        tel_inc2(inf->env.watch_total, inf->label, "expired");
-        tel_inc2(inf->env.relists_total, inf->label, "watch_expired");
+        csm_tel_count(inf->env.watch_total, inf->label, "expired");
+        csm_tel_count(inf->env.relists_total, inf->label, "watch_expired");
         csm_logf(inf->env.log, CSM_LOG_INFO,
                  "%s: resourceVersion %s too old for a watch; relisting at it", inf->label,
                  inf->rv);
@@ -676,9 +669,9 @@ static void watch_done(void *ctx, const csm_kresp *resp)
         return;
     }
     if (resp->status == 200 && !resp->transport_error && !resp->aborted) {
-        tel_inc2(inf->env.watch_total, inf->label, "success");
+        csm_tel_count(inf->env.watch_total, inf->label, "success");
         if (initial) {
-            tel_inc2(inf->env.list_total, inf->label, "error");
+            csm_tel_count(inf->env.list_total, inf->label, "error");
             schedule_retry(inf, INF_NEXT_SYNC, -1, "WatchList", 200,
                            "stream ended before the initial state was complete");
             return;
@@ -693,9 +686,9 @@ static void watch_done(void *ctx, const csm_kresp *resp)
         start_watch(inf, 0);
         return;
     }
-    tel_inc2(inf->env.watch_total, inf->label, "error");
+    csm_tel_count(inf->env.watch_total, inf->label, "error");
     if (initial)
-        tel_inc2(inf->env.list_total, inf->label, "error");
+        csm_tel_count(inf->env.list_total, inf->label, "error");
     if (resp->aborted && resp->status == 200)
         snprintf(why, sizeof(why), "watch stream error event");
     else
@@ -942,7 +935,7 @@ void csm_informer_resync(csm_informer *inf)
     evtimer_del(inf->timer);
     inf->initial_pending = 0;
     csm_buf_free(&inf->page);
-    tel_inc2(inf->env.relists_total, inf->label, "reshard");
+    csm_tel_count(inf->env.relists_total, inf->label, "reshard");
     if (inf->hooks.taking_over)
         inf->hooks.taking_over(inf->hooks.ctx);
     csm_logf(inf->env.log, CSM_LOG_INFO, "%s: resharded; relisting at resourceVersion %s",

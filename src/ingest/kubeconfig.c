@@ -10,6 +10,8 @@
 #include <unistd.h>
 #include <yaml.h>
 
+#include "base/b64.h"
+
 /* Real kubeconfigs are kilobytes; the cap only stops a wrong path from
  * pulling a huge file into memory. */
 #define KUBECONFIG_MAX ((size_t)16 << 20)
@@ -274,64 +276,22 @@ static csm_err normalize_server(const char *in, char **out, char *why, size_t wh
 static csm_err b64_decode(const char *in, size_t inlen, unsigned char **out, size_t *outlen,
                           size_t *bad)
 {
-    unsigned char *buf = malloc(inlen / 4 * 3 + 3);
-    unsigned int acc = 0;
-    unsigned int bits = 0;
-    size_t n = 0;
-    size_t nchars = 0;
-    size_t pad = 0;
-    int v;
+    size_t cap = csm_b64_decoded_max(inlen);
+    unsigned char *buf = malloc(cap);
+    csm_err err;
 
     *out = NULL;
     *outlen = 0;
     *bad = 0;
     if (!buf)
         return CSM_ERR_NOMEM;
-    for (size_t i = 0; i < inlen; i++) {
-        char c = in[i];
-        if (c == '\r' || c == '\n')
-            continue;
-        if (c == '=' && nchars % 4 >= 2 && pad < 2) {
-            pad++;
-            continue;
-        }
-        if (c >= 'A' && c <= 'Z')
-            v = c - 'A';
-        else if (c >= 'a' && c <= 'z')
-            v = c - 'a' + 26;
-        else if (c >= '0' && c <= '9')
-            v = c - '0' + 52;
-        else if (c == '+')
-            v = 62;
-        else if (c == '/')
-            v = 63;
-        else
-            v = -1;
-        if (v < 0 || pad) {
-            *bad = i;
-            goto fail;
-        }
-        acc = (acc << 6) | (unsigned int)v;
-        bits += 6;
-        nchars++;
-        if (bits >= 8) {
-            bits -= 8;
-            buf[n++] = (unsigned char)(acc >> bits);
-            acc &= (1u << bits) - 1;
-        }
-    }
-    /* One leftover character carries only 6 bits: not a whole byte. Padding
-     * must complete the last quantum. */
-    if (nchars % 4 == 1 || (pad && (nchars + pad) % 4 != 0)) {
-        *bad = inlen;
-        goto fail;
+    err = csm_b64_decode(in, inlen, CSM_B64_PAD | CSM_B64_SKIP_CRLF, buf, outlen, bad);
+    if (err) {
+        wipe_free(buf, cap);
+        return err;
     }
     *out = buf;
-    *outlen = n;
     return CSM_OK;
-fail:
-    wipe_free(buf, inlen / 4 * 3 + 3);
-    return CSM_ERR_PARSE;
 }
 
 /* State of one kubeconfig load; messages are prefixed with `path`. */

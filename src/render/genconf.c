@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "base/buf.h"
+#include "base/strlist.h"
 #include "render/crs.h"
 #include "render/mfilter.h"
 #include "render/plugin.h"
@@ -44,13 +45,6 @@ struct csm_genconf {
     csm_tel_family *dropped; /* samples_dropped_total{resource,generator,reason} */
 };
 
-static void strs_free(char **s, size_t n)
-{
-    for (size_t i = 0; s && i < n; i++)
-        free(s[i]);
-    free(s);
-}
-
 void csm_genconf_free(csm_genconf *g)
 {
     if (!g)
@@ -60,7 +54,7 @@ void csm_genconf_free(csm_genconf *g)
     csm_reslist_free(g->gens);
     csm_crs_unref(g->crs);
     csm_gvk_list_free(g->res, g->nres);
-    strs_free(g->fps, g->nres);
+    csm_strv_free(g->fps, g->nres);
     csm_gvk_list_free(g->wild, g->nwild);
     csm_gvk_list_free(g->disc, g->ndisc);
     free(g);
@@ -371,7 +365,7 @@ static csm_err fingerprints(const csm_crs *crs, const csm_gvk *res, size_t n, ch
     for (size_t i = 0; i < n; i++) {
         fps[i] = fingerprint(crs, &res[i]);
         if (!fps[i]) {
-            strs_free(fps, n);
+            csm_strv_free(fps, n);
             return CSM_ERR_NOMEM;
         }
     }
@@ -699,7 +693,7 @@ csm_err csm_genconf_reload(csm_genconf *g, csm_genconf_action **actions, size_t 
             snprintf(errbuf, errlen, "out of memory");
         csm_crs_unref(crs);
         csm_gvk_list_free(res, n);
-        strs_free(fps, n);
+        csm_strv_free(fps, n);
         csm_gvk_list_free(wild, nwild);
         free(act);
         free(ores);
@@ -711,7 +705,7 @@ csm_err csm_genconf_reload(csm_genconf *g, csm_genconf_action **actions, size_t 
     free(fps);
     csm_crs_unref(g->crs);
     csm_gvk_list_free(g->res, g->nres);
-    strs_free(g->fps, g->nres);
+    csm_strv_free(g->fps, g->nres);
     g->crs = crs;
     csm_gvk_list_free(g->wild, g->nwild);
     g->wild = wild;

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/strlist.h"
 #include "render/gen.h"
 #include "ingest/reslist.h"
 
@@ -21,9 +22,7 @@ void csm_metalabels_destroy(void *state)
     ml_state *st = state;
     if (!st)
         return;
-    for (size_t i = 0; i < st->nkeys; i++)
-        free(st->keys[i]);
-    free(st->keys);
+    csm_strv_free(st->keys, st->nkeys);
     free(st);
 }
 

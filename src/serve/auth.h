@@ -18,8 +18,14 @@
  * stale_ms allows an answer that expired a little while ago to stand in.
  *
  * The API calls go through a transport (csm_auth_transport) so that tests
- * can complete them by hand; csm_auth_kclient_transport() is the real one.
+ * can complete them by hand; serve/auth/kctransport.h has the real one.
  * Everything runs on the caller's event loop; nothing here blocks.
+ *
+ * The parts, in src/serve/auth/: review (the TokenReview and
+ * SubjectAccessReview stages, waits, telemetry), cache (the LRU + hash the
+ * answers live in), jwt (the "exp" claim), resattrs
+ * (--auth-resource-attributes), kctransport (the API client adapter).
+ * This file is the front: configuration, credentials and verbs.
  */
 #ifndef CSM_AUTH_H
 #define CSM_AUTH_H
@@ -28,7 +34,6 @@
 #include <stdint.h>
 
 #include "csm/error.h"
-#include "ingest/kclient.h"
 #include "base/log.h"
 #include "serve/telemetry.h"
 
@@ -68,10 +73,6 @@ typedef struct csm_auth_transport {
     void (*cancel)(void *ctx, void *handle);
     void *ctx;
 } csm_auth_transport;
-
-/* The transport over the exporter's API client (borrowed; must outlive
- * every request, which csm_auth_free() cancels). */
-void csm_auth_kclient_transport(csm_kclient *kc, csm_auth_transport *out);
 
 /* ---- Configuration. ------------------------------------------------------ */
 
@@ -166,12 +167,5 @@ int csm_auth_path_always_allowed(const csm_auth *a, const char *path);
 
 /* The HTTP status a verdict is answered with (200 for CSM_AUTH_ALLOW). */
 int csm_auth_http_status(csm_auth_verdict v);
-
-/*
- * Reads the "exp" claim of a JWT (header.payload.signature, base64url)
- * without verifying anything. CSM_ERR_NOT_FOUND when the token is not a
- * JWT or has no numeric exp. Exposed for tests.
- */
-csm_err csm_auth_jwt_exp(const char *token, size_t len, int64_t *exp);
 
 #endif

@@ -304,13 +304,6 @@ static struct bufferevent *httpd_new_bufferevent(csm_httpd *s, struct event_base
     return bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
 }
 
-static void tel_count(csm_tel_family *f, const char *reason)
-{
-    const char *v[1] = {reason};
-    if (f)
-        csm_tel_inc(f, v, 1);
-}
-
 static void tel_open(csm_httpd *s)
 {
     if (s->tel.open)
@@ -589,7 +582,7 @@ static void conn_deadline(evutil_socket_t fd, short what, void *arg)
     csm_logf(s->log, CSM_LOG_DEBUG, "http: closing a connection that %s in time",
              phase_missed(c->phase));
     s->stats.deadline_closed++;
-    tel_count(s->tel.deadlines, phase_label(c->phase));
+    csm_tel_count(s->tel.deadlines, phase_label(c->phase), NULL);
 
     /* Runs the close callback, which frees c (and this timer). */
     evhttp_connection_free(c->evcon);
@@ -648,7 +641,7 @@ static int evict_one(csm_httpd *s)
             s->stats.evicted_waiting++;
         else
             s->stats.evicted_idle++;
-        tel_count(s->tel.evicted, q == QUEUE_WAITING ? "waiting" : "idle");
+        csm_tel_count(s->tel.evicted, q == QUEUE_WAITING ? "waiting" : "idle", NULL);
         csm_logf(s->log, s->cap_warned ? CSM_LOG_DEBUG : CSM_LOG_WARN,
                  "http: %ld connections open, evicting the oldest %s one%s",
                  s->limits.max_connections,
@@ -704,7 +697,7 @@ static void conn_adopt(httpd_conn *c)
     s->nadopted++;
     if (c->peer->n > (size_t)s->limits.max_per_client) {
         s->stats.refused_per_client++;
-        tel_count(s->tel.refused, "per_client");
+        csm_tel_count(s->tel.refused, "per_client", NULL);
         csm_logf(s->log, s->peer_warned ? CSM_LOG_DEBUG : CSM_LOG_WARN,
                  "http: a client has %ld connections open, closing its new ones%s",
                  s->limits.max_per_client,
@@ -715,7 +708,7 @@ static void conn_adopt(httpd_conn *c)
     }
     if (s->nadopted > (size_t)s->limits.max_connections && !evict_one(s)) {
         s->stats.refused_capacity++;
-        tel_count(s->tel.refused, "capacity");
+        csm_tel_count(s->tel.refused, "capacity", NULL);
         csm_logf(s->log, CSM_LOG_DEBUG,
                  "http: %ld connections open and all busy, closing a new one",
                  s->limits.max_connections);
@@ -1259,31 +1252,30 @@ static void serve(csm_httpd *s, struct evhttp_request *req, route r, int detail)
     }
 }
 
-/* Answers a request according to the access-control verdict. */
+/* Answers a request according to the access-control verdict, with the
+ * status csm_auth_http_status() gives it. */
 static void answer(csm_httpd *s, struct evhttp_request *req, route r, csm_auth_verdict v)
 {
     struct evkeyvalq *hdrs = evhttp_request_get_output_headers(req);
+    int code = csm_auth_http_status(v);
 
-    switch (v) {
-    case CSM_AUTH_ALLOW:
+    switch (code) {
+    case HTTP_OK:
         serve(s, req, r, 1);
         return;
-    case CSM_AUTH_UNAUTHENTICATED:
+    case 401:
         evhttp_add_header(hdrs, "WWW-Authenticate", HTTPD_REALM);
-        reply_text(s, req, 401, "Unauthorized", "unauthorized\n");
+        reply_text(s, req, code, "Unauthorized", "unauthorized\n");
         return;
-    case CSM_AUTH_FORBIDDEN:
-        reply_text(s, req, 403, "Forbidden", "forbidden\n");
+    case 403:
+        reply_text(s, req, code, "Forbidden", "forbidden\n");
         return;
-    case CSM_AUTH_UNAVAILABLE:
-        reply_text(s, req, HTTP_SERVUNAVAIL, "Service Unavailable",
+    case HTTP_SERVUNAVAIL:
+        reply_text(s, req, code, "Service Unavailable",
                    "cannot check access: the Kubernetes API server did not answer\n");
         return;
-    case CSM_AUTH_ERROR:
-    case CSM_AUTH_PENDING:
-        break;
     }
-    reply_text(s, req, HTTP_INTERNAL, "Internal Server Error", "cannot check access\n");
+    reply_text(s, req, code, "Internal Server Error", "cannot check access\n");
 }
 
 /* The Authorization header is not needed once access control has read it;
@@ -1472,7 +1464,7 @@ static void accept_error(struct evconnlistener *l, void *arg)
     int e = errno;
 
     s->stats.accept_errors++;
-    tel_count(s->tel.accept_errors, NULL);
+    csm_tel_count(s->tel.accept_errors, NULL, NULL);
     csm_logf(s->log, s->stats.accept_errors == 1 ? CSM_LOG_WARN : CSM_LOG_DEBUG,
              "http: cannot accept a connection: %s; pausing %d ms", strerror(e),
              HTTPD_ACCEPT_PAUSE_MS);

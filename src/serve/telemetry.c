@@ -17,6 +17,8 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "base/strlist.h"
+
 /* The rendered telemetry page is small; this only guards against a runaway
  * series count. */
 #define TEL_MAX_OUTPUT (16u << 20)
@@ -74,20 +76,11 @@ csm_telemetry *csm_telemetry_new(void)
     return calloc(1, sizeof(csm_telemetry));
 }
 
-static void free_strings(char **v, size_t n)
-{
-    if (!v)
-        return;
-    for (size_t i = 0; i < n; i++)
-        free(v[i]);
-    free(v);
-}
-
 static void series_free(tel_series *s, size_t nlabels)
 {
     if (!s)
         return;
-    free_strings(s->values, nlabels);
+    csm_strv_free(s->values, nlabels);
     free(s->buckets);
     free(s);
 }
@@ -103,7 +96,7 @@ static void family_free(csm_tel_family *f)
         next = s->next;
         series_free(s, f->nlabels);
     }
-    free_strings(f->label_names, f->nlabels);
+    csm_strv_free(f->label_names, f->nlabels);
     free(f->bounds);
     free(f->name);
     free(f->help);
@@ -147,7 +140,7 @@ static csm_err copy_strings(const char *const *in, size_t n, char ***out)
     *out = v;
     v = NULL;
 out:
-    free_strings(v, n);
+    csm_strv_free(v, n);
     return err;
 }
 
@@ -391,6 +384,13 @@ csm_err csm_tel_inc(csm_tel_family *f, const char *const *label_values, double d
         return err;
     s->value += delta;
     return CSM_OK;
+}
+
+csm_err csm_tel_count(csm_tel_family *f, const char *v0, const char *v1)
+{
+    const char *v[2] = {v0, v1};
+
+    return f ? csm_tel_inc(f, v, 1) : CSM_OK;
 }
 
 csm_err csm_tel_set(csm_tel_family *f, const char *const *label_values, double value)

@@ -43,6 +43,10 @@ csm_err csm_tel_histogram_add(csm_telemetry *t, const char *name, const char *he
 csm_err csm_tel_inc(csm_tel_family *f, const char *const *label_values, double delta);
 csm_err csm_tel_set(csm_tel_family *f, const char *const *label_values, double value);
 csm_err csm_tel_observe(csm_tel_family *f, const char *const *label_values, double value);
+/* Adds 1 to the series {v0, v1} of a family with up to two labels (the
+ * values past its label count are not read; pass NULL). f NULL counts
+ * nothing and is CSM_OK: a module without telemetry keeps NULL families. */
+csm_err csm_tel_count(csm_tel_family *f, const char *v0, const char *v1);
 /* Current value of a counter/gauge series; 0 if it does not exist. */
 double csm_tel_get(const csm_tel_family *f, const char *const *label_values);
 /* Drops a series (e.g. a resource that went away). */

@@ -14,6 +14,7 @@
 #include <openssl/x509.h>
 
 #include "base/buf.h"
+#include "base/strlist.h"
 
 #define TLS_RELOAD_INTERVAL_MS 1000
 /* Session resumption with client certificates needs a session id context;
@@ -364,13 +365,6 @@ static void ctx_install(csm_tls *t, SSL_CTX *ctx, const char *how)
         csm_tel_set(t->expiry, NULL, expiry);
 }
 
-static void count_reload(csm_tls *t, const char *result)
-{
-    const char *v[1] = {result};
-    if (t->reloads)
-        csm_tel_inc(t->reloads, v, 1);
-}
-
 int csm_tls_poll(csm_tls *t)
 {
     sigset now;
@@ -394,7 +388,7 @@ int csm_tls_poll(csm_tls *t)
     if (!ctx) {
         t->failed = now;
         t->have_failed = 1;
-        count_reload(t, "error");
+        csm_tel_count(t->reloads, "error", NULL);
         csm_logf(t->log, CSM_LOG_ERROR,
                  "tls: the changed certificate files do not load, still serving the previous "
                  "certificate: %s",
@@ -403,7 +397,7 @@ int csm_tls_poll(csm_tls *t)
     }
     t->loaded = now;
     t->have_failed = 0;
-    count_reload(t, "success");
+    csm_tel_count(t->reloads, "success", NULL);
     ctx_install(t, ctx, "reloaded:");
     return 1;
 }
@@ -646,8 +640,6 @@ void csm_tls_peer_free(csm_tls_peer *p)
     if (!p)
         return;
     free(p->cn);
-    for (size_t i = 0; i < p->norgs; i++)
-        free(p->orgs[i]);
-    free(p->orgs);
+    csm_strv_free(p->orgs, p->norgs);
     memset(p, 0, sizeof(*p));
 }

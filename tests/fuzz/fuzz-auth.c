@@ -14,7 +14,7 @@
  *   cancel N                 the N-th waiting request's client goes away
  *   tick MS                  the clocks advance
  *   fail                     the next review cannot be sent
- *   jwt TOKEN                csm_auth_jwt_exp()
+ *   jwt TOKEN                csm_jwt_exp()
  *   attrs TEXT               csm_auth_resource_attributes_check()
  *
  * Checked beyond memory safety: a verdict comes at once or later through
@@ -30,6 +30,7 @@
 #include <string.h>
 
 #include "serve/auth.h"
+#include "serve/auth/jwt.h"
 
 #define MAX_REQS  16
 #define MAX_WAITS 32
@@ -224,7 +225,7 @@ static void run(csm_auth *a, char *line)
     } else if (strcmp(line, "fail") == 0) {
         fail_next = 1;
     } else if (strcmp(line, "jwt") == 0) {
-        csm_auth_jwt_exp(args, strlen(args), &exp);
+        csm_jwt_exp(args, strlen(args), &exp);
     } else if (strcmp(line, "attrs") == 0) {
         if (csm_auth_resource_attributes_check(args, why, sizeof(why)) == CSM_ERR_INVALID &&
             !memchr(why, '\0', sizeof(why)))
