@@ -411,6 +411,8 @@ static void set_connection_limits(exporter *x)
     tl.max_per_client = tmax;
     csm_httpd_set_limits(x->metrics_srv, &ml);
     csm_httpd_set_limits(x->tel_srv, &tl);
+    if (csm_httpd_set_priority(x->tel_srv, CSM_LOOP_INGEST) != CSM_OK)
+        csm_logf(x->log, CSM_LOG_WARN, "telemetry port: cannot raise its loop priority");
     csm_logf(x->log, CSM_LOG_INFO,
              "connections: up to %ld on the metrics port (%ld per client), %ld on the telemetry "
              "port; file-descriptor limit %ld",

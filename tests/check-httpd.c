@@ -25,6 +25,7 @@
 
 #include "check_main.h"
 #include "store/gzcat.h"
+#include "base/loop.h"
 #include "serve/httpd.h"
 #include "store/store.h"
 
@@ -715,6 +716,37 @@ START_TEST(test_readyz_default)
     http_res_free(&a.res);
     env_teardown(&e);
     mctx_free(&e.m);
+}
+END_TEST
+
+START_TEST(test_priority)
+{
+    env e;
+    scenario a = {"GET", "/healthz", {NULL}, {0}};
+    struct event_base *lb = NULL;
+    csm_httpd *ls = NULL;
+
+    /* A plain base has one priority: 0 is valid, 1 is not. */
+    env_setup(&e, 1, 64, NULL);
+    ck_assert_int_eq(csm_httpd_set_priority(e.srv, 1), CSM_ERR_INVALID);
+    ck_assert_int_eq(csm_httpd_set_priority(e.srv, -1), CSM_ERR_INVALID);
+    ck_assert_int_eq(csm_httpd_set_priority(NULL, 0), CSM_ERR_INVALID);
+    ck_assert_int_eq(csm_httpd_set_priority(e.srv, CSM_LOOP_INGEST), CSM_OK);
+    /* Connections accepted after it are served as before. */
+    request(&e, &a);
+    ck_assert_int_eq(a.res.status, 200);
+    http_res_free(&a.res);
+    env_teardown(&e);
+    mctx_free(&e.m);
+
+    /* The exporter's base has both. */
+    ck_assert_int_eq(csm_loop_new(&lb), CSM_OK);
+    ck_assert_int_eq(csm_httpd_new(lb, "127.0.0.1", 0, &e.h, NULL, NULL, &ls), CSM_OK);
+    ck_assert_int_eq(csm_httpd_set_priority(ls, CSM_LOOP_SERVE), CSM_OK);
+    ck_assert_int_eq(csm_httpd_set_priority(ls, CSM_LOOP_INGEST), CSM_OK);
+    ck_assert_int_eq(csm_httpd_set_priority(ls, CSM_LOOP_PRIORITIES), CSM_ERR_INVALID);
+    csm_httpd_free(ls);
+    event_base_free(lb);
 }
 END_TEST
 
@@ -2033,6 +2065,7 @@ int main(void)
     curl_global_init(CURL_GLOBAL_DEFAULT);
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_metrics_text_zero_copy);
+    tcase_add_test(tc, test_priority);
     tcase_add_test(tc, test_metrics_openmetrics_eof);
     tcase_add_test(tc, test_metrics_gzip);
     tcase_add_test(tc, test_metrics_segments_gzip);

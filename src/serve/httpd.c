@@ -265,6 +265,7 @@ struct csm_httpd {
     csm_tel_family *duration; /* NULL without telemetry */
     int port;
     csm_httpd_limits limits;
+    int priority; /* of new connections' bufferevents; -1: the base's default */
 
     httpd_conn *conns; /* pending and adopted connections */
     size_t nconns;
@@ -603,6 +604,8 @@ static struct bufferevent *httpd_bevcb(struct event_base *base, void *arg)
     }
     if (!bev)
         return NULL; /* evhttp falls back to its own bufferevent, untracked */
+    if (s->priority >= 0)
+        bufferevent_priority_set(bev, s->priority); /* checked by csm_httpd_set_priority() */
     c = calloc(1, sizeof(*c));
     if (c)
         c->deadline = evtimer_new(base, conn_deadline, c);
@@ -1571,6 +1574,7 @@ csm_err csm_httpd_new(struct event_base *base, const char *host, int port,
     s->limits.min_rate = HTTPD_MIN_RATE;
     s->limits.max_connections = HTTPD_MAX_CONNECTIONS;
     s->limits.max_per_client = HTTPD_MAX_CONNECTIONS;
+    s->priority = -1;
     if (tel) {
         err = register_telemetry(s, tel);
         if (err)
@@ -1604,6 +1608,14 @@ out:
 int csm_httpd_port(const csm_httpd *s)
 {
     return s ? s->port : -1;
+}
+
+csm_err csm_httpd_set_priority(csm_httpd *s, int priority)
+{
+    if (!s || priority < 0 || priority >= event_base_get_npriorities(s->base))
+        return CSM_ERR_INVALID;
+    s->priority = priority;
+    return CSM_OK;
 }
 
 void csm_httpd_set_limits(csm_httpd *s, const csm_httpd_limits *l)

@@ -99,6 +99,13 @@ int csm_httpd_port(const csm_httpd *s);
  * zero field keeps its current value. */
 void csm_httpd_set_limits(csm_httpd *s, const csm_httpd_limits *l);
 
+/* The loop priority (base/loop.h) of connections accepted from now on;
+ * until set, the base's default. The wiring gives the telemetry port
+ * CSM_LOOP_INGEST: the exporter's own counts and health answer ahead of a
+ * scrape storm on the metrics port. CSM_ERR_INVALID for a priority the
+ * base does not have. */
+csm_err csm_httpd_set_priority(csm_httpd *s, int priority);
+
 /* Copies the counters; *out is zeroed for a NULL server. */
 void csm_httpd_get_stats(const csm_httpd *s, csm_httpd_stats *out);
 
