@@ -644,38 +644,15 @@ static csm_err start_sharding(exporter *x)
                              &hooks, &x->autoshard);
 }
 
-static csm_err start(exporter *x)
+/*
+ * What every informer shares (x->env): the API client, the series budget,
+ * the watch settings and the shard assignment, with the shard's telemetry.
+ * Needs x->kc and x->tel.
+ */
+static csm_err start_env(exporter *x)
 {
-    const csm_gvk *resources;
-    size_t nresources;
-    char errbuf[1024] = "";
-    csm_httpd_handlers mh = {write_metrics, ready, x, "crd-state-metrics", NULL, NULL};
-    csm_httpd_handlers th = {write_telemetry, NULL, x, "crd-state-metrics telemetry", NULL, NULL};
     csm_err err;
 
-    /* Generators, plugins and --config first: a mistake there is the
-     * user's to fix (exit 2) and needs no API server to show. */
-    err = csm_genconf_new(x->cfg, x->log, &x->gc, errbuf, sizeof(errbuf));
-    if (err) {
-        csm_logf(x->log, CSM_LOG_ERROR, "%s", errbuf[0] ? errbuf : csm_strerror(err));
-        return err;
-    }
-    err = csm_kauth_load(x->cfg->kubeconfig, x->cfg->apiserver, &x->auth, errbuf, sizeof(errbuf));
-    if (err) {
-        csm_logf(x->log, CSM_LOG_ERROR, "API configuration: %s",
-                 errbuf[0] ? errbuf : csm_strerror(err));
-        return err;
-    }
-    log_config(x);
-    err = csm_kclient_new(x->base, x->auth, x->log, &x->kc);
-    if (err)
-        return err;
-    x->tel = csm_telemetry_new();
-    if (!x->tel)
-        return CSM_ERR_NOMEM;
-    err = register_telemetry(x);
-    if (err)
-        return err;
     x->env.base = x->base;
     x->env.kc = x->kc;
     x->env.log = x->log;
@@ -695,12 +672,20 @@ static csm_err start(exporter *x)
     if (err)
         return err;
     x->env.shard = x->shard;
-    err = register_shard_telemetry(x);
-    if (err)
-        return err;
+    return register_shard_telemetry(x);
+}
 
-    /* What every resource gets, also those a reload or discovery adds
-     * (there may be none at first: a config of wildcards only). */
+/*
+ * x->res_opts, what every resource gets, also those a reload or discovery
+ * adds; then one resource per entry of the generator configuration (there
+ * may be none at first: a config of wildcards only). None runs yet.
+ */
+static csm_err start_resources(exporter *x)
+{
+    const csm_gvk *resources;
+    size_t nresources;
+    csm_err err;
+
     memset(&x->res_opts, 0, sizeof(x->res_opts));
     x->res_opts.env = &x->env;
     x->res_opts.namespaces = &x->cfg->namespaces;
@@ -710,18 +695,24 @@ static csm_err start(exporter *x)
     x->res_opts.make_genset = csm_genconf_make_genset;
     x->res_opts.genset_ctx = x->gc;
     resources = csm_genconf_resources(x->gc, &nresources);
+    /* Never NULL, even for no resources: reload_config() copies into it. */
     x->res = calloc(nresources ? nresources : 1, sizeof(*x->res));
     if (!x->res)
         return CSM_ERR_NOMEM;
     for (size_t i = 0; i < nresources; i++) {
-        csm_resource_opts o = x->res_opts;
-        o.gvk = &resources[i];
-        csm_genconf_selectors(x->gc, o.gvk, &o.config_label_selector, &o.config_field_selector);
-        err = csm_resource_new(&o, &x->res[i]);
+        err = add_resource(x, &resources[i]);
         if (err)
             return err;
-        x->nres++;
     }
+    return CSM_OK;
+}
+
+/* TLS, access control and both listeners with their connection caps. */
+static csm_err start_servers(exporter *x)
+{
+    csm_httpd_handlers mh = {write_metrics, ready, x, "crd-state-metrics", NULL, NULL};
+    csm_httpd_handlers th = {write_telemetry, NULL, x, "crd-state-metrics telemetry", NULL, NULL};
+    csm_err err;
 
     err = start_security(x);
     if (err) {
@@ -747,7 +738,49 @@ static csm_err start(exporter *x)
     set_connection_limits(x);
     csm_logf(x->log, CSM_LOG_INFO, "serving metrics on port %d and telemetry on port %d",
              csm_httpd_port(x->metrics_srv), csm_httpd_port(x->tel_srv));
+    return CSM_OK;
+}
 
+/*
+ * Everything the event loop runs, in the order a failure must be seen:
+ * the generator configuration and the API configuration first (a mistake
+ * there is the user's to fix, exit 2, and needs no API server to show),
+ * then the client, the informers' environment, the resources, the
+ * listeners, the signals and the --config reload. The resources start
+ * last, or with --pod once the shard is known.
+ */
+static csm_err start(exporter *x)
+{
+    char errbuf[1024] = "";
+    csm_err err;
+
+    err = csm_genconf_new(x->cfg, x->log, &x->gc, errbuf, sizeof(errbuf));
+    if (err) {
+        csm_logf(x->log, CSM_LOG_ERROR, "%s", errbuf[0] ? errbuf : csm_strerror(err));
+        return err;
+    }
+    err = csm_kauth_load(x->cfg->kubeconfig, x->cfg->apiserver, &x->auth, errbuf, sizeof(errbuf));
+    if (err) {
+        csm_logf(x->log, CSM_LOG_ERROR, "API configuration: %s",
+                 errbuf[0] ? errbuf : csm_strerror(err));
+        return err;
+    }
+    log_config(x);
+    err = csm_kclient_new(x->base, x->auth, x->log, &x->kc);
+    if (err)
+        return err;
+    x->tel = csm_telemetry_new();
+    if (!x->tel)
+        return CSM_ERR_NOMEM;
+    err = register_telemetry(x);
+    if (!err)
+        err = start_env(x);
+    if (!err)
+        err = start_resources(x);
+    if (!err)
+        err = start_servers(x);
+    if (err)
+        return err;
     x->sigterm = evsignal_new(x->base, SIGTERM, on_signal, x);
     x->sigint = evsignal_new(x->base, SIGINT, on_signal, x);
     if (!x->sigterm || !x->sigint || evsignal_add(x->sigterm, NULL) ||

@@ -1,6 +1,7 @@
 #include "flags.h"
 
 #include <getopt.h>
+#include <stddef.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,9 +14,11 @@
 #include "serve/tls.h"
 
 /*
- * Adding a flag: give it an id below, a row in flag_specs[] and a case in
- * flag_apply(). Defaults live only in the table: flag_apply() applies them
- * before argv is read, so --help can never disagree with the behaviour.
+ * Adding a flag: give it an id below, a row in flag_specs[] and either a
+ * row in value_specs[] (a number with its range, a duration, a string, a
+ * selector, a resource list) or a case in flag_apply(). Defaults live only
+ * in flag_specs[]: flag_apply() applies them before argv is read, so --help
+ * can never disagree with the behaviour.
  */
 enum flag_id {
     /* Above any short-option character, so getopt's optopt tells them apart. */
@@ -670,11 +673,6 @@ static csm_err set_int_range(int *dst, const flag_spec *f, const char *val, long
     return CSM_OK;
 }
 
-static csm_err set_port(int *dst, const flag_spec *f, const char *val, char *errbuf, size_t errlen)
-{
-    return set_int_range(dst, f, val, 0, 65535, errbuf, errlen);
-}
-
 /*
  * Parses a Go-style duration ("1m30s", "500ms", "2h", "0") into
  * milliseconds in [0, max_ms]. Integers only: nobody needs 1.5s here.
@@ -804,11 +802,108 @@ static csm_err add_regexes(csm_strlist *l, const flag_spec *f, const char *val, 
     return err;
 }
 
+/* How a value_specs[] row stores its flag's value. */
+typedef enum value_kind {
+    VALUE_INT,             /* int: a decimal integer in [min, max] */
+    VALUE_MS,              /* long: a duration in milliseconds in [0, max] */
+    VALUE_STRING,          /* char *: any value but the empty one; replaced */
+    VALUE_SELECTOR,        /* char *: a selector; empty means none (NULL) */
+    VALUE_RESLIST,         /* char *: a list for every resource or RESOURCE=[ITEM,...] */
+    VALUE_RESLIST_ENTRIES, /* char *: RESOURCE=[ITEM,...] entries only */
+} value_kind;
+
+/*
+ * The flags whose value needs no more than its kind's check, with where it
+ * goes: `field` is the offsetof() of a csm_config member of the C type the
+ * kind names (the invariant apply_value() relies on). The range is the
+ * flag's, not its type's: a value outside it exits 2 naming both ends.
+ */
+static const struct value_spec {
+    int id;
+    value_kind kind;
+    size_t field;
+    long min;
+    long max;
+} value_specs[] = {
+    {FLAG_LABEL_SELECTOR, VALUE_SELECTOR, offsetof(csm_config, label_selector), 0, 0},
+    {FLAG_FIELD_SELECTOR, VALUE_SELECTOR, offsetof(csm_config, field_selector), 0, 0},
+    {FLAG_KUBECONFIG, VALUE_STRING, offsetof(csm_config, kubeconfig), 0, 0},
+    {FLAG_APISERVER, VALUE_STRING, offsetof(csm_config, apiserver), 0, 0},
+    {FLAG_HOST, VALUE_STRING, offsetof(csm_config, host), 0, 0},
+    {FLAG_PORT, VALUE_INT, offsetof(csm_config, port), 0, 65535},
+    {FLAG_TELEMETRY_HOST, VALUE_STRING, offsetof(csm_config, telemetry_host), 0, 0},
+    {FLAG_TELEMETRY_PORT, VALUE_INT, offsetof(csm_config, telemetry_port), 0, 65535},
+    {FLAG_WATCH_TIMEOUT, VALUE_INT, offsetof(csm_config, watch_timeout_s), 1, 86400},
+    {FLAG_LIST_PAGE_SIZE, VALUE_INT, offsetof(csm_config, list_page_size), 1, 100000},
+    {FLAG_MAX_LABELS_PER_SAMPLE, VALUE_INT, offsetof(csm_config, max_labels_per_sample), 0,
+     1000000},
+    {FLAG_MAX_SERIES, VALUE_INT, offsetof(csm_config, max_series), 0, 999999999},
+    {FLAG_MAX_SERIES_PER_RESOURCE, VALUE_INT, offsetof(csm_config, max_series_per_resource), 0,
+     999999999},
+    {FLAG_TLS_CERT_FILE, VALUE_STRING, offsetof(csm_config, tls_cert_file), 0, 0},
+    {FLAG_TLS_KEY_FILE, VALUE_STRING, offsetof(csm_config, tls_key_file), 0, 0},
+    {FLAG_CLIENT_CA_FILE, VALUE_STRING, offsetof(csm_config, client_ca_file), 0, 0},
+    {FLAG_AUTH_TTL_TOKEN, VALUE_MS, offsetof(csm_config, auth_ttl_token_ms), 0, 86400000L},
+    {FLAG_AUTH_TTL_ALLOWED, VALUE_MS, offsetof(csm_config, auth_ttl_allowed_ms), 0, 86400000L},
+    {FLAG_AUTH_TTL_DENIED, VALUE_MS, offsetof(csm_config, auth_ttl_denied_ms), 0, 86400000L},
+    {FLAG_AUTH_STALE_IF_ERROR, VALUE_MS, offsetof(csm_config, auth_stale_ms), 0, 86400000L},
+    {FLAG_AUTH_MAX_REVIEWS, VALUE_INT, offsetof(csm_config, auth_max_reviews), 1, 100000},
+    {FLAG_MAX_CONNECTIONS, VALUE_INT, offsetof(csm_config, max_connections), 16, 10000000},
+    {FLAG_MAX_CONNECTIONS_PER_CLIENT, VALUE_INT, offsetof(csm_config, max_connections_per_client),
+     1, 10000000},
+    {FLAG_RESPONSE_MIN_RATE, VALUE_INT, offsetof(csm_config, response_min_rate), 1, 999999999},
+    {FLAG_SHARD, VALUE_INT, offsetof(csm_config, shard), 0, 999999999L},
+    {FLAG_TOTAL_SHARDS, VALUE_INT, offsetof(csm_config, total_shards), 1, 999999999L},
+    {FLAG_POD, VALUE_STRING, offsetof(csm_config, pod), 0, 0},
+    {FLAG_POD_NAMESPACE, VALUE_STRING, offsetof(csm_config, pod_namespace), 0, 0},
+    {FLAG_RESHARD_DELAY, VALUE_MS, offsetof(csm_config, reshard_delay_ms), 0, 600000L},
+    {FLAG_GENERATORS, VALUE_RESLIST, offsetof(csm_config, generators), 0, 0},
+    {FLAG_LABELS_ALLOWLIST, VALUE_RESLIST_ENTRIES, offsetof(csm_config, labels_allowlist), 0, 0},
+    {FLAG_ANNOTATIONS_ALLOWLIST, VALUE_RESLIST_ENTRIES, offsetof(csm_config, annotations_allowlist),
+     0, 0},
+    {FLAG_CONFIG, VALUE_STRING, offsetof(csm_config, config_file), 0, 0},
+};
+
+static const struct value_spec *value_spec_by_id(int id)
+{
+    for (size_t i = 0; i < sizeof(value_specs) / sizeof(value_specs[0]); i++) {
+        if (value_specs[i].id == id)
+            return &value_specs[i];
+    }
+    return NULL;
+}
+
+static csm_err apply_value(csm_config *cfg, const struct value_spec *v, const flag_spec *f,
+                           const char *val, char *errbuf, size_t errlen)
+{
+    char *field = (char *)cfg + v->field;
+
+    switch (v->kind) {
+    case VALUE_INT:
+        return set_int_range((int *)(void *)field, f, val, v->min, v->max, errbuf, errlen);
+    case VALUE_MS:
+        return set_duration((long *)(void *)field, f, val, v->max, errbuf, errlen);
+    case VALUE_STRING:
+        return set_nonempty((char **)(void *)field, f, val, errbuf, errlen);
+    case VALUE_SELECTOR:
+        return set_selector((char **)(void *)field, val);
+    case VALUE_RESLIST:
+        return set_reslist((char **)(void *)field, f, val, 1, errbuf, errlen);
+    case VALUE_RESLIST_ENTRIES:
+        return set_reslist((char **)(void *)field, f, val, 0, errbuf, errlen);
+    }
+    return CSM_ERR_INTERNAL;
+}
+
+/* A flag of value_specs[], or one of those that check more than a kind. */
 static csm_err flag_apply(csm_config *cfg, const flag_spec *f, const char *val, char *errbuf,
                           size_t errlen)
 {
+    const struct value_spec *v = value_spec_by_id(f->id);
     int choice;
 
+    if (v)
+        return apply_value(cfg, v, f, val, errbuf, errlen);
     switch (f->id) {
     case FLAG_RESOURCE:
         return add_resources(cfg, f, val, errbuf, errlen);
@@ -816,22 +911,6 @@ static csm_err flag_apply(csm_config *cfg, const flag_spec *f, const char *val, 
         return add_namespaces(&cfg->namespaces, f, val, errbuf, errlen);
     case FLAG_NAMESPACES_DENYLIST:
         return add_namespaces(&cfg->namespaces_deny, f, val, errbuf, errlen);
-    case FLAG_LABEL_SELECTOR:
-        return set_selector(&cfg->label_selector, val);
-    case FLAG_FIELD_SELECTOR:
-        return set_selector(&cfg->field_selector, val);
-    case FLAG_KUBECONFIG:
-        return set_nonempty(&cfg->kubeconfig, f, val, errbuf, errlen);
-    case FLAG_APISERVER:
-        return set_nonempty(&cfg->apiserver, f, val, errbuf, errlen);
-    case FLAG_HOST:
-        return set_nonempty(&cfg->host, f, val, errbuf, errlen);
-    case FLAG_PORT:
-        return set_port(&cfg->port, f, val, errbuf, errlen);
-    case FLAG_TELEMETRY_HOST:
-        return set_nonempty(&cfg->telemetry_host, f, val, errbuf, errlen);
-    case FLAG_TELEMETRY_PORT:
-        return set_port(&cfg->telemetry_port, f, val, errbuf, errlen);
     case FLAG_LOG_LEVEL:
         /* csm_log_level_parse also takes "warning" and any case. */
         if (csm_log_level_parse(val, &cfg->log_level) != CSM_OK)
@@ -841,16 +920,6 @@ static csm_err flag_apply(csm_config *cfg, const flag_spec *f, const char *val, 
         if (csm_log_format_parse(val, &cfg->log_format) != CSM_OK)
             return invalid_value(f, val, errbuf, errlen, "must be text or json");
         return CSM_OK;
-    case FLAG_WATCH_TIMEOUT:
-        return set_int_range(&cfg->watch_timeout_s, f, val, 1, 86400, errbuf, errlen);
-    case FLAG_LIST_PAGE_SIZE:
-        return set_int_range(&cfg->list_page_size, f, val, 1, 100000, errbuf, errlen);
-    case FLAG_MAX_LABELS_PER_SAMPLE:
-        return set_int_range(&cfg->max_labels_per_sample, f, val, 0, 1000000, errbuf, errlen);
-    case FLAG_MAX_SERIES:
-        return set_int_range(&cfg->max_series, f, val, 0, 999999999, errbuf, errlen);
-    case FLAG_MAX_SERIES_PER_RESOURCE:
-        return set_int_range(&cfg->max_series_per_resource, f, val, 0, 999999999, errbuf, errlen);
     case FLAG_WATCH_LIST:
         /* In csm_watch_list_mode order. */
         choice = choice_index(val, (const char *const[]){"auto", "on", "off"}, 3);
@@ -858,10 +927,6 @@ static csm_err flag_apply(csm_config *cfg, const flag_spec *f, const char *val, 
             return invalid_value(f, val, errbuf, errlen, "must be auto, on or off");
         cfg->watch_list = (csm_watch_list_mode)choice;
         return CSM_OK;
-    case FLAG_TLS_CERT_FILE:
-        return set_nonempty(&cfg->tls_cert_file, f, val, errbuf, errlen);
-    case FLAG_TLS_KEY_FILE:
-        return set_nonempty(&cfg->tls_key_file, f, val, errbuf, errlen);
     case FLAG_TLS_MIN_VERSION:
         if (csm_tls_version_parse(val, &cfg->tls_min_version) != CSM_OK)
             return invalid_value(f, val, errbuf, errlen,
@@ -872,8 +937,6 @@ static csm_err flag_apply(csm_config *cfg, const flag_spec *f, const char *val, 
         if (check_security_value(f, val, errbuf, errlen) != CSM_OK)
             return CSM_ERR_USAGE;
         return set_nonempty(&cfg->tls_cipher_suites, f, val, errbuf, errlen);
-    case FLAG_CLIENT_CA_FILE:
-        return set_nonempty(&cfg->client_ca_file, f, val, errbuf, errlen);
     case FLAG_AUTH:
         choice = choice_index(val, (const char *const[]){"none", "kubernetes"}, 2);
         if (choice < 0)
@@ -890,14 +953,6 @@ static csm_err flag_apply(csm_config *cfg, const flag_spec *f, const char *val, 
         if (check_security_value(f, val, errbuf, errlen) != CSM_OK)
             return CSM_ERR_USAGE;
         return set_nonempty(&cfg->auth_resource_attributes, f, val, errbuf, errlen);
-    case FLAG_AUTH_TTL_TOKEN:
-        return set_duration(&cfg->auth_ttl_token_ms, f, val, 86400000L, errbuf, errlen);
-    case FLAG_AUTH_TTL_ALLOWED:
-        return set_duration(&cfg->auth_ttl_allowed_ms, f, val, 86400000L, errbuf, errlen);
-    case FLAG_AUTH_TTL_DENIED:
-        return set_duration(&cfg->auth_ttl_denied_ms, f, val, 86400000L, errbuf, errlen);
-    case FLAG_AUTH_STALE_IF_ERROR:
-        return set_duration(&cfg->auth_stale_ms, f, val, 86400000L, errbuf, errlen);
     case FLAG_AUTH_TIMEOUT:
         if (set_duration(&cfg->auth_timeout_ms, f, val, 300000L, errbuf, errlen) != CSM_OK)
             return CSM_ERR_USAGE;
@@ -905,42 +960,16 @@ static csm_err flag_apply(csm_config *cfg, const flag_spec *f, const char *val, 
             return usage_err(errbuf, errlen, "invalid value \"0\" for --%s: must be positive",
                              f->name);
         return CSM_OK;
-    case FLAG_AUTH_MAX_REVIEWS:
-        return set_int_range(&cfg->auth_max_reviews, f, val, 1, 100000, errbuf, errlen);
-    case FLAG_MAX_CONNECTIONS:
-        return set_int_range(&cfg->max_connections, f, val, 16, 10000000, errbuf, errlen);
-    case FLAG_MAX_CONNECTIONS_PER_CLIENT:
-        return set_int_range(&cfg->max_connections_per_client, f, val, 1, 10000000, errbuf, errlen);
     case FLAG_RESPONSE_TIMEOUT:
         if (set_duration(&cfg->response_timeout_ms, f, val, 86400000L, errbuf, errlen) != CSM_OK)
             return CSM_ERR_USAGE;
         if (cfg->response_timeout_ms < 1000)
             return invalid_value(f, val, errbuf, errlen, "must be at least 1s");
         return CSM_OK;
-    case FLAG_RESPONSE_MIN_RATE:
-        return set_int_range(&cfg->response_min_rate, f, val, 1, 999999999, errbuf, errlen);
-    case FLAG_SHARD:
-        return set_int_range(&cfg->shard, f, val, 0, 999999999L, errbuf, errlen);
-    case FLAG_TOTAL_SHARDS:
-        return set_int_range(&cfg->total_shards, f, val, 1, 999999999L, errbuf, errlen);
-    case FLAG_POD:
-        return set_nonempty(&cfg->pod, f, val, errbuf, errlen);
-    case FLAG_POD_NAMESPACE:
-        return set_nonempty(&cfg->pod_namespace, f, val, errbuf, errlen);
-    case FLAG_RESHARD_DELAY:
-        return set_duration(&cfg->reshard_delay_ms, f, val, 600000L, errbuf, errlen);
-    case FLAG_GENERATORS:
-        return set_reslist(&cfg->generators, f, val, 1, errbuf, errlen);
-    case FLAG_LABELS_ALLOWLIST:
-        return set_reslist(&cfg->labels_allowlist, f, val, 0, errbuf, errlen);
-    case FLAG_ANNOTATIONS_ALLOWLIST:
-        return set_reslist(&cfg->annotations_allowlist, f, val, 0, errbuf, errlen);
     case FLAG_METRIC_ALLOWLIST:
         return add_regexes(&cfg->metric_allowlist, f, val, errbuf, errlen);
     case FLAG_METRIC_DENYLIST:
         return add_regexes(&cfg->metric_denylist, f, val, errbuf, errlen);
-    case FLAG_CONFIG:
-        return set_nonempty(&cfg->config_file, f, val, errbuf, errlen);
     case FLAG_GENERATOR_PLUGIN:
         if (!*val)
             return usage_err(errbuf, errlen, "invalid value \"\" for --%s: must not be empty",

@@ -22,9 +22,27 @@ static const char *owner(const char *json, char *buf, size_t len)
     return err;
 }
 
+/* A Pod whose one owner reference is apiVersion/kind/name, a controller
+ * if `controller`; written into out[len]. */
+static const char *pod_owned(char *out, size_t len, const char *api_version, const char *kind,
+                             const char *name, int controller)
+{
+    int n = snprintf(out, len,
+                     "{\"metadata\":{\"ownerReferences\":[{\"apiVersion\":\"%s\",\"kind\":\"%s\","
+                     "\"name\":\"%s\"%s}]}}",
+                     api_version, kind, name, controller ? ",\"controller\":true" : "");
+
+    ck_assert(n > 0 && (size_t)n < len);
+    return out;
+}
+
+static const char NO_OWNER[] = "ERR: the pod has no controlling StatefulSet owner reference";
+static const char BAD_NAME[] = "ERR: the StatefulSet owner reference has an invalid name";
+
 START_TEST(test_owner)
 {
     char b[64];
+    char p[256];
 
     ck_assert_str_eq(owner("{\"metadata\":{\"ownerReferences\":[{\"apiVersion\":\"v1\",\"kind\":"
                            "\"ConfigMap\",\"name\":\"x\",\"controller\":true},{\"apiVersion\":"
@@ -33,32 +51,22 @@ START_TEST(test_owner)
                            b, sizeof(b)),
                      "csm");
     /* Not the controller, another kind or group: not ours. */
-    ck_assert_str_eq(owner("{\"metadata\":{\"ownerReferences\":[{\"apiVersion\":\"apps/v1\","
-                           "\"kind\":\"StatefulSet\",\"name\":\"csm\"}]}}",
-                           b, sizeof(b)),
-                     "ERR: the pod has no controlling StatefulSet owner reference");
-    ck_assert_str_eq(owner("{\"metadata\":{\"ownerReferences\":[{\"apiVersion\":\"apps/v1\","
-                           "\"kind\":\"ReplicaSet\",\"name\":\"csm\",\"controller\":true}]}}",
-                           b, sizeof(b)),
-                     "ERR: the pod has no controlling StatefulSet owner reference");
-    ck_assert_str_eq(owner("{\"metadata\":{\"ownerReferences\":[{\"apiVersion\":\"example.com/v1\","
-                           "\"kind\":\"StatefulSet\",\"name\":\"csm\",\"controller\":true}]}}",
-                           b, sizeof(b)),
-                     "ERR: the pod has no controlling StatefulSet owner reference");
-    ck_assert_str_eq(owner("{\"metadata\":{}}", b, sizeof(b)),
-                     "ERR: the pod has no controlling StatefulSet owner reference");
+    ck_assert_str_eq(
+        owner(pod_owned(p, sizeof(p), "apps/v1", "StatefulSet", "csm", 0), b, sizeof(b)), NO_OWNER);
+    ck_assert_str_eq(
+        owner(pod_owned(p, sizeof(p), "apps/v1", "ReplicaSet", "csm", 1), b, sizeof(b)), NO_OWNER);
+    ck_assert_str_eq(
+        owner(pod_owned(p, sizeof(p), "example.com/v1", "StatefulSet", "csm", 1), b, sizeof(b)),
+        NO_OWNER);
+    ck_assert_str_eq(owner("{\"metadata\":{}}", b, sizeof(b)), NO_OWNER);
     ck_assert_str_eq(
         owner("{\"metadata\":{\"ownerReferences\":{\"kind\":\"StatefulSet\"}}}", b, sizeof(b)),
-        "ERR: the pod has no controlling StatefulSet owner reference");
+        NO_OWNER);
     /* A name that does not fit, or an empty one. */
-    ck_assert_str_eq(owner("{\"metadata\":{\"ownerReferences\":[{\"apiVersion\":\"apps/v1\","
-                           "\"kind\":\"StatefulSet\",\"name\":\"csm\",\"controller\":true}]}}",
-                           b, 3),
-                     "ERR: the StatefulSet owner reference has an invalid name");
-    ck_assert_str_eq(owner("{\"metadata\":{\"ownerReferences\":[{\"apiVersion\":\"apps/v1\","
-                           "\"kind\":\"StatefulSet\",\"name\":\"\",\"controller\":true}]}}",
-                           b, sizeof(b)),
-                     "ERR: the StatefulSet owner reference has an invalid name");
+    ck_assert_str_eq(owner(pod_owned(p, sizeof(p), "apps/v1", "StatefulSet", "csm", 1), b, 3),
+                     BAD_NAME);
+    ck_assert_str_eq(owner(pod_owned(p, sizeof(p), "apps/v1", "StatefulSet", "", 1), b, sizeof(b)),
+                     BAD_NAME);
 }
 END_TEST
 

@@ -219,6 +219,30 @@ static void env_teardown(env *e)
     close(e->to_client[1]);
 }
 
+/* env_teardown() and the handler's context, for a test that checks
+ * nothing in between. */
+static void env_done(env *e)
+{
+    env_teardown(e);
+    mctx_free(&e->m);
+}
+
+/* env_setup() with connection limits on the server. */
+static void env_limited(env *e, size_t nrefs, size_t block_len, const csm_httpd_limits *l)
+{
+    env_setup(e, nrefs, block_len, NULL);
+    csm_httpd_set_limits(e->srv, l);
+}
+
+/* Replaces the server by one on `host` with the handlers in e->h as they
+ * are now (no telemetry). */
+static void env_relisten(env *e, const char *host)
+{
+    csm_httpd_free(e->srv);
+    ck_assert_int_eq(csm_httpd_new(e->base, host, 0, &e->h, NULL, NULL, &e->srv), CSM_OK);
+    e->port = csm_httpd_port(e->srv);
+}
+
 /* Client side: checkpoint; the main loop breaks out. */
 static void notify_main(env *e)
 {
@@ -460,8 +484,7 @@ START_TEST(test_metrics_openmetrics_eof)
     assert_released_once(&e.m, 1);
     free(exp);
     http_res_free(&sc.res);
-    env_teardown(&e);
-    mctx_free(&e.m);
+    env_done(&e);
 }
 END_TEST
 
@@ -493,8 +516,7 @@ START_TEST(test_metrics_gzip)
     free(out);
     http_res_free(&plain.res);
     http_res_free(&gz.res);
-    env_teardown(&e);
-    mctx_free(&e.m);
+    env_done(&e);
 }
 END_TEST
 
@@ -552,8 +574,7 @@ START_TEST(test_metrics_segments_gzip)
     http_res_free(&plain.res);
     http_res_free(&gz.res);
     http_res_free(&gz2.res);
-    env_teardown(&e);
-    mctx_free(&e.m);
+    env_done(&e);
     csm_store_free(st);
 }
 END_TEST
@@ -569,8 +590,7 @@ START_TEST(test_gzip_refused_with_q0)
     ck_assert(!has_header(&sc.res, "Content-Encoding:"));
     ck_assert(memcmp(sc.res.body.ptr, HEAD_TEXT, strlen(HEAD_TEXT)) == 0);
     http_res_free(&sc.res);
-    env_teardown(&e);
-    mctx_free(&e.m);
+    env_done(&e);
 }
 END_TEST
 
@@ -586,8 +606,7 @@ START_TEST(test_head_metrics)
     ck_assert_uint_eq(sc.res.body.len, 0);
     ck_assert_int_eq(e.m.calls, 0);
     http_res_free(&sc.res);
-    env_teardown(&e);
-    mctx_free(&e.m);
+    env_done(&e);
 }
 END_TEST
 
@@ -650,8 +669,7 @@ START_TEST(test_health_and_errors)
     http_res_free(&post.res);
     http_res_free(&put.res);
     http_res_free(&query.res);
-    env_teardown(&e);
-    mctx_free(&e.m);
+    env_done(&e);
 }
 END_TEST
 
@@ -672,8 +690,7 @@ START_TEST(test_index)
     ck_assert_ptr_nonnull(strstr(b, "href=\"livez\""));
     ck_assert_ptr_nonnull(strstr(b, "href=\"readyz\""));
     http_res_free(&sc.res);
-    env_teardown(&e);
-    mctx_free(&e.m);
+    env_done(&e);
 }
 END_TEST
 
@@ -696,8 +713,7 @@ START_TEST(test_readyz)
     ck_assert_str_eq(csm_buf_str(&b.res.body), "ok\n");
     http_res_free(&a.res);
     http_res_free(&b.res);
-    env_teardown(&e);
-    mctx_free(&e.m);
+    env_done(&e);
 }
 END_TEST
 
@@ -707,15 +723,12 @@ START_TEST(test_readyz_default)
     scenario a = {"GET", "/readyz", {NULL}, {0}};
 
     env_setup(&e, 1, 64, NULL);
-    csm_httpd_free(e.srv);
     e.h.ready = NULL;
-    ck_assert_int_eq(csm_httpd_new(e.base, "127.0.0.1", 0, &e.h, NULL, NULL, &e.srv), CSM_OK);
-    e.port = csm_httpd_port(e.srv);
+    env_relisten(&e, "127.0.0.1");
     request(&e, &a);
     ck_assert_int_eq(a.res.status, 200);
     http_res_free(&a.res);
-    env_teardown(&e);
-    mctx_free(&e.m);
+    env_done(&e);
 }
 END_TEST
 
@@ -775,8 +788,7 @@ START_TEST(test_headers_too_large)
     free(big);
     http_res_free(&sc.res);
     http_res_free(&after.res);
-    env_teardown(&e);
-    mctx_free(&e.m);
+    env_done(&e);
 }
 END_TEST
 
@@ -787,9 +799,7 @@ START_TEST(test_bind_ipv6_any_accepts_ipv4)
     csm_httpd *s2 = NULL;
 
     env_setup(&e, 1, 64, NULL);
-    csm_httpd_free(e.srv);
-    ck_assert_int_eq(csm_httpd_new(e.base, "::", 0, &e.h, NULL, NULL, &e.srv), CSM_OK);
-    e.port = csm_httpd_port(e.srv);
+    env_relisten(&e, "::");
     ck_assert_int_gt(e.port, 0);
     request(&e, &sc); /* the client connects to 127.0.0.1 */
     ck_assert_int_eq(sc.res.status, 200);
@@ -799,8 +809,7 @@ START_TEST(test_bind_ipv6_any_accepts_ipv4)
     ck_assert_int_eq(csm_httpd_new(e.base, "127.0.0.1", 70000, &e.h, NULL, NULL, &s2),
                      CSM_ERR_INVALID);
     http_res_free(&sc.res);
-    env_teardown(&e);
-    mctx_free(&e.m);
+    env_done(&e);
 }
 END_TEST
 
@@ -967,8 +976,7 @@ START_TEST(test_shutdown_waits_for_inflight)
     assert_released_once(&e.m, 1);
     ck_assert_int_eq(e.done_calls, 1);
     free(exp);
-    env_teardown(&e);
-    mctx_free(&e.m);
+    env_done(&e);
 }
 END_TEST
 
@@ -984,8 +992,7 @@ START_TEST(test_shutdown_idle)
     serve_until_checkpoint(&e);
     ck_assert_int_eq(e.done_calls, 1);
     ck_assert(!port_accepts(e.port));
-    env_teardown(&e);
-    mctx_free(&e.m);
+    env_done(&e);
 }
 END_TEST
 
@@ -1034,8 +1041,7 @@ START_TEST(test_free_with_open_response)
     go_client(&e);
     join_client(&e);
     ck_assert_uint_lt(st.got, 64u << 20);
-    env_teardown(&e);
-    mctx_free(&e.m);
+    env_done(&e);
 }
 END_TEST
 
@@ -1168,8 +1174,7 @@ START_TEST(test_connection_cap)
     ck_assert_int_eq(r.eofs_final, EXTRA);
     ck_assert(r.kept_ok);
     ck_assert_int_eq(r.after_status, 200);
-    env_teardown(&e);
-    mctx_free(&e.m);
+    env_done(&e);
 }
 END_TEST
 
@@ -1226,6 +1231,25 @@ typedef struct pressure {
     int others_open;
 } pressure;
 
+/*
+ * Runs `client` against a server with limits l; every pressure scenario
+ * must end with the newcomer answered, the one it names closed and the
+ * others open. *st: the server's counters afterwards.
+ */
+static void run_pressure(const csm_httpd_limits *l, void (*client)(env *), csm_httpd_stats *st)
+{
+    env e;
+    pressure r = {0, 0, 0};
+
+    env_limited(&e, 1, 64, l);
+    run_client(&e, client, &r);
+    ck_assert(r.newcomer_ok);
+    ck_assert(r.oldest_closed);
+    ck_assert(r.others_open);
+    csm_httpd_get_stats(e.srv, st);
+    env_done(&e);
+}
+
 /* Four silent connections fill the cap; a fifth that asks right away is
  * answered, and the oldest silent one makes room. */
 static void client_evict_waiting(env *e)
@@ -1251,24 +1275,14 @@ static void client_evict_waiting(env *e)
 
 START_TEST(test_evict_oldest_without_headers)
 {
-    env e;
-    pressure r = {0, 0, 0};
     csm_httpd_limits l = {0, 0, 0, 0, 0, 4, 0};
     csm_httpd_stats st;
 
-    env_setup(&e, 1, 64, NULL);
-    csm_httpd_set_limits(e.srv, &l);
-    run_client(&e, client_evict_waiting, &r);
-    ck_assert(r.newcomer_ok);
-    ck_assert(r.oldest_closed);
-    ck_assert(r.others_open);
-    csm_httpd_get_stats(e.srv, &st);
+    run_pressure(&l, client_evict_waiting, &st);
     ck_assert_uint_eq(st.evicted_waiting, 1);
     ck_assert_uint_eq(st.evicted_idle, 0);
     ck_assert_uint_eq(st.refused_capacity, 0);
     ck_assert_uint_eq(st.peak, 4);
-    env_teardown(&e);
-    mctx_free(&e.m);
 }
 END_TEST
 
@@ -1295,22 +1309,12 @@ static void client_evict_idle(env *e)
 
 START_TEST(test_evict_oldest_idle)
 {
-    env e;
-    pressure r = {0, 0, 0};
     csm_httpd_limits l = {0, 0, 0, 0, 0, 2, 0};
     csm_httpd_stats st;
 
-    env_setup(&e, 1, 64, NULL);
-    csm_httpd_set_limits(e.srv, &l);
-    run_client(&e, client_evict_idle, &r);
-    ck_assert(r.newcomer_ok);
-    ck_assert(r.oldest_closed);
-    ck_assert(r.others_open);
-    csm_httpd_get_stats(e.srv, &st);
+    run_pressure(&l, client_evict_idle, &st);
     ck_assert_uint_eq(st.evicted_idle, 1);
     ck_assert_uint_eq(st.evicted_waiting, 0);
-    env_teardown(&e);
-    mctx_free(&e.m);
 }
 END_TEST
 
@@ -1337,22 +1341,12 @@ static void client_per_client(env *e)
 
 START_TEST(test_per_client_cap)
 {
-    env e;
-    pressure r = {0, 0, 0};
     csm_httpd_limits l = {0, 0, 0, 0, 0, 0, 3};
     csm_httpd_stats st;
 
-    env_setup(&e, 1, 64, NULL);
-    csm_httpd_set_limits(e.srv, &l);
-    run_client(&e, client_per_client, &r);
-    ck_assert(r.oldest_closed);
-    ck_assert(r.others_open);
-    ck_assert(r.newcomer_ok);
-    csm_httpd_get_stats(e.srv, &st);
+    run_pressure(&l, client_per_client, &st);
     ck_assert_uint_eq(st.refused_per_client, 1);
     ck_assert_uint_eq(st.evicted_waiting, 0);
-    env_teardown(&e);
-    mctx_free(&e.m);
 }
 END_TEST
 
@@ -1410,8 +1404,7 @@ START_TEST(test_pipelined_never_reading)
     csm_httpd_limits l = {0, 0, 10000, 300, 1 << 20, 0, 0};
     csm_httpd_stats st;
 
-    env_setup(&e, 8, 64 * 1024, NULL);
-    csm_httpd_set_limits(e.srv, &l);
+    env_limited(&e, 8, 64 * 1024, &l);
     run_client(&e, client_pipeline_never_read, &r);
     /* Without a read watermark the server reads whatever arrives while its
      * answer waits: the client could send at memory speed. With it, the
@@ -1420,8 +1413,7 @@ START_TEST(test_pipelined_never_reading)
     ck_assert_msg(r.closed, "not closed after %ld ms", r.ms);
     csm_httpd_get_stats(e.srv, &st);
     ck_assert_uint_ge(st.deadline_closed, 1);
-    env_teardown(&e);
-    mctx_free(&e.m);
+    env_done(&e);
 }
 END_TEST
 
@@ -1475,8 +1467,7 @@ START_TEST(test_response_deadline)
     size_t body = 128 * 64 * 1024;
     csm_httpd_stats st;
 
-    env_setup(&e, 128, 64 * 1024, NULL);
-    csm_httpd_set_limits(e.srv, &l);
+    env_limited(&e, 128, 64 * 1024, &l);
     /* An honest client reading faster than the minimum rate (up to
      * 6.4 MB/s here) finishes, although the download takes longer than
      * idle_ms. */
@@ -1496,8 +1487,7 @@ START_TEST(test_response_deadline)
     ck_assert_int_lt(slow.ms, 12000);
     csm_httpd_get_stats(e.srv, &st);
     ck_assert_uint_eq(st.deadline_closed, 1);
-    env_teardown(&e);
-    mctx_free(&e.m);
+    env_done(&e);
 }
 END_TEST
 
@@ -1586,13 +1576,11 @@ static csm_tls *tls_new(void)
 /* Replaces the server of e by one with TLS, access control and limits. */
 static void env_secure(env *e, csm_tls *tls, csm_auth *auth, const csm_httpd_limits *l)
 {
-    csm_httpd_free(e->srv);
     e->h.tls = tls;
     e->h.auth = auth;
-    ck_assert_int_eq(csm_httpd_new(e->base, "127.0.0.1", 0, &e->h, NULL, NULL, &e->srv), CSM_OK);
+    env_relisten(e, "127.0.0.1");
     if (l)
         csm_httpd_set_limits(e->srv, l);
-    e->port = csm_httpd_port(e->srv);
 }
 
 /* Serves until the fake API server has received n reviews. */
@@ -1820,8 +1808,7 @@ START_TEST(test_auth_free_while_held)
     join_client(&e);
     ck_assert(!f.r[0].open);
     csm_auth_free(a);
-    env_teardown(&e);
-    mctx_free(&e.m);
+    env_done(&e);
 }
 END_TEST
 
@@ -1906,8 +1893,7 @@ START_TEST(test_deadlines)
     csm_httpd_limits l = {0, 300, 400, 0, 0, 0, 0};
     scenario after = {"GET", "/healthz", {NULL}, {0}};
 
-    env_setup(&e, 1, 64, NULL);
-    csm_httpd_set_limits(e.srv, &l);
+    env_limited(&e, 1, 64, &l);
     /* Headers trickled in steadily still have to be complete in time. */
     run_client(&e, client_slow_headers, &slow);
     ck_assert(slow.closed);
@@ -1925,8 +1911,7 @@ START_TEST(test_deadlines)
     request(&e, &after);
     ck_assert_int_eq(after.res.status, 200);
     http_res_free(&after.res);
-    env_teardown(&e);
-    mctx_free(&e.m);
+    env_done(&e);
 }
 END_TEST
 

@@ -33,12 +33,27 @@ static void on_malformed(void *ctx, const char *why)
     r->malformed++;
 }
 
-static csm_watch *mkwatch(rec *r, size_t max)
+/* A decoder recording into *r; prefilter may be NULL. */
+static csm_watch *mkwatch_filtered(rec *r, size_t max,
+                                   int (*prefilter)(void *, csm_watch_type, const char *, size_t,
+                                                    const char *, size_t))
 {
-    csm_watch_cbs cbs = {on_event, on_malformed, r, NULL};
+    csm_watch_cbs cbs = {on_event, on_malformed, r, prefilter};
     memset(r, 0, sizeof(*r));
     csm_buf_init(&r->log, 1 << 20);
     return csm_watch_new(max, &cbs);
+}
+
+static csm_watch *mkwatch(rec *r, size_t max)
+{
+    return mkwatch_filtered(r, max, NULL);
+}
+
+/* Frees what mkwatch() made. */
+static void rmwatch(rec *r, csm_watch *w)
+{
+    csm_watch_free(w);
+    csm_buf_free(&r->log);
 }
 
 static const char stream[] =
@@ -59,8 +74,7 @@ START_TEST(test_whole_stream)
     ck_assert_str_eq(csm_buf_str(&r.log), expected);
     ck_assert_int_eq(r.malformed, 0);
     ck_assert_uint_eq(csm_watch_pending(w), 0);
-    csm_watch_free(w);
-    csm_buf_free(&r.log);
+    rmwatch(&r, w);
 }
 END_TEST
 
@@ -76,16 +90,14 @@ START_TEST(test_split_at_every_byte)
         ck_assert_int_eq(csm_watch_feed(w, stream + cut, n - cut), CSM_OK);
         ck_assert_msg(strcmp(csm_buf_str(&r.log), expected) == 0, "cut at %zu: %s", cut,
                       csm_buf_str(&r.log));
-        csm_watch_free(w);
-        csm_buf_free(&r.log);
+        rmwatch(&r, w);
     }
     rec r;
     csm_watch *w = mkwatch(&r, 4096);
     for (size_t i = 0; i < n; i++)
         ck_assert_int_eq(csm_watch_feed(w, stream + i, 1), CSM_OK);
     ck_assert_str_eq(csm_buf_str(&r.log), expected);
-    csm_watch_free(w);
-    csm_buf_free(&r.log);
+    rmwatch(&r, w);
 }
 END_TEST
 
@@ -105,8 +117,7 @@ START_TEST(test_malformed_line_skipped)
     ck_assert_int_eq(csm_watch_feed(w, s, strlen(s)), CSM_OK);
     ck_assert_str_eq(csm_buf_str(&r.log), "ADDED a 1;ADDED b 2;");
     ck_assert_int_eq(r.malformed, 4);
-    csm_watch_free(w);
-    csm_buf_free(&r.log);
+    rmwatch(&r, w);
 }
 END_TEST
 
@@ -143,8 +154,7 @@ START_TEST(test_one_mib_objects_in_odd_chunks)
     }
     ck_assert_str_eq(csm_buf_str(&r.log), "ADDED big1 9;ADDED big2 9;");
     ck_assert_int_eq(r.malformed, 0);
-    csm_watch_free(w);
-    csm_buf_free(&r.log);
+    rmwatch(&r, w);
     free(all);
     free(e1);
     free(e2);
@@ -170,8 +180,7 @@ START_TEST(test_oversized_line_dropped_stream_continues)
     ck_assert_str_eq(csm_buf_str(&r.log), "DELETED n 5;DELETED n 5;");
     ck_assert_int_eq(r.malformed, 2);
     ck_assert_uint_eq(csm_watch_pending(w), 0);
-    csm_watch_free(w);
-    csm_buf_free(&r.log);
+    rmwatch(&r, w);
     free(e1);
 }
 END_TEST
@@ -295,8 +304,7 @@ static int drop_f(void *ctx, csm_watch_type type, const char *uid, size_t ul, co
 START_TEST(test_prefilter_drops_unparsed)
 {
     rec r;
-    csm_watch_cbs cbs = {on_event, on_malformed, &r, drop_f};
-    csm_watch *w;
+    csm_watch *w = mkwatch_filtered(&r, 4096, drop_f);
     /* A foreign line that is broken after its metadata is dropped without
      * a parse (so without a MALFORMED); an owned broken one is parsed and
      * reported; bookmarks always reach the parser. Fed in 7-byte chunks. */
@@ -312,17 +320,20 @@ START_TEST(test_prefilter_drops_unparsed)
         "{\"type\":\"DELETED\",\"object\":{\"metadata\":{\"name\":\"d\",\"uid\":\"fx\"}}}\n";
     size_t n = sizeof(in) - 1;
 
-    memset(&r, 0, sizeof(r));
-    csm_buf_init(&r.log, 1 << 20);
-    w = csm_watch_new(4096, &cbs);
     for (size_t i = 0; i < n; i += 7)
         ck_assert_int_eq(csm_watch_feed(w, in + i, n - i < 7 ? n - i : 7), CSM_OK);
     ck_assert_str_eq(csm_buf_str(&r.log), "ADDED a 1;skip foreign;BOOKMARK - 4;skip fx;");
     ck_assert_int_eq(r.malformed, 1);
-    csm_watch_free(w);
-    csm_buf_free(&r.log);
+    rmwatch(&r, w);
 }
 END_TEST
+
+/* csm_watch_skim_list() of a NUL-terminated page. */
+static csm_err skim_lit(const char *page, const char **meta, size_t *ml, csm_watch_list_item **it,
+                        size_t *n)
+{
+    return csm_watch_skim_list(page, strlen(page), meta, ml, it, n);
+}
 
 START_TEST(test_skim_list)
 {
@@ -338,7 +349,7 @@ START_TEST(test_skim_list)
     size_t ml = 0;
     size_t n = 0;
 
-    ck_assert_int_eq(csm_watch_skim_list(page, strlen(page), &meta, &ml, &it, &n), CSM_OK);
+    ck_assert_int_eq(skim_lit(page, &meta, &ml, &it, &n), CSM_OK);
     ck_assert_uint_eq(n, 3);
     ck_assert_int_eq(strncmp(meta, "{\"continue\":\"c\",\"resourceVersion\":\"9\"}", ml), 0);
     ck_assert_uint_eq(ml, strlen("{\"continue\":\"c\",\"resourceVersion\":\"9\"}"));
@@ -358,36 +369,21 @@ START_TEST(test_skim_list)
     free(it);
 
     /* Empty and null items. */
-    ck_assert_int_eq(
-        csm_watch_skim_list("{\"items\":[]}", strlen("{\"items\":[]}"), &meta, &ml, &it, &n),
-        CSM_OK);
+    ck_assert_int_eq(skim_lit("{\"items\":[]}", &meta, &ml, &it, &n), CSM_OK);
     ck_assert_uint_eq(n, 0);
     ck_assert_ptr_null(meta);
     free(it);
-    ck_assert_int_eq(csm_watch_skim_list("{\"items\":null,\"metadata\":{}}",
-                                         strlen("{\"items\":null,\"metadata\":{}}"), &meta, &ml,
-                                         &it, &n),
-                     CSM_OK);
+    ck_assert_int_eq(skim_lit("{\"items\":null,\"metadata\":{}}", &meta, &ml, &it, &n), CSM_OK);
     ck_assert_uint_eq(n, 0);
     ck_assert_uint_eq(ml, 2);
     free(it);
     /* Not skimmable: the caller parses the page whole. */
-    ck_assert_int_eq(
-        csm_watch_skim_list("{\"items\":{}}", strlen("{\"items\":{}}"), &meta, &ml, &it, &n),
-        CSM_ERR_PARSE);
-    ck_assert_int_eq(
-        csm_watch_skim_list("{\"items\":[1]}", strlen("{\"items\":[1]}"), &meta, &ml, &it, &n),
-        CSM_ERR_PARSE);
-    ck_assert_int_eq(
-        csm_watch_skim_list("{\"items\":[{}", strlen("{\"items\":[{}"), &meta, &ml, &it, &n),
-        CSM_ERR_PARSE);
-    ck_assert_int_eq(
-        csm_watch_skim_list("{\"items\":[]} x", strlen("{\"items\":[]} x"), &meta, &ml, &it, &n),
-        CSM_ERR_PARSE);
-    ck_assert_int_eq(csm_watch_skim_list("{\"it\\u0065ms\":[]}", strlen("{\"it\\u0065ms\":[]}"),
-                                         &meta, &ml, &it, &n),
-                     CSM_ERR_PARSE);
-    ck_assert_int_eq(csm_watch_skim_list("", strlen(""), &meta, &ml, &it, &n), CSM_ERR_PARSE);
+    ck_assert_int_eq(skim_lit("{\"items\":{}}", &meta, &ml, &it, &n), CSM_ERR_PARSE);
+    ck_assert_int_eq(skim_lit("{\"items\":[1]}", &meta, &ml, &it, &n), CSM_ERR_PARSE);
+    ck_assert_int_eq(skim_lit("{\"items\":[{}", &meta, &ml, &it, &n), CSM_ERR_PARSE);
+    ck_assert_int_eq(skim_lit("{\"items\":[]} x", &meta, &ml, &it, &n), CSM_ERR_PARSE);
+    ck_assert_int_eq(skim_lit("{\"it\\u0065ms\":[]}", &meta, &ml, &it, &n), CSM_ERR_PARSE);
+    ck_assert_int_eq(skim_lit("", &meta, &ml, &it, &n), CSM_ERR_PARSE);
 }
 END_TEST
 

@@ -348,30 +348,20 @@ static csm_err add_header(csm_kreq *r, const char *h)
     return CSM_OK;
 }
 
-csm_err csm_kclient_request(csm_kclient *c, const char *method, const char *path, const char *body,
-                            size_t body_len, long timeout_s, const csm_kreq_cbs *cbs,
-                            csm_kreq **out)
+/*
+ * The request headers (Accept, the bearer token if any, Content-Type for
+ * a POST) and the body: a POST copies body[0..body_len) into r, which
+ * owns it until req_destroy(); a GET sends none. Other methods are
+ * CSM_ERR_INVALID.
+ */
+static csm_err set_request(csm_kreq *r, const char *method, const char *body, size_t body_len)
 {
-    csm_kreq *r = calloc(1, sizeof(*r));
-    csm_buf url;
+    csm_kclient *c = r->c;
     csm_buf auth;
     const char *token = NULL;
-    csm_err err = CSM_ERR_NOMEM;
+    csm_err err;
 
-    csm_buf_init(&url, 64 * 1024);
     csm_buf_init(&auth, 64 * 1024);
-    if (!r)
-        goto out;
-    r->c = c;
-    r->cbs = *cbs;
-    r->retry_after = -1;
-    csm_buf_init(&r->errbody, KCLIENT_ERRBODY_MAX + 1);
-    r->easy = curl_easy_init();
-    if (!r->easy)
-        goto out;
-    err = csm_buf_printf(&url, "%s%s", c->auth->server, path);
-    if (err)
-        goto out;
     err = csm_kauth_bearer(c->auth, time(NULL), c->force_token, &token);
     if (err)
         goto out;
@@ -399,13 +389,24 @@ csm_err csm_kclient_request(csm_kclient *c, const char *method, const char *path
     } else if (!err && strcmp(method, "GET") != 0) {
         err = CSM_ERR_INVALID;
     }
-    if (err)
-        goto out;
-    err = set_tls(r, c->auth);
-    if (err)
-        goto out;
+out:
+    /* The header list holds a copy of the token; the scratch copy goes now. */
+    if (auth.ptr)
+        memset(auth.ptr, 0, auth.len);
+    csm_buf_free(&auth);
+    return err;
+}
 
-    curl_easy_setopt(r->easy, CURLOPT_URL, url.ptr);
+/*
+ * What every request sets on its handle: the URL, the callbacks into r,
+ * the timeouts and keepalive, HTTP/1.1 and the protocols allowed. The
+ * setopt results go unchecked, as they did before this was split out of
+ * csm_kclient_request(): a handle left without its URL fails its transfer
+ * (an error the request's done callback reports).
+ */
+static void set_transfer(csm_kreq *r, const char *url, long timeout_s)
+{
+    curl_easy_setopt(r->easy, CURLOPT_URL, url);
     curl_easy_setopt(r->easy, CURLOPT_PRIVATE, r);
     curl_easy_setopt(r->easy, CURLOPT_HTTPHEADER, r->headers);
     curl_easy_setopt(r->easy, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
@@ -425,6 +426,34 @@ csm_err csm_kclient_request(csm_kclient *c, const char *method, const char *path
     curl_easy_setopt(r->easy, CURLOPT_TCP_KEEPIDLE, 30L);
     curl_easy_setopt(r->easy, CURLOPT_TCP_KEEPINTVL, 10L);
     curl_easy_setopt(r->easy, CURLOPT_PROTOCOLS_STR, "https,http");
+}
+
+csm_err csm_kclient_request(csm_kclient *c, const char *method, const char *path, const char *body,
+                            size_t body_len, long timeout_s, const csm_kreq_cbs *cbs,
+                            csm_kreq **out)
+{
+    csm_kreq *r = calloc(1, sizeof(*r));
+    csm_buf url;
+    csm_err err = CSM_ERR_NOMEM;
+
+    csm_buf_init(&url, 64 * 1024);
+    if (!r)
+        goto out;
+    r->c = c;
+    r->cbs = *cbs;
+    r->retry_after = -1;
+    csm_buf_init(&r->errbody, KCLIENT_ERRBODY_MAX + 1);
+    r->easy = curl_easy_init();
+    if (!r->easy)
+        goto out;
+    err = csm_buf_printf(&url, "%s%s", c->auth->server, path);
+    if (!err)
+        err = set_request(r, method, body, body_len);
+    if (!err)
+        err = set_tls(r, c->auth);
+    if (err)
+        goto out;
+    set_transfer(r, url.ptr, timeout_s);
     if (curl_multi_add_handle(c->multi, r->easy) != CURLM_OK) {
         err = CSM_ERR_HTTP;
         goto out;
@@ -439,10 +468,6 @@ csm_err csm_kclient_request(csm_kclient *c, const char *method, const char *path
     r = NULL;
     err = CSM_OK;
 out:
-    /* The header list holds a copy of the token; the scratch copy goes now. */
-    if (auth.ptr)
-        memset(auth.ptr, 0, auth.len);
-    csm_buf_free(&auth);
     csm_buf_free(&url);
     if (r)
         req_destroy(r);

@@ -670,22 +670,148 @@ static csm_err get_count(loader *L, csm_crs_metric *m, yaml_node_t *each, const 
                 v->type == YAML_SCALAR_NODE ? "\"" : "");
 }
 
+/*
+ * The keys each.<type> may hold (`keys`), then the fields Gauge, StateSet
+ * and Info share, in the order their errors are reported: path,
+ * wildcardLabels, labelsFromPath.
+ */
+static csm_err get_each_shared(loader *L, csm_crs_metric *m, yaml_node_t *t, const char *wt,
+                               const char *const *keys, size_t nkeys)
+{
+    char w[WHERE_MAX];
+    csm_err err;
+
+    err = check_map(L, t, wt, keys, nkeys);
+    if (err)
+        return err;
+    where_key(w, wt, "path");
+    err = get_path(L, map_get(L, t, "path"), w, &m->path);
+    if (!err)
+        err = get_wildcards(L, m, t, wt);
+    if (!err) {
+        where_key(w, wt, "labelsFromPath");
+        err = get_from(L, map_get(L, t, "labelsFromPath"), w, &m->each, &m->neach);
+    }
+    return err;
+}
+
+static csm_err get_value_from(loader *L, csm_crs_metric *m, yaml_node_t *t, const char *wt)
+{
+    char w[WHERE_MAX];
+
+    where_key(w, wt, "valueFrom");
+    return get_path(L, map_get(L, t, "valueFrom"), w, &m->value_from);
+}
+
+/* Gauge and Info: an empty labelFromKey is the same as none. */
+static csm_err get_label_from_key(loader *L, csm_crs_metric *m, yaml_node_t *t, const char *wt)
+{
+    csm_err err = get_string(L, t, "labelFromKey", wt, &m->label_from_key);
+
+    if (!err && m->label_from_key && !m->label_from_key[0]) {
+        free(m->label_from_key);
+        m->label_from_key = NULL;
+    }
+    return err ? err : valid_label_field(L, t, "labelFromKey", wt, m->label_from_key);
+}
+
+/* each.gauge: the shared fields, valueFrom, labelFromKey, nilIsZero, valueType. */
+static csm_err get_gauge(loader *L, csm_crs_metric *m, yaml_node_t *t, const char *wt)
+{
+    static const char *const keys[] = {"path",          "labelsFromPath", "valueFrom",
+                                       "valueType",     "labelFromKey",   "nilIsZero",
+                                       "wildcardLabels"};
+    char w[WHERE_MAX];
+    char *vt = NULL;
+    csm_err err;
+
+    err = get_each_shared(L, m, t, wt, keys, 7);
+    if (!err)
+        err = get_value_from(L, m, t, wt);
+    if (!err)
+        err = get_label_from_key(L, m, t, wt);
+    if (!err)
+        err = get_bool(L, t, "nilIsZero", wt, &m->nil_is_zero);
+    if (!err)
+        err = get_string(L, t, "valueType", wt, &vt);
+    if (err || !vt || !vt[0])
+        goto out;
+    if (strcmp(vt, "quantity") == 0) {
+        m->value_type = CSM_CRSPATH_QUANTITY;
+    } else if (strcmp(vt, "duration") == 0) {
+        m->value_type = CSM_CRSPATH_DURATION;
+    } else {
+        where_key(w, wt, "valueType");
+        err = fail(L, map_get(L, t, "valueType"), w,
+                   "unknown value type \"%s\" (expected quantity or duration)", vt);
+    }
+out:
+    free(vt);
+    return err;
+}
+
+/* each.stateSet: the shared fields, valueFrom, labelName (required), list. */
+static csm_err get_stateset(loader *L, csm_crs_metric *m, yaml_node_t *t, const char *wt)
+{
+    static const char *const keys[] = {"path",      "labelsFromPath", "list",
+                                       "labelName", "valueFrom",      "wildcardLabels"};
+    char w[WHERE_MAX];
+    csm_err err;
+
+    err = get_each_shared(L, m, t, wt, keys, 6);
+    if (!err)
+        err = get_value_from(L, m, t, wt);
+    if (!err)
+        err = get_string(L, t, "labelName", wt, &m->label_name);
+    if (!err && !m->label_name) {
+        where_key(w, wt, "labelName");
+        err = fail(L, t, w, "missing: a StateSet needs the label that names its states");
+    }
+    if (!err)
+        err = valid_label_field(L, t, "labelName", wt, m->label_name);
+    if (!err)
+        err = get_string_list(L, t, "list", wt, "states", 0, &m->list, &m->nlist);
+    return err;
+}
+
+/* each.info: the shared fields and labelFromKey (no value). */
+static csm_err get_info(loader *L, csm_crs_metric *m, yaml_node_t *t, const char *wt)
+{
+    static const char *const keys[] = {"path", "labelsFromPath", "labelFromKey", "wildcardLabels"};
+    csm_err err;
+
+    err = get_each_shared(L, m, t, wt, keys, 4);
+    if (!err)
+        err = get_label_from_key(L, m, t, wt);
+    return err;
+}
+
+/*
+ * The metric types: the name kube-state-metrics accepts (in any case: it
+ * lower-cases the type), the field of each that holds the settings and the
+ * loader of that field. Count reads each itself (get_count), so it has no
+ * field here.
+ */
+static const struct each_type {
+    const char *name;
+    csm_crs_type type;
+    const char *field;
+    csm_err (*load)(loader *L, csm_crs_metric *m, yaml_node_t *t, const char *wt);
+} each_types[] = {
+    {"gauge", CSM_CRS_GAUGE, "gauge", get_gauge},
+    {"stateset", CSM_CRS_STATESET, "stateSet", get_stateset},
+    {"info", CSM_CRS_INFO, "info", get_info},
+    {"count", CSM_CRS_COUNT, NULL, NULL},
+};
+
 static csm_err get_each(loader *L, csm_crs_metric *m, yaml_node_t *each, const char *where)
 {
     static const char *const each_keys[] = {"type", "gauge", "stateSet", "info", "count"};
-    static const char *const gauge_keys[] = {"path",          "labelsFromPath", "valueFrom",
-                                             "valueType",     "labelFromKey",   "nilIsZero",
-                                             "wildcardLabels"};
-    static const char *const ss_keys[] = {"path",      "labelsFromPath", "list",
-                                          "labelName", "valueFrom",      "wildcardLabels"};
-    static const char *const info_keys[] = {"path", "labelsFromPath", "labelFromKey",
-                                            "wildcardLabels"};
+    const struct each_type *et = NULL;
     char w[WHERE_MAX];
     char wt[WHERE_MAX];
     char *type = NULL;
-    const char *field;
     yaml_node_t *t;
-    char *vt = NULL;
     csm_err err;
 
     err = check_map(L, each, where, each_keys, 5);
@@ -698,91 +824,29 @@ static csm_err get_each(loader *L, csm_crs_metric *m, yaml_node_t *each, const c
         err = fail(L, each, w, "missing (Gauge, StateSet, Info or Count)");
         goto out;
     }
-    /* kube-state-metrics lower-cases the type, so any case works. */
-    if (strcasecmp(type, "gauge") == 0) {
-        m->type = CSM_CRS_GAUGE;
-        field = "gauge";
-    } else if (strcasecmp(type, "stateset") == 0) {
-        m->type = CSM_CRS_STATESET;
-        field = "stateSet";
-    } else if (strcasecmp(type, "info") == 0) {
-        m->type = CSM_CRS_INFO;
-        field = "info";
-    } else if (strcasecmp(type, "count") == 0) {
-        m->type = CSM_CRS_COUNT;
-        err = get_count(L, m, each, where);
-        goto out;
-    } else {
+    for (size_t i = 0; !et && i < sizeof(each_types) / sizeof(each_types[0]); i++) {
+        if (strcasecmp(type, each_types[i].name) == 0)
+            et = &each_types[i];
+    }
+    if (!et) {
         err = fail(L, map_get(L, each, "type"), w,
                    "unknown metric type \"%s\" (expected Gauge, StateSet, Info or Count)", type);
         goto out;
     }
-    t = map_get(L, each, field);
-    where_key(wt, where, field);
+    m->type = et->type;
+    if (!et->load) {
+        err = get_count(L, m, each, where);
+        goto out;
+    }
+    t = map_get(L, each, et->field);
+    where_key(wt, where, et->field);
     if (!t || is_null(t)) {
-        err = fail(L, each, wt, "missing: type %s needs each.%s", type, field);
+        err = fail(L, each, wt, "missing: type %s needs each.%s", type, et->field);
         goto out;
     }
-    if (m->type == CSM_CRS_GAUGE)
-        err = check_map(L, t, wt, gauge_keys, 7);
-    else if (m->type == CSM_CRS_STATESET)
-        err = check_map(L, t, wt, ss_keys, 6);
-    else
-        err = check_map(L, t, wt, info_keys, 4);
-    if (err)
-        goto out;
-    where_key(w, wt, "path");
-    err = get_path(L, map_get(L, t, "path"), w, &m->path);
-    if (!err)
-        err = get_wildcards(L, m, t, wt);
-    if (!err) {
-        where_key(w, wt, "labelsFromPath");
-        err = get_from(L, map_get(L, t, "labelsFromPath"), w, &m->each, &m->neach);
-    }
-    if (!err && m->type != CSM_CRS_INFO) {
-        where_key(w, wt, "valueFrom");
-        err = get_path(L, map_get(L, t, "valueFrom"), w, &m->value_from);
-    }
-    if (!err && m->type != CSM_CRS_STATESET) {
-        err = get_string(L, t, "labelFromKey", wt, &m->label_from_key);
-        if (!err && m->label_from_key && !m->label_from_key[0]) {
-            free(m->label_from_key);
-            m->label_from_key = NULL;
-        }
-        if (!err)
-            err = valid_label_field(L, t, "labelFromKey", wt, m->label_from_key);
-    }
-    if (err)
-        goto out;
-    if (m->type == CSM_CRS_GAUGE) {
-        err = get_bool(L, t, "nilIsZero", wt, &m->nil_is_zero);
-        if (!err)
-            err = get_string(L, t, "valueType", wt, &vt);
-        if (!err && vt && vt[0]) {
-            if (strcmp(vt, "quantity") == 0) {
-                m->value_type = CSM_CRSPATH_QUANTITY;
-            } else if (strcmp(vt, "duration") == 0) {
-                m->value_type = CSM_CRSPATH_DURATION;
-            } else {
-                where_key(w, wt, "valueType");
-                err = fail(L, map_get(L, t, "valueType"), w,
-                           "unknown value type \"%s\" (expected quantity or duration)", vt);
-            }
-        }
-    } else if (m->type == CSM_CRS_STATESET) {
-        err = get_string(L, t, "labelName", wt, &m->label_name);
-        if (!err && !m->label_name) {
-            where_key(w, wt, "labelName");
-            err = fail(L, t, w, "missing: a StateSet needs the label that names its states");
-        }
-        if (!err)
-            err = valid_label_field(L, t, "labelName", wt, m->label_name);
-        if (!err)
-            err = get_string_list(L, t, "list", wt, "states", 0, &m->list, &m->nlist);
-    }
+    err = et->load(L, m, t, wt);
 out:
     free(type);
-    free(vt);
     return err;
 }
 
@@ -949,31 +1013,17 @@ static csm_err check_resource_labels(loader *L, yaml_node_t *rn, const char *whe
     return err;
 }
 
-static csm_err get_resource(loader *L, yaml_node_t *rn, const char *where, csm_crs_resource *r)
+/* groupVersionKind: group (may be absent: the core group), version, kind. */
+static csm_err get_gvk(loader *L, yaml_node_t *rn, const char *where, csm_crs_resource *r)
 {
-    static const char *const keys[] = {
-        "groupVersionKind", "resourcePlural", "metricNamePrefix", "commonLabels",  "labelsFromPath",
-        "metrics",          "errorLogV",      "labelSelector",    "fieldSelector", "maxSeries"};
     static const char *const gvk_keys[] = {"group", "version", "kind"};
-    yaml_node_t *gvk;
-    yaml_node_t *pn;
-    yaml_node_t *metrics;
+    yaml_node_t *gvk = map_get(L, rn, "groupVersionKind");
     char w[WHERE_MAX];
-    char *prefix = NULL;
-    csm_buf fp;
     csm_err err;
 
-    csm_buf_init(&fp, CRS_FILE_MAX);
-    r->line = (int)rn->start_mark.line + 1;
-    err = check_map(L, rn, where, keys, 10);
-    if (err)
-        goto out;
-    gvk = map_get(L, rn, "groupVersionKind");
     where_key(w, where, "groupVersionKind");
-    if (!gvk) {
-        err = fail(L, rn, w, "missing");
-        goto out;
-    }
+    if (!gvk)
+        return fail(L, rn, w, "missing");
     err = check_map(L, gvk, w, gvk_keys, 3);
     if (!err)
         err = get_string(L, gvk, "group", w, &r->group);
@@ -982,19 +1032,84 @@ static csm_err get_resource(loader *L, yaml_node_t *rn, const char *where, csm_c
     if (!err)
         err = get_string(L, gvk, "kind", w, &r->kind);
     if (err)
-        goto out;
+        return err;
     if (!r->group) {
         r->group = strdup("");
-        if (!r->group) {
-            err = CSM_ERR_NOMEM;
-            goto out;
+        if (!r->group)
+            return CSM_ERR_NOMEM;
+    }
+    if (!r->version || !r->kind)
+        return fail(L, gvk, w, "needs a version and a kind (\"*\" for any)");
+    return check_gvk(L, r, gvk, w);
+}
+
+/*
+ * metricNamePrefix into *prefix (the caller frees it). kube-state-metrics
+ * distinguishes an absent prefix (the default) from an empty one (no
+ * prefix at all).
+ */
+static csm_err get_prefix(loader *L, yaml_node_t *rn, const char *where, char **prefix)
+{
+    yaml_node_t *pn = map_get(L, rn, "metricNamePrefix");
+
+    if (pn && !is_null(pn))
+        return get_string(L, rn, "metricNamePrefix", where, prefix);
+    *prefix = strdup("kube_customresource");
+    return *prefix ? CSM_OK : CSM_ERR_NOMEM;
+}
+
+/* metrics[]: each entry, and no name twice with two types. */
+static csm_err get_metrics(loader *L, yaml_node_t *rn, const char *where, const char *prefix,
+                           csm_crs_resource *r)
+{
+    yaml_node_t *metrics = map_get(L, rn, "metrics");
+    char w[WHERE_MAX];
+    char wm[WHERE_MAX];
+    size_t n;
+    csm_err err;
+
+    where_key(w, where, "metrics");
+    if (metrics && !is_null(metrics) && metrics->type != YAML_SEQUENCE_NODE)
+        return fail(L, metrics, w, "expected a list of metrics, found %s", type_name(metrics));
+    if (!metrics || metrics->type != YAML_SEQUENCE_NODE)
+        return CSM_OK;
+    n = (size_t)(metrics->data.sequence.items.top - metrics->data.sequence.items.start);
+    r->metrics = calloc(n ? n : 1, sizeof(*r->metrics));
+    if (!r->metrics)
+        return CSM_ERR_NOMEM;
+    for (size_t i = 0; i < n; i++) {
+        yaml_node_t *mn = node(L, metrics->data.sequence.items.start[i]);
+        where_index(wm, w, i);
+        r->nmetrics = i + 1;
+        err = get_metric(L, prefix, rn, where, mn, wm, &r->metrics[i]);
+        if (err)
+            return err;
+        for (size_t j = 0; j < i; j++) {
+            if (strcmp(r->metrics[j].name, r->metrics[i].name) == 0 &&
+                r->metrics[j].type != r->metrics[i].type)
+                return fail(L, mn, wm,
+                            "metric %s is also defined at line %d with another type; "
+                            "metrics sharing a name form one family and need one type",
+                            r->metrics[i].name, r->metrics[j].line);
         }
     }
-    if (!r->version || !r->kind) {
-        err = fail(L, gvk, w, "needs a version and a kind (\"*\" for any)");
-        goto out;
-    }
-    err = check_gvk(L, r, gvk, w);
+    return CSM_OK;
+}
+
+static csm_err get_resource(loader *L, yaml_node_t *rn, const char *where, csm_crs_resource *r)
+{
+    static const char *const keys[] = {
+        "groupVersionKind", "resourcePlural", "metricNamePrefix", "commonLabels",  "labelsFromPath",
+        "metrics",          "errorLogV",      "labelSelector",    "fieldSelector", "maxSeries"};
+    char *prefix = NULL;
+    csm_buf fp;
+    csm_err err;
+
+    csm_buf_init(&fp, CRS_FILE_MAX);
+    r->line = (int)rn->start_mark.line + 1;
+    err = check_map(L, rn, where, keys, 10);
+    if (!err)
+        err = get_gvk(L, rn, where, r);
     if (!err)
         err = get_string(L, rn, "resourcePlural", where, &r->plural);
     if (!err)
@@ -1003,56 +1118,14 @@ static csm_err get_resource(loader *L, yaml_node_t *rn, const char *where, csm_c
         err = get_string(L, rn, "fieldSelector", where, &r->field_selector);
     if (!err)
         err = get_max_series(L, rn, where, &r->max_series);
+    if (!err)
+        err = get_prefix(L, rn, where, &prefix);
+    if (!err)
+        err = check_resource_labels(L, rn, where);
+    if (!err)
+        err = get_metrics(L, rn, where, prefix, r);
     if (err)
         goto out;
-    /* kube-state-metrics distinguishes an absent prefix (the default)
-     * from an empty one (no prefix at all). */
-    pn = map_get(L, rn, "metricNamePrefix");
-    if (pn && !is_null(pn)) {
-        err = get_string(L, rn, "metricNamePrefix", where, &prefix);
-    } else {
-        prefix = strdup("kube_customresource");
-        if (!prefix)
-            err = CSM_ERR_NOMEM;
-    }
-    if (err)
-        goto out;
-    err = check_resource_labels(L, rn, where);
-    if (err)
-        goto out;
-    metrics = map_get(L, rn, "metrics");
-    where_key(w, where, "metrics");
-    if (metrics && !is_null(metrics) && metrics->type != YAML_SEQUENCE_NODE) {
-        err = fail(L, metrics, w, "expected a list of metrics, found %s", type_name(metrics));
-        goto out;
-    }
-    if (metrics && metrics->type == YAML_SEQUENCE_NODE) {
-        size_t n = (size_t)(metrics->data.sequence.items.top - metrics->data.sequence.items.start);
-        r->metrics = calloc(n ? n : 1, sizeof(*r->metrics));
-        if (!r->metrics) {
-            err = CSM_ERR_NOMEM;
-            goto out;
-        }
-        for (size_t i = 0; i < n; i++) {
-            char wm[WHERE_MAX];
-            yaml_node_t *mn = node(L, metrics->data.sequence.items.start[i]);
-            where_index(wm, w, i);
-            r->nmetrics = i + 1;
-            err = get_metric(L, prefix, rn, where, mn, wm, &r->metrics[i]);
-            if (err)
-                goto out;
-            for (size_t j = 0; j < i; j++) {
-                if (strcmp(r->metrics[j].name, r->metrics[i].name) == 0 &&
-                    r->metrics[j].type != r->metrics[i].type) {
-                    err = fail(L, mn, wm,
-                               "metric %s is also defined at line %d with another type; "
-                               "metrics sharing a name form one family and need one type",
-                               r->metrics[i].name, r->metrics[j].line);
-                    goto out;
-                }
-            }
-        }
-    }
     err = fingerprint(L, rn, &fp, where, 0);
     if (err == CSM_ERR_TOO_LARGE)
         err =
