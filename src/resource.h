@@ -15,7 +15,8 @@
 #include "base/buf.h"
 #include "csm/error.h"
 #include "render/expo.h"
-#include "flags.h"
+#include "base/gvk.h"
+#include "flags.h" /* csm_strlist */
 #include "render/gen.h"
 #include "ingest/informer.h"
 

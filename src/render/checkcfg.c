@@ -9,10 +9,10 @@
 #include <yaml.h>
 
 #include "base/buf.h"
+#include "base/gvk.h"
 #include "render/crs.h"
 #include "render/crscount.h"
 #include "render/expo.h"
-#include "flags.h"
 #include "render/gen.h"
 #include "base/jsonnum.h"
 
@@ -466,7 +466,7 @@ static int object_gvk(const args *a, const cJSON *obj, csm_gvk *gvk, FILE *err)
     char text[1024];
 
     if (a->resource) {
-        if (csm_gvk_parse(a->resource, gvk) != CSM_OK) {
+        if (csm_gvk_parse(a->resource, gvk, NULL, 0) != CSM_OK) {
             fprintf(err, "check-config: --resource %s: expected GROUP/VERSION/KIND\n", a->resource);
             return -1;
         }
@@ -480,7 +480,7 @@ static int object_gvk(const args *a, const cJSON *obj, csm_gvk *gvk, FILE *err)
         return -1;
     }
     snprintf(text, sizeof(text), "%s/%s", av->valuestring, kind->valuestring);
-    if (csm_gvk_parse(text, gvk) != CSM_OK) {
+    if (csm_gvk_parse(text, gvk, NULL, 0) != CSM_OK) {
         fprintf(err, "check-config: %s: apiVersion \"%s\" and kind \"%s\" do not name a resource\n",
                 a->object, av->valuestring, kind->valuestring);
         return -1;
@@ -599,6 +599,7 @@ static int render_kind(const args *a, const csm_crs *crs, const csm_gvk *gvk,
     size_t omitted = 0;
     csm_block **blks = calloc(n ? n : 1, sizeof(*blks));
     const cJSON *first = NULL;
+    char *text = NULL;
     csm_buf body;
     char errbuf[1024] = "";
     int rc = 2;
@@ -619,8 +620,12 @@ static int render_kind(const args *a, const csm_crs *crs, const csm_gvk *gvk,
     }
     *none = csm_genset_families(gs) == 0 && !csm_crscount_metrics(cnt);
     if (*none) {
-        fprintf(err, "check-config: %s configures no metrics for %s%s%s/%s\n", a->config,
-                gvk->group, gvk->group[0] ? "/" : "", gvk->version, gvk->kind);
+        text = csm_gvk_text(gvk->group, gvk->version, gvk->kind);
+        if (!text) {
+            fprintf(err, "check-config: out of memory\n");
+            goto out;
+        }
+        fprintf(err, "check-config: %s configures no metrics for %s\n", a->config, text);
         rc = 0;
         goto out;
     }
@@ -672,6 +677,7 @@ out:
     free(blks);
     csm_genset_free(gs);
     csm_buf_free(&body);
+    free(text);
     return rc;
 }
 

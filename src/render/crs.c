@@ -9,8 +9,8 @@
 #include <yaml.h>
 
 #include "base/buf.h"
+#include "base/gvk.h"
 #include "render/expo.h"
-#include "flags.h"
 
 /* A config is a few KiB; anything near this is not one. */
 #define CRS_FILE_MAX (16u << 20)
@@ -918,9 +918,9 @@ static csm_err check_gvk(loader *L, csm_crs_resource *r, yaml_node_t *gvk, const
     int wild_k = strcmp(r->kind, "*") == 0;
 
     /* Reuse --resource's checks, with stand-ins for the wildcards. */
-    snprintf(text, sizeof(text), "%s%s%s/%s", r->group, r->group[0] ? "/" : "",
-             wild_v ? "v1" : r->version, wild_k ? "Kind" : r->kind);
-    if (csm_gvk_parse(text, &parsed) != CSM_OK)
+    csm_gvk_format(text, sizeof(text), r->group, wild_v ? "v1" : r->version,
+                   wild_k ? "Kind" : r->kind);
+    if (csm_gvk_parse(text, &parsed, NULL, 0) != CSM_OK)
         return fail(L, gvk, where,
                     "\"%s/%s/%s\" is not a valid group/version/kind (group a DNS "
                     "subdomain or \"\", version [a-z0-9]+ or \"*\", kind "

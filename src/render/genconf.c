@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "base/buf.h"
+#include "flags.h"
 #include "render/crs.h"
 #include "render/mfilter.h"
 #include "render/plugin.h"
@@ -94,8 +95,7 @@ int csm_genconf_has_file(const csm_genconf *g)
 static void gvk_text(char *out, size_t len, const char *group, const char *version,
                      const char *kind)
 {
-    if (snprintf(out, len, "%s%s%s/%s", group, group[0] ? "/" : "", version, kind) >= (int)len &&
-        len > 4)
+    if (csm_gvk_format(out, len, group, version, kind) >= len && len > 4)
         memcpy(out + len - 4, "...", 4);
 }
 
@@ -295,12 +295,14 @@ static csm_err build_resources(const csm_genconf *g, const csm_crs *crs, csm_gvk
             err = csm_gvk_list_add(&list, &n, r->group, r->version, r->kind);
         } else if (strcmp(list[j].version, r->version) != 0) {
             /* One Kind under two versions would export each object twice. */
-            snprintf(errbuf, errlen,
-                     "%s:%d: resource %s%s%s/%s has version %s on the command line; "
-                     "configure one version per kind",
-                     g->cfg->config_file, r->line, r->group, r->group[0] ? "/" : "", r->version,
-                     r->kind, list[j].version);
-            err = CSM_ERR_USAGE;
+            char *text = csm_gvk_text(r->group, r->version, r->kind);
+            err = text ? CSM_ERR_USAGE : CSM_ERR_NOMEM;
+            if (text)
+                snprintf(errbuf, errlen,
+                         "%s:%d: resource %s has version %s on the command line; "
+                         "configure one version per kind",
+                         g->cfg->config_file, r->line, text, list[j].version);
+            free(text);
         }
     }
     /* Then what discovery found for the config's wildcards, where no kind
