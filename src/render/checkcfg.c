@@ -492,26 +492,19 @@ static csm_err make_set(const csm_crs *crs, const csm_gvk *gvk, const cJSON *obj
                         char *errbuf, size_t errlen)
 {
     const cJSON *meta = cJSON_GetObjectItemCaseSensitive(obj, "metadata");
-    const char *plural = NULL;
     char stem[256];
     char guess[300];
     csm_resource_desc d;
     csm_err err;
 
-    for (size_t i = 0; i < csm_crs_resources(crs); i++) {
-        const csm_crs_resource *r = csm_crs_resource_at(crs, i);
-        if (csm_crs_matches(r, gvk->group, gvk->version, gvk->kind) && r->plural)
-            plural = r->plural;
-    }
     err = csm_gen_stem(gvk->kind, stem, sizeof(stem));
     if (err)
         return err;
-    /* Only built-in generators use the plural; the config does not. */
-    snprintf(guess, sizeof(guess), "%ss", stem);
     d.group = gvk->group;
     d.version = gvk->version;
     d.kind = gvk->kind;
-    d.plural = plural ? plural : guess;
+    /* Only built-in generators use the plural; the config does not. */
+    d.plural = csm_crs_plural(crs, gvk->group, gvk->version, gvk->kind, stem, guess, sizeof(guess));
     d.namespaced = cJSON_IsString(cJSON_GetObjectItemCaseSensitive(meta, "namespace"));
     d.stem = stem;
     err = csm_genset_new(&d, NULL, NULL, out);

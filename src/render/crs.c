@@ -122,6 +122,22 @@ int csm_crs_matches(const csm_crs_resource *r, const char *group, const char *ve
            (strcmp(r->kind, "*") == 0 || strcmp(r->kind, kind) == 0);
 }
 
+const char *csm_crs_plural(const csm_crs *c, const char *group, const char *version,
+                           const char *kind, const char *stem, char *guess, size_t len)
+{
+    const char *plural = NULL;
+
+    for (size_t i = 0; i < csm_crs_resources(c); i++) {
+        const csm_crs_resource *r = &c->res[i];
+        if (r->plural && csm_crs_matches(r, group, version, kind))
+            plural = r->plural;
+    }
+    if (plural)
+        return plural;
+    snprintf(guess, len, "%ss", stem);
+    return guess;
+}
+
 /* ---- document access ---------------------------------------------------- */
 
 static csm_err fail(loader *L, const yaml_node_t *n, const char *where, const char *fmt, ...)

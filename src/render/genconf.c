@@ -392,22 +392,19 @@ static csm_err preflight(csm_genconf *g, const csm_crs *crs, const csm_gvk *res,
 {
     for (size_t i = 0; i < n; i++) {
         char stem[256];
-        char plural[300];
+        char guess[300];
         char why[1024] = "";
         csm_resource_desc d;
         csm_genset *gs = NULL;
         csm_err err = csm_gen_stem(res[i].kind, stem, sizeof(stem));
 
-        snprintf(plural, sizeof(plural), "%ss", stem);
-        for (size_t j = 0; j < csm_crs_resources(crs); j++) {
-            const csm_crs_resource *e = csm_crs_resource_at(crs, j);
-            if (e->plural && csm_crs_matches(e, res[i].group, res[i].version, res[i].kind))
-                snprintf(plural, sizeof(plural), "%s", e->plural);
-        }
         d.group = res[i].group;
         d.version = res[i].version;
         d.kind = res[i].kind;
-        d.plural = plural;
+        /* stem is unset when csm_gen_stem failed. */
+        d.plural =
+            err ? NULL
+                : csm_crs_plural(crs, d.group, d.version, d.kind, stem, guess, sizeof(guess));
         d.namespaced = 1;
         d.stem = stem;
         if (!err)
