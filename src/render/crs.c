@@ -10,6 +10,7 @@
 
 #include "base/buf.h"
 #include "base/gvk.h"
+#include "base/yamldoc.h"
 #include "render/expo.h"
 
 /* A config is a few KiB; anything near this is not one. */
@@ -169,21 +170,6 @@ static const char *scalar(const yaml_node_t *n)
     return (const char *)n->data.scalar.value;
 }
 
-/* A plain "", "~" or "null" is YAML's null; a quoted one is a string. */
-static int is_null(const yaml_node_t *n)
-{
-    static const char *const nulls[] = {"", "~", "null", "Null", "NULL"};
-    if (!n)
-        return 1;
-    if (n->type != YAML_SCALAR_NODE || n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
-        return 0;
-    for (size_t i = 0; i < sizeof(nulls) / sizeof(nulls[0]); i++) {
-        if (strcmp(scalar(n), nulls[i]) == 0)
-            return 1;
-    }
-    return 0;
-}
-
 /* Marks a name cut at WHERE_MAX as such. */
 static void where_cut(char *out, int n)
 {
@@ -203,7 +189,7 @@ static void where_index(char *out, const char *where, size_t i)
 
 static const char *type_name(const yaml_node_t *n)
 {
-    if (is_null(n))
+    if (csm_yamldoc_is_null(n))
         return "null";
     switch (n->type) {
     case YAML_SCALAR_NODE:
@@ -244,7 +230,7 @@ static csm_err check_map(loader *L, const yaml_node_t *n, const char *where,
         if (!allowed)
             continue;
         for (i = 0; i < nallowed; i++) {
-            if (strcmp(scalar(k), allowed[i]) == 0)
+            if (csm_yamldoc_scalar_is(k, allowed[i]))
                 break;
         }
         if (i == nallowed) {
@@ -260,17 +246,11 @@ static csm_err check_map(loader *L, const yaml_node_t *n, const char *where,
     return CSM_OK;
 }
 
-/* The value of key in map n, or NULL. */
+/* The value of key in map n, or NULL. check_map() has rejected repeated
+ * keys wherever one could matter, so the first is the only one. */
 static yaml_node_t *map_get(loader *L, const yaml_node_t *n, const char *key)
 {
-    if (!n || n->type != YAML_MAPPING_NODE)
-        return NULL;
-    for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
-        yaml_node_t *k = node(L, p->key);
-        if (k && k->type == YAML_SCALAR_NODE && strcmp(scalar(k), key) == 0)
-            return node(L, p->value);
-    }
-    return NULL;
+    return csm_yamldoc_map_get(&L->doc, n, key, CSM_YAMLDOC_FIRST);
 }
 
 /* A scalar field as a new string; *out stays NULL for an absent or null
@@ -282,7 +262,7 @@ static csm_err get_string(loader *L, const yaml_node_t *map, const char *key, co
     char w[WHERE_MAX];
 
     *out = NULL;
-    if (is_null(v))
+    if (csm_yamldoc_is_null(v))
         return CSM_OK;
     where_key(w, where, key);
     if (v->type != YAML_SCALAR_NODE)
@@ -298,7 +278,7 @@ static csm_err get_bool(loader *L, const yaml_node_t *map, const char *key, cons
     char w[WHERE_MAX];
 
     *out = 0;
-    if (is_null(v))
+    if (csm_yamldoc_is_null(v))
         return CSM_OK;
     where_key(w, where, key);
     if (v->type == YAML_SCALAR_NODE && strcasecmp(scalar(v), "true") == 0)
@@ -318,7 +298,7 @@ static csm_err get_max_series(loader *L, const yaml_node_t *map, const char *whe
     size_t n = 0;
 
     *out = 0;
-    if (is_null(v))
+    if (csm_yamldoc_is_null(v))
         return CSM_OK;
     where_key(w, where, "maxSeries");
     s = v->type == YAML_SCALAR_NODE ? scalar(v) : "";
@@ -346,7 +326,7 @@ static csm_err get_path(loader *L, yaml_node_t *v, const char *where, csm_crspat
     char why[256];
     csm_err err;
 
-    if (!is_null(v)) {
+    if (!csm_yamldoc_is_null(v)) {
         if (v->type != YAML_SEQUENCE_NODE)
             return fail(L, v, where,
                         "expected a path (a list of strings such as "
@@ -385,7 +365,7 @@ static csm_err get_common(loader *L, const yaml_node_t *map, const char *where,
     char w[WHERE_MAX];
     csm_err err;
 
-    if (is_null(m))
+    if (csm_yamldoc_is_null(m))
         return CSM_OK;
     where_key(w, where, "commonLabels");
     err = check_map(L, m, w, NULL, 0);
@@ -403,7 +383,7 @@ static csm_err get_common(loader *L, const yaml_node_t *map, const char *where,
             return fail(L, k, wk, "\"%s\" is not a valid label name", scalar(k));
         if (!v || v->type != YAML_SCALAR_NODE)
             return fail(L, v, wk, "expected a string, found %s", v ? type_name(v) : "nothing");
-        value = strdup(is_null(v) ? "" : scalar(v));
+        value = strdup(csm_yamldoc_is_null(v) ? "" : scalar(v));
         if (!value)
             return CSM_ERR_NOMEM;
         for (i = 0; i < *n; i++) {
@@ -489,7 +469,7 @@ static csm_err get_from(loader *L, yaml_node_t *m, const char *where, csm_crs_fr
     size_t first = *n;
     csm_err err;
 
-    if (is_null(m))
+    if (csm_yamldoc_is_null(m))
         return CSM_OK;
     err = check_map(L, m, where, NULL, 0);
     if (err)
@@ -573,7 +553,7 @@ static csm_err get_string_list(loader *L, yaml_node_t *map, const char *key, con
     char w[WHERE_MAX];
 
     where_key(w, wt, key);
-    if (optional && (!list || is_null(list)))
+    if (optional && (!list || csm_yamldoc_is_null(list)))
         return CSM_OK;
     if (!list || list->type != YAML_SEQUENCE_NODE)
         return fail(L, list ? list : map, w, "expected the list of %s, found %s", what,
@@ -653,7 +633,7 @@ static csm_err get_count(loader *L, csm_crs_metric *m, yaml_node_t *each, const 
     err = get_path(L, NULL, wt, &m->path);
     if (!err)
         err = get_path(L, NULL, wt, &m->value_from);
-    if (err || is_null(t))
+    if (err || csm_yamldoc_is_null(t))
         return err;
     for (size_t i = 0; t->type == YAML_MAPPING_NODE && i < sizeof(senseless) / sizeof(senseless[0]);
          i++) {
@@ -669,7 +649,7 @@ static csm_err get_count(loader *L, csm_crs_metric *m, yaml_node_t *each, const 
     if (err)
         return err;
     v = map_get(L, t, "maxSeries");
-    if (is_null(v))
+    if (csm_yamldoc_is_null(v))
         return CSM_OK;
     where_key(w, wt, "maxSeries");
     if (v->type == YAML_SCALAR_NODE && scalar(v)[0] >= '0' && scalar(v)[0] <= '9') {
@@ -735,7 +715,7 @@ static csm_err get_each(loader *L, csm_crs_metric *m, yaml_node_t *each, const c
     }
     t = map_get(L, each, field);
     where_key(wt, where, field);
-    if (!t || is_null(t)) {
+    if (!t || csm_yamldoc_is_null(t)) {
         err = fail(L, each, wt, "missing: type %s needs each.%s", type, field);
         goto out;
     }
@@ -891,7 +871,7 @@ static csm_err fingerprint(loader *L, const yaml_node_t *n, csm_buf *b, const ch
                     FINGERPRINT_DEPTH_MAX);
     switch (n->type) {
     case YAML_SCALAR_NODE:
-        if (is_null(n))
+        if (csm_yamldoc_is_null(n))
             return csm_buf_puts(b, "null");
         err = csm_buf_putc(b, '"');
         if (!err)
@@ -1024,7 +1004,7 @@ static csm_err get_resource(loader *L, yaml_node_t *rn, const char *where, csm_c
     /* kube-state-metrics distinguishes an absent prefix (the default)
      * from an empty one (no prefix at all). */
     pn = map_get(L, rn, "metricNamePrefix");
-    if (pn && !is_null(pn)) {
+    if (pn && !csm_yamldoc_is_null(pn)) {
         err = get_string(L, rn, "metricNamePrefix", where, &prefix);
     } else {
         prefix = strdup("kube_customresource");
@@ -1038,7 +1018,7 @@ static csm_err get_resource(loader *L, yaml_node_t *rn, const char *where, csm_c
         goto out;
     metrics = map_get(L, rn, "metrics");
     where_key(w, where, "metrics");
-    if (metrics && !is_null(metrics) && metrics->type != YAML_SEQUENCE_NODE) {
+    if (metrics && !csm_yamldoc_is_null(metrics) && metrics->type != YAML_SEQUENCE_NODE) {
         err = fail(L, metrics, w, "expected a list of metrics, found %s", type_name(metrics));
         goto out;
     }
@@ -1153,7 +1133,7 @@ static csm_err load_doc(loader *L, csm_crs *c)
     if (err)
         return err;
     res = map_get(L, spec, "resources");
-    if (is_null(res))
+    if (csm_yamldoc_is_null(res))
         return CSM_OK; /* a config that exports nothing is valid */
     if (res->type != YAML_SEQUENCE_NODE)
         return fail(L, res, "spec.resources", "expected a list of resources, found %s",
