@@ -646,10 +646,7 @@ csm_err csm_resource_new(const csm_resource_opts *o, csm_resource **out)
     r->gvk.kind = strdup(o->gvk->kind);
     if (!r->gvk.group || !r->gvk.version || !r->gvk.kind)
         goto fail;
-    if (r->gvk.group[0])
-        snprintf(r->label, sizeof(r->label), "%s/%s/%s", r->gvk.group, r->gvk.version, r->gvk.kind);
-    else
-        snprintf(r->label, sizeof(r->label), "%s/%s", r->gvk.version, r->gvk.kind);
+    csm_gvk_format(r->label, sizeof(r->label), r->gvk.group, r->gvk.version, r->gvk.kind);
     if (r->gvk.group[0])
         snprintf(r->gv_path, sizeof(r->gv_path), "/apis/%s/%s", r->gvk.group, r->gvk.version);
     else
