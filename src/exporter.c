@@ -300,10 +300,13 @@ static void log_config(const exporter *x)
     csm_buf b;
 
     csm_buf_init(&b, 64 * 1024);
-    for (size_t i = 0; i < c->nresources; i++)
-        csm_buf_printf(&b, "%s%s%s%s/%s", i ? "," : "", c->resources[i].group,
-                       c->resources[i].group[0] ? "/" : "", c->resources[i].version,
-                       c->resources[i].kind);
+    for (size_t i = 0; i < c->nresources; i++) {
+        const csm_gvk *g = &c->resources[i];
+        char *text = csm_gvk_text(g->group, g->version, g->kind);
+        if (text)
+            csm_buf_printf(&b, "%s%s", i ? "," : "", text);
+        free(text);
+    }
     csm_logf(x->log, CSM_LOG_INFO,
              "crd-state-metrics %s starting: resources=%s server=%s namespaces=%zu "
              "denied-namespaces=%zu metrics=[%s]:%d telemetry=[%s]:%d auth=%s",

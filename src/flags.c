@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/quote.h"
 #include "serve/auth.h"
 #include "render/mfilter.h"
 #include "ingest/reslist.h"
@@ -230,9 +231,6 @@ static const flag_spec flag_specs[] = {
 
 #define NFLAGS (sizeof(flag_specs) / sizeof(flag_specs[0]))
 
-/* Longest user value quoted verbatim in a message; longer ones are cut. */
-#define QUOTE_MAX 80
-
 static csm_err usage_err(char *errbuf, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
@@ -249,31 +247,6 @@ static csm_err usage_err(char *errbuf, size_t errlen, const char *fmt, ...)
 }
 
 /*
- * Copies `s` (n bytes) into out[outlen] for quoting in a one-line message:
- * control bytes become \xNN and long values are cut with "...", so that a
- * hostile argv cannot forge extra log lines.
- */
-static const char *quote(const char *s, size_t n, char *out, size_t outlen)
-{
-    size_t o = 0;
-
-    for (size_t i = 0; i < n && o + 8 < outlen; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (i == QUOTE_MAX) {
-            memcpy(out + o, "...", 3);
-            o += 3;
-            break;
-        }
-        if (c < 0x20 || c == 0x7f || c == '"' || c == '\\')
-            o += (size_t)snprintf(out + o, outlen - o, "\\x%02x", c);
-        else
-            out[o++] = (char)c;
-    }
-    out[o] = '\0';
-    return out;
-}
-
-/*
  * The one shape of a bad-value message: 'invalid value "<val>" for --<flag>:
  * <what>', with the value quoted safely; `what` is a printf format.
  */
@@ -283,7 +256,7 @@ static csm_err invalid_value(const flag_spec *f, const char *val, char *errbuf, 
 static csm_err invalid_value(const flag_spec *f, const char *val, char *errbuf, size_t errlen,
                              const char *what, ...)
 {
-    char q[QUOTE_MAX * 4 + 8];
+    char q[CSM_QUOTE_SIZE];
     char expect[512];
     va_list ap;
 
@@ -291,7 +264,7 @@ static csm_err invalid_value(const flag_spec *f, const char *val, char *errbuf, 
     vsnprintf(expect, sizeof(expect), what, ap);
     va_end(ap);
     return usage_err(errbuf, errlen, "invalid value \"%s\" for --%s: %s",
-                     quote(val, strlen(val), q, sizeof(q)), f->name, expect);
+                     csm_quote(val, strlen(val), q, sizeof(q)), f->name, expect);
 }
 
 /* Index of val in names[0..n), or -1: for flags that take one keyword. */
@@ -320,189 +293,6 @@ static const flag_spec *flag_by_short(int c)
             return &flag_specs[i];
     }
     return NULL;
-}
-
-static int is_lower_alnum(char c)
-{
-    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
-}
-
-static int is_alpha(char c)
-{
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
-}
-
-/* RFC 1123 label: what Kubernetes accepts as a namespace name. */
-static int is_dns_label(const char *s, size_t n)
-{
-    if (n == 0 || n > 63 || !is_lower_alnum(s[0]) || !is_lower_alnum(s[n - 1]))
-        return 0;
-    for (size_t i = 0; i < n; i++) {
-        if (!is_lower_alnum(s[i]) && s[i] != '-')
-            return 0;
-    }
-    return 1;
-}
-
-/* RFC 1123 subdomain: dot-separated labels, 253 bytes at most. */
-static int is_dns_subdomain(const char *s, size_t n)
-{
-    size_t start = 0;
-
-    if (n == 0 || n > 253)
-        return 0;
-    for (size_t i = 0; i <= n; i++) {
-        if (i == n || s[i] == '.') {
-            if (!is_dns_label(s + start, i - start))
-                return 0;
-            start = i + 1;
-        }
-    }
-    return 1;
-}
-
-/*
- * Splits and validates a GVK. On failure returns CSM_ERR_INVALID with the
- * reason in why[] (when given) and leaves *out zeroed.
- */
-static csm_err gvk_parse(const char *s, csm_gvk *out, char *why, size_t whylen)
-{
-    const char *part[3];
-    size_t len[3];
-    size_t nparts = 0;
-    const char *p = s;
-    const char *slash;
-    const char *group = "";
-    const char *version;
-    const char *kind;
-    size_t glen = 0;
-    size_t vlen;
-    size_t klen;
-    csm_err err = CSM_OK;
-    char q[QUOTE_MAX * 4 + 8];
-
-    memset(out, 0, sizeof(*out));
-    if (why && whylen)
-        why[0] = '\0';
-    for (;;) {
-        if (nparts == 3) {
-            nparts++;
-            break;
-        }
-        slash = strchr(p, '/');
-        part[nparts] = p;
-        len[nparts] = slash ? (size_t)(slash - p) : strlen(p);
-        nparts++;
-        if (!slash)
-            break;
-        p = slash + 1;
-    }
-    if (nparts < 2 || nparts > 3) {
-        if (why)
-            snprintf(why, whylen, "expected GROUP/VERSION/KIND or VERSION/KIND");
-        return CSM_ERR_INVALID;
-    }
-    if (nparts == 3) {
-        group = part[0];
-        glen = len[0];
-    }
-    version = part[nparts - 2];
-    vlen = len[nparts - 2];
-    kind = part[nparts - 1];
-    klen = len[nparts - 1];
-
-    if (nparts == 3 && !is_dns_subdomain(group, glen)) {
-        if (why && glen == 0)
-            snprintf(why, whylen, "empty group; use VERSION/KIND for the core group");
-        else if (why)
-            snprintf(why, whylen, "group \"%s\" is not a DNS subdomain",
-                     quote(group, glen, q, sizeof(q)));
-        return CSM_ERR_INVALID;
-    }
-    if (vlen == 0 || vlen > 63) {
-        if (why)
-            snprintf(why, whylen, "version must be 1 to 63 characters of [a-z0-9]");
-        return CSM_ERR_INVALID;
-    }
-    for (size_t i = 0; i < vlen; i++) {
-        if (!is_lower_alnum(version[i])) {
-            if (why)
-                snprintf(why, whylen, "version \"%s\" must match [a-z0-9]+",
-                         quote(version, vlen, q, sizeof(q)));
-            return CSM_ERR_INVALID;
-        }
-    }
-    if (klen == 0 || !is_alpha(kind[0])) {
-        if (why)
-            snprintf(why, whylen, "kind \"%s\" must match [A-Za-z][A-Za-z0-9]*",
-                     quote(kind, klen, q, sizeof(q)));
-        return CSM_ERR_INVALID;
-    }
-    for (size_t i = 0; i < klen; i++) {
-        if (!is_alpha(kind[i]) && !(kind[i] >= '0' && kind[i] <= '9')) {
-            if (why)
-                snprintf(why, whylen, "kind \"%s\" must match [A-Za-z][A-Za-z0-9]*",
-                         quote(kind, klen, q, sizeof(q)));
-            return CSM_ERR_INVALID;
-        }
-    }
-
-    out->group = strndup(group, glen);
-    out->version = strndup(version, vlen);
-    out->kind = strndup(kind, klen);
-    if (!out->group || !out->version || !out->kind) {
-        err = CSM_ERR_NOMEM;
-        csm_gvk_free(out);
-    }
-    return err;
-}
-
-csm_err csm_gvk_parse(const char *s, csm_gvk *out)
-{
-    if (!s || !out)
-        return CSM_ERR_INVALID;
-    return gvk_parse(s, out, NULL, 0);
-}
-
-void csm_gvk_free(csm_gvk *g)
-{
-    if (!g)
-        return;
-    free(g->group);
-    free(g->version);
-    free(g->kind);
-    memset(g, 0, sizeof(*g));
-}
-
-csm_err csm_gvk_list_add(csm_gvk **list, size_t *n, const char *group, const char *version,
-                         const char *kind)
-{
-    csm_gvk g;
-    csm_gvk *nl;
-
-    for (size_t i = 0; i < *n; i++) {
-        if (strcmp((*list)[i].group, group) == 0 && strcmp((*list)[i].version, version) == 0 &&
-            strcmp((*list)[i].kind, kind) == 0)
-            return CSM_OK;
-    }
-    g.group = strdup(group);
-    g.version = strdup(version);
-    g.kind = strdup(kind);
-    nl = g.group && g.version && g.kind ? realloc(*list, (*n + 1) * sizeof(*nl)) : NULL;
-    if (!nl) {
-        csm_gvk_free(&g);
-        return CSM_ERR_NOMEM;
-    }
-    nl[(*n)++] = g;
-    *list = nl;
-    return CSM_OK;
-}
-
-void csm_gvk_list_free(csm_gvk *list, size_t n)
-{
-    for (size_t i = 0; list && i < n; i++)
-        csm_gvk_free(&list[i]);
-    free(list);
 }
 
 /*
@@ -538,8 +328,8 @@ static csm_err add_resources(csm_config *cfg, const flag_spec *f, const char *va
     size_t len;
     char *one = NULL;
     char why[256];
-    char q[QUOTE_MAX * 4 + 8];
-    char q2[QUOTE_MAX * 4 + 8];
+    char q[CSM_QUOTE_SIZE];
+    char q2[CSM_QUOTE_SIZE];
     csm_gvk g = {0};
     csm_gvk *res;
     csm_err err = CSM_OK;
@@ -547,7 +337,7 @@ static csm_err add_resources(csm_config *cfg, const flag_spec *f, const char *va
     while (next_item(&pos, &item, &len)) {
         if (len == 0) {
             err = usage_err(errbuf, errlen, "--%s \"%s\": empty item in comma-separated list",
-                            f->name, quote(val, strlen(val), q, sizeof(q)));
+                            f->name, csm_quote(val, strlen(val), q, sizeof(q)));
             goto out;
         }
         one = strndup(item, len);
@@ -555,10 +345,10 @@ static csm_err add_resources(csm_config *cfg, const flag_spec *f, const char *va
             err = CSM_ERR_NOMEM;
             goto out;
         }
-        err = gvk_parse(one, &g, why, sizeof(why));
+        err = csm_gvk_parse(one, &g, why, sizeof(why));
         if (err == CSM_ERR_INVALID) {
             err = usage_err(errbuf, errlen, "--%s \"%s\": %s", f->name,
-                            quote(item, len, q, sizeof(q)), why);
+                            csm_quote(item, len, q, sizeof(q)), why);
             goto out;
         }
         if (err)
@@ -566,11 +356,10 @@ static csm_err add_resources(csm_config *cfg, const flag_spec *f, const char *va
         for (size_t i = 0; i < cfg->nresources; i++) {
             const csm_gvk *o = &cfg->resources[i];
             if (gvk_same_resource(o, &g)) {
-                snprintf(why, sizeof(why), "%s%s%s/%s", o->group, *o->group ? "/" : "", o->version,
-                         o->kind);
+                csm_gvk_format(why, sizeof(why), o->group, o->version, o->kind);
                 err = usage_err(errbuf, errlen, "--%s \"%s\": duplicates \"%s\"", f->name,
-                                quote(item, len, q, sizeof(q)),
-                                quote(why, strlen(why), q2, sizeof(q2)));
+                                csm_quote(item, len, q, sizeof(q)),
+                                csm_quote(why, strlen(why), q2, sizeof(q2)));
                 goto out;
             }
         }
@@ -597,21 +386,21 @@ static csm_err add_namespaces(csm_strlist *l, const flag_spec *f, const char *va
     const char *pos = val;
     const char *item;
     size_t len;
-    char q[QUOTE_MAX * 4 + 8];
+    char q[CSM_QUOTE_SIZE];
     csm_err err;
 
     while (next_item(&pos, &item, &len)) {
         if (len == 0)
             return usage_err(errbuf, errlen, "--%s \"%s\": empty item in comma-separated list",
-                             f->name, quote(val, strlen(val), q, sizeof(q)));
-        if (!is_dns_label(item, len))
+                             f->name, csm_quote(val, strlen(val), q, sizeof(q)));
+        if (!csm_gvk_is_dns_label(item, len))
             return usage_err(errbuf, errlen,
                              "--%s \"%s\": not a valid namespace name (RFC 1123 label)", f->name,
-                             quote(item, len, q, sizeof(q)));
+                             csm_quote(item, len, q, sizeof(q)));
         for (size_t i = 0; i < l->n; i++) {
             if (strlen(l->items[i]) == len && memcmp(l->items[i], item, len) == 0)
                 return usage_err(errbuf, errlen, "--%s \"%s\": namespace listed twice", f->name,
-                                 quote(item, len, q, sizeof(q)));
+                                 csm_quote(item, len, q, sizeof(q)));
         }
         err = csm_strlist_push(l, item, len);
         if (err)
@@ -724,17 +513,17 @@ static csm_err set_list(csm_strlist *l, const flag_spec *f, const char *val, int
     const char *pos = *val ? val : NULL;
     const char *item;
     size_t len;
-    char q[QUOTE_MAX * 4 + 8];
+    char q[CSM_QUOTE_SIZE];
     csm_err err;
 
     csm_strlist_clear(l);
     while (next_item(&pos, &item, &len)) {
         if (len == 0)
             return usage_err(errbuf, errlen, "--%s \"%s\": empty item in comma-separated list",
-                             f->name, quote(val, strlen(val), q, sizeof(q)));
+                             f->name, csm_quote(val, strlen(val), q, sizeof(q)));
         if (paths && item[0] != '/')
             return usage_err(errbuf, errlen, "--%s \"%s\": a path must start with /", f->name,
-                             quote(item, len, q, sizeof(q)));
+                             csm_quote(item, len, q, sizeof(q)));
         err = csm_strlist_push(l, item, len);
         if (err)
             return err;
@@ -783,13 +572,13 @@ static csm_err add_regexes(csm_strlist *l, const flag_spec *f, const char *val, 
     size_t first = l->n;
     csm_mfilter *mf = NULL;
     char why[256] = "";
-    char q[QUOTE_MAX * 4 + 8];
+    char q[CSM_QUOTE_SIZE];
     csm_err err;
 
     while (next_item(&pos, &item, &len)) {
         if (len == 0)
             return usage_err(errbuf, errlen, "--%s \"%s\": empty item in comma-separated list",
-                             f->name, quote(val, strlen(val), q, sizeof(q)));
+                             f->name, csm_quote(val, strlen(val), q, sizeof(q)));
         err = csm_strlist_push(l, item, len);
         if (err)
             return err;
@@ -1074,7 +863,7 @@ static csm_err bad_flag(char **argv, char *errbuf, size_t errlen)
     const flag_spec *f;
     const char *text;
     size_t len;
-    char q[QUOTE_MAX * 4 + 8];
+    char q[CSM_QUOTE_SIZE];
     char c;
 
     if (optopt >= FLAG_RESOURCE) {
@@ -1083,10 +872,10 @@ static csm_err bad_flag(char **argv, char *errbuf, size_t errlen)
     }
     if (optopt != 0) {
         c = (char)optopt;
-        return usage_err(errbuf, errlen, "unknown flag -%s", quote(&c, 1, q, sizeof(q)));
+        return usage_err(errbuf, errlen, "unknown flag -%s", csm_quote(&c, 1, q, sizeof(q)));
     }
     text = consumed_flag(argv, 0, &len);
-    return usage_err(errbuf, errlen, "unknown flag %s", quote(text, len, q, sizeof(q)));
+    return usage_err(errbuf, errlen, "unknown flag %s", csm_quote(text, len, q, sizeof(q)));
 }
 
 /*
@@ -1100,16 +889,16 @@ static csm_err check_long_form(char **argv, const flag_spec *f, char *errbuf, si
     size_t len;
     const char *text = consumed_flag(argv, sep, &len);
     size_t nlen = strlen(f->name);
-    char q[QUOTE_MAX * 4 + 8];
+    char q[CSM_QUOTE_SIZE];
 
     if (len != nlen + 2 || strncmp(text, "--", 2) != 0 || memcmp(text + 2, f->name, nlen) != 0)
         return usage_err(errbuf, errlen, "unknown flag %s (did you mean --%s?)",
-                         quote(text, len, q, sizeof(q)), f->name);
+                         csm_quote(text, len, q, sizeof(q)), f->name);
     if (sep && strncmp(optarg, "--", 2) == 0 && optarg[2] != '\0')
         return usage_err(errbuf, errlen,
                          "flag --%s needs a value, got flag %s (use --%s=VALUE for a value "
                          "starting with --)",
-                         f->name, quote(optarg, strlen(optarg), q, sizeof(q)), f->name);
+                         f->name, csm_quote(optarg, strlen(optarg), q, sizeof(q)), f->name);
     return CSM_OK;
 }
 
@@ -1121,7 +910,7 @@ csm_err csm_flags_parse(int argc, char **argv, csm_config *cfg, char *errbuf, si
     const flag_spec *f;
     int c;
     int longindex;
-    char q[QUOTE_MAX * 4 + 8];
+    char q[CSM_QUOTE_SIZE];
     csm_err err = CSM_OK;
 
     if (errbuf && errlen)
@@ -1193,7 +982,7 @@ csm_err csm_flags_parse(int argc, char **argv, csm_config *cfg, char *errbuf, si
                                     "unexpected argument%s:", argc - optind > 1 ? "s" : "");
             for (int i = optind; i < argc && used < errlen; i++)
                 used += (size_t)snprintf(errbuf + used, errlen - used, " \"%s\"",
-                                         quote(argv[i], strlen(argv[i]), q, sizeof(q)));
+                                         csm_quote(argv[i], strlen(argv[i]), q, sizeof(q)));
         }
         err = CSM_ERR_USAGE;
         goto out;

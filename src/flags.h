@@ -12,15 +12,9 @@
 #include <stdio.h>
 
 #include "csm/error.h"
+#include "base/gvk.h"
 #include "base/log.h"
 #include "base/strlist.h"
-
-/* One --resource GROUP/VERSION/KIND; group is "" for the core group. */
-typedef struct csm_gvk {
-    char *group;
-    char *version;
-    char *kind;
-} csm_gvk;
 
 /* How the initial sync of an informer happens. */
 typedef enum csm_watch_list_mode {
@@ -102,22 +96,10 @@ typedef struct csm_config {
  */
 csm_err csm_flags_parse(int argc, char **argv, csm_config *cfg, char *errbuf, size_t errlen);
 
-/* Parses "cache.example.com/v1/Memcached" or "v1/ConfigMap". On success *out
- * owns its strings: free them with csm_gvk_free(). */
-csm_err csm_gvk_parse(const char *s, csm_gvk *out);
-
 /* Writes the --help text. */
 csm_err csm_flags_usage(FILE *out, const char *prog);
 
 /* Frees everything the config owns and zeroes it; accepts a zeroed config. */
 void csm_config_free(csm_config *cfg);
-void csm_gvk_free(csm_gvk *g);
-
-/* Appends a copy of group/version/kind to *list (*n entries) unless an
- * equal entry is there. On CSM_ERR_NOMEM the list stays valid. */
-csm_err csm_gvk_list_add(csm_gvk **list, size_t *n, const char *group, const char *version,
-                         const char *kind);
-/* Frees n entries and the array; accepts NULL. */
-void csm_gvk_list_free(csm_gvk *list, size_t n);
 
 #endif

@@ -7,8 +7,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "base/gvk.h"
 #include "render/expo.h"
-#include "flags.h"
 #include "render/gen.h"
 
 /* The largest Prometheus answer read: a range vector of a year of 1 s
@@ -744,7 +744,7 @@ static int run(report_ctx *c, FILE *out)
     int known = 0;
     int rc = 1;
 
-    if (csm_gvk_parse(c->o.resource, &gvk) != CSM_OK ||
+    if (csm_gvk_parse(c->o.resource, &gvk, NULL, 0) != CSM_OK ||
         csm_gen_stem(gvk.kind, c->stem, sizeof(c->stem)) != CSM_OK) {
         csm_gvk_free(&gvk);
         return usage_error(c->err, "invalid value \"%s\" for --resource: %s", c->o.resource,

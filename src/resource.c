@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "base/backoff.h"
+#include "base/clock.h"
 #include "render/crscount.h"
 #include "render/lifecycle.h"
 #include "base/num.h"
@@ -78,18 +79,11 @@ struct csm_resource {
     int cnt_admitted;
 };
 
-static double now_mono(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 /* Unix time that never goes backwards (a wall clock step does not move it),
  * comparable to creationTimestamp: what the lifecycle accounting runs on. */
 static double lc_now(const csm_resource *r)
 {
-    return r->lc_wall0 + (now_mono() - r->lc_mono0);
+    return r->lc_wall0 + (csm_clock_mono() - r->lc_mono0);
 }
 
 static void discover(csm_resource *r);
@@ -169,7 +163,7 @@ static void gone(void *ctx)
     r->teardown = 1;
     /* Discovery may still list the Kind for a moment after a CRD is
      * deleted; backing off keeps that from turning into a tight loop. */
-    arm_timer(r, csm_backoff_next(&r->backoff, now_mono()));
+    arm_timer(r, csm_backoff_next(&r->backoff, csm_clock_mono()));
 }
 
 /* ---- lifecycle hooks (only while r->lc exists) ----------------------- */
@@ -521,7 +515,7 @@ static void discovery_done(void *ctx, const csm_kresp *resp)
                 drop_informers(r);
                 r->phase = RES_FAILING;
                 snprintf(r->phase_why, sizeof(r->phase_why), "could not start informers");
-                arm_timer(r, csm_backoff_next(&r->backoff, now_mono()));
+                arm_timer(r, csm_backoff_next(&r->backoff, csm_clock_mono()));
             }
             goto out;
         }
@@ -547,7 +541,7 @@ static void discovery_done(void *ctx, const csm_kresp *resp)
     if (r->phase == RES_UNSERVED) {
         arm_timer(r, RES_UNSERVED_POLL_S);
     } else {
-        double d = csm_backoff_next(&r->backoff, now_mono());
+        double d = csm_backoff_next(&r->backoff, csm_clock_mono());
         if (resp->retry_after > d)
             d = resp->retry_after;
         arm_timer(r, d);
@@ -566,7 +560,7 @@ static void discover(csm_resource *r)
     err = csm_kclient_request(r->env->kc, "GET", r->gv_path, NULL, 0, 30, &cbs, &r->req);
     if (err) {
         r->req = NULL;
-        arm_timer(r, csm_backoff_next(&r->backoff, now_mono()));
+        arm_timer(r, csm_backoff_next(&r->backoff, csm_clock_mono()));
     }
 }
 
@@ -652,10 +646,7 @@ csm_err csm_resource_new(const csm_resource_opts *o, csm_resource **out)
     r->gvk.kind = strdup(o->gvk->kind);
     if (!r->gvk.group || !r->gvk.version || !r->gvk.kind)
         goto fail;
-    if (r->gvk.group[0])
-        snprintf(r->label, sizeof(r->label), "%s/%s/%s", r->gvk.group, r->gvk.version, r->gvk.kind);
-    else
-        snprintf(r->label, sizeof(r->label), "%s/%s", r->gvk.version, r->gvk.kind);
+    csm_gvk_format(r->label, sizeof(r->label), r->gvk.group, r->gvk.version, r->gvk.kind);
     if (r->gvk.group[0])
         snprintf(r->gv_path, sizeof(r->gv_path), "/apis/%s/%s", r->gvk.group, r->gvk.version);
     else
@@ -682,7 +673,7 @@ csm_err csm_resource_new(const csm_resource_opts *o, csm_resource **out)
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
         r->lc_wall0 = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-        r->lc_mono0 = now_mono();
+        r->lc_mono0 = csm_clock_mono();
     }
     snprintf(r->phase_why, sizeof(r->phase_why), "discovery pending");
     *out = r;
@@ -853,7 +844,7 @@ csm_err csm_resource_regenerate(csm_resource *r)
         drop_informers(r);
         r->phase = RES_FAILING;
         snprintf(r->phase_why, sizeof(r->phase_why), "could not start informers");
-        arm_timer(r, csm_backoff_next(&r->backoff, now_mono()));
+        arm_timer(r, csm_backoff_next(&r->backoff, csm_clock_mono()));
     }
     return err;
 }

@@ -16,7 +16,7 @@
 #include "base/strlist.h"
 #include "csm/error.h"
 #include "render/expo.h"
-#include "flags.h"
+#include "base/gvk.h"
 #include "render/gen.h"
 #include "ingest/informer.h"
 

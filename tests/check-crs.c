@@ -403,6 +403,45 @@ START_TEST(test_selectors)
 }
 END_TEST
 
+START_TEST(test_plural)
+{
+    const char *yaml = "spec:\n"
+                       "  resources:\n"
+                       "  - groupVersionKind: {group: myteam.io, version: \"*\", kind: Foo}\n"
+                       "    resourcePlural: fooz\n"
+                       "    metrics: [{name: a, each: {type: Gauge, gauge: {path: [x]}}}]\n"
+                       "  - groupVersionKind: {group: myteam.io, version: v1, kind: \"*\"}\n"
+                       "    resourcePlural: foozies\n"
+                       "    metrics: [{name: b, each: {type: Gauge, gauge: {path: [x]}}}]\n"
+                       "  - groupVersionKind: {group: myteam.io, version: v2, kind: Bar}\n"
+                       "    metrics: [{name: c, each: {type: Gauge, gauge: {path: [x]}}}]\n";
+    csm_crs *crs = NULL;
+    char guess[8];
+    char big[32];
+    char err[256];
+
+    ck_assert_msg(csm_crs_load_text("t.yaml", yaml, strlen(yaml), &crs, err, sizeof(err)) == CSM_OK,
+                  "%s", err);
+    /* The last entry that matches and names a plural wins. */
+    ck_assert_str_eq(csm_crs_plural(crs, "myteam.io", "v1", "Foo", "foo", guess, sizeof(guess)),
+                     "foozies");
+    ck_assert_str_eq(csm_crs_plural(crs, "myteam.io", "v3", "Foo", "foo", guess, sizeof(guess)),
+                     "fooz");
+    ck_assert_str_eq(csm_crs_plural(crs, "myteam.io", "v1", "Baz", "baz", guess, sizeof(guess)),
+                     "foozies");
+    /* An entry without resourcePlural, or none at all: the guess. */
+    ck_assert_str_eq(csm_crs_plural(crs, "myteam.io", "v2", "Bar", "bar", guess, sizeof(guess)),
+                     "bars");
+    ck_assert_str_eq(csm_crs_plural(NULL, "a.io", "v1", "Memcached", "memcached", big, sizeof(big)),
+                     "memcacheds");
+    /* A short buffer cuts the guess. */
+    ck_assert_str_eq(
+        csm_crs_plural(NULL, "a.io", "v1", "Memcached", "memcached", guess, sizeof(guess)),
+        "memcach");
+    csm_crs_unref(crs);
+}
+END_TEST
+
 START_TEST(test_matching_and_wildcards)
 {
     const char *yaml = "spec:\n"
@@ -796,6 +835,7 @@ int main(void)
     tcase_add_test(tc, test_errors_aliases_and_depth);
     tcase_add_test(tc, test_load_file);
     tcase_add_test(tc, test_selectors);
+    tcase_add_test(tc, test_plural);
     tcase_add_test(tc, test_count_config);
     suite_add_tcase(s, tc);
     return csm_check_run(s);

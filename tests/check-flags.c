@@ -236,74 +236,6 @@ START_TEST(test_same_kind_other_group_is_not_duplicate)
 }
 END_TEST
 
-static const struct {
-    const char *in;
-    const char *group, *version, *kind; /* NULL group: must fail */
-} gvk_cases[] = {
-    {"cache.example.com/v1/Memcached", "cache.example.com", "v1", "Memcached"},
-    {"v1/ConfigMap", "", "v1", "ConfigMap"},
-    {"apps/v1/Deployment", "apps", "v1", "Deployment"},
-    {"x-y.z9/v2beta3/K8s", "x-y.z9", "v2beta3", "K8s"},
-    {"", NULL, NULL, NULL},
-    {"Memcached", NULL, NULL, NULL},
-    {"v1/", NULL, NULL, NULL},
-    {"/ConfigMap", NULL, NULL, NULL},
-    {"-a.io/v1/Foo", NULL, NULL, NULL},
-    {"a-.io/v1/Foo", NULL, NULL, NULL},
-    {"a.io/v-1/Foo", NULL, NULL, NULL},
-    {"a.io/v1/Foo Bar", NULL, NULL, NULL},
-    {"a.io//Foo", NULL, NULL, NULL},
-};
-
-START_TEST(test_gvk_parse)
-{
-    csm_gvk g;
-    csm_err err = csm_gvk_parse(gvk_cases[_i].in, &g);
-
-    if (!gvk_cases[_i].group) {
-        ck_assert_msg(err == CSM_ERR_INVALID, "\"%s\" should be rejected", gvk_cases[_i].in);
-        ck_assert_ptr_null(g.group);
-        ck_assert_ptr_null(g.kind);
-        return;
-    }
-    ck_assert_int_eq(err, CSM_OK);
-    ck_assert_str_eq(g.group, gvk_cases[_i].group);
-    ck_assert_str_eq(g.version, gvk_cases[_i].version);
-    ck_assert_str_eq(g.kind, gvk_cases[_i].kind);
-    csm_gvk_free(&g);
-    ck_assert_ptr_null(g.group);
-    csm_gvk_free(&g);
-    csm_gvk_free(NULL);
-}
-END_TEST
-
-START_TEST(test_gvk_long_group)
-{
-    char s[400];
-    csm_gvk g;
-
-    /* 63-byte labels are the limit; 64 is one too many. */
-    memset(s, 'a', 63);
-    strcpy(s + 63, ".io/v1/Foo");
-    ck_assert_int_eq(csm_gvk_parse(s, &g), CSM_OK);
-    csm_gvk_free(&g);
-    memset(s, 'a', 64);
-    strcpy(s + 64, ".io/v1/Foo");
-    ck_assert_int_eq(csm_gvk_parse(s, &g), CSM_ERR_INVALID);
-    /* 254 bytes of group overall: too long even with short labels. */
-    for (int i = 0; i < 127; i++) {
-        s[2 * i] = 'a';
-        s[2 * i + 1] = '.';
-    }
-    strcpy(s + 253, "a/v1/Foo");
-    ck_assert_int_eq(csm_gvk_parse(s, &g), CSM_ERR_INVALID);
-    s[251] = '\0';
-    strcat(s, "/v1/Foo");
-    ck_assert_int_eq(csm_gvk_parse(s, &g), CSM_OK);
-    csm_gvk_free(&g);
-}
-END_TEST
-
 START_TEST(test_port_errors)
 {
     expect_msg("invalid value \"abc\" for --port: must be an integer in 0..65535", "--resource",
@@ -808,24 +740,6 @@ START_TEST(test_secure_serving_flags)
 }
 END_TEST
 
-START_TEST(test_gvk_list)
-{
-    csm_gvk *l = NULL;
-    size_t n = 0;
-
-    ck_assert_int_eq(csm_gvk_list_add(&l, &n, "g.io", "v1", "A"), CSM_OK);
-    ck_assert_int_eq(csm_gvk_list_add(&l, &n, "", "v1", "ConfigMap"), CSM_OK);
-    /* Equal entries once; another version is another entry. */
-    ck_assert_int_eq(csm_gvk_list_add(&l, &n, "g.io", "v1", "A"), CSM_OK);
-    ck_assert_int_eq(csm_gvk_list_add(&l, &n, "g.io", "v2", "A"), CSM_OK);
-    ck_assert_uint_eq(n, 3);
-    ck_assert_str_eq(l[1].kind, "ConfigMap");
-    ck_assert_str_eq(l[2].version, "v2");
-    csm_gvk_list_free(l, n);
-    csm_gvk_list_free(NULL, 0);
-}
-END_TEST
-
 START_TEST(test_sharding_flags)
 {
     csm_config cfg;
@@ -932,8 +846,6 @@ int main(void)
     tcase_add_test(tc, test_resources_repeated_and_comma);
     tcase_add_test(tc, test_resource_errors);
     tcase_add_test(tc, test_same_kind_other_group_is_not_duplicate);
-    tcase_add_loop_test(tc, test_gvk_parse, 0, (int)(sizeof(gvk_cases) / sizeof(gvk_cases[0])));
-    tcase_add_test(tc, test_gvk_long_group);
     tcase_add_test(tc, test_port_errors);
     tcase_add_test(tc, test_budget_flags);
     tcase_add_test(tc, test_port_leading_zeros);
@@ -953,7 +865,6 @@ int main(void)
     tcase_add_test(tc, test_secure_serving_flags);
     tcase_add_test(tc, test_generator_flags);
     tcase_add_test(tc, test_generator_flag_errors);
-    tcase_add_test(tc, test_gvk_list);
     tcase_add_test(tc, test_sharding_flags);
     tcase_add_test(tc, test_connection_limit_flags);
     suite_add_tcase(s, tc);

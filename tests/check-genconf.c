@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "check_main.h"
+#include "flags.h"
 #include "render/genconf.h"
 #include "serve/telemetry.h"
 

@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "base/backoff.h"
+#include "base/clock.h"
 #include "base/buf.h"
 
 /* A Pod object is a few KiB; anything much larger is not one. */
@@ -30,13 +31,6 @@ struct csm_autoshard {
     char state[384];
 };
 
-static double now_mono(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static void set_state(csm_autoshard *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 static void set_state(csm_autoshard *a, const char *fmt, ...)
@@ -59,7 +53,7 @@ static void get_pod(csm_autoshard *a);
 
 static void pod_failed(csm_autoshard *a, const char *why)
 {
-    double d = csm_backoff_next(&a->backoff, now_mono());
+    double d = csm_backoff_next(&a->backoff, csm_clock_mono());
     csm_logf(a->env.log, CSM_LOG_WARN, "auto-sharding: pod %s/%s: %s; retrying in %.1fs", a->ns,
              a->pod, why, d);
     set_state(a, "waiting for pod %s/%s: %s", a->ns, a->pod, why);

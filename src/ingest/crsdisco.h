@@ -16,8 +16,8 @@
 #include <event2/event.h>
 #include <stddef.h>
 
+#include "base/gvk.h"
 #include "csm/error.h"
-#include "flags.h"
 #include "ingest/kclient.h"
 #include "base/log.h"
 

@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "base/backoff.h"
+#include "base/clock.h"
 #include "store/budget.h"
 #include "base/buf.h"
 #include "base/num.h"
@@ -75,13 +76,6 @@ struct csm_informer {
     uint64_t seq;
 };
 
-static double now_mono(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static void set_state(csm_informer *inf, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
@@ -117,7 +111,7 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
 static void schedule_retry(csm_informer *inf, inf_next next, double retry_after, const char *what,
                            long code, const char *why)
 {
-    double now = now_mono();
+    double now = csm_clock_mono();
     double d = csm_backoff_next(&inf->backoff, now);
     struct timeval tv;
     char codebuf[24];
@@ -292,7 +286,7 @@ static void start_list(csm_informer *inf, inf_rv_mode mode)
     inf->phase = INF_LISTING;
     inf->cont[0] = '\0';
     inf->listed = 0;
-    inf->list_started = now_mono();
+    inf->list_started = csm_clock_mono();
     set_state(inf, "listing");
     /* Mark first, sweep after the last page: old objects stay visible. */
     csm_store_relist_begin(inf->store);
@@ -461,7 +455,7 @@ static void finish_sync(csm_informer *inf, const char *how)
     csm_tel_count(inf->env.list_total, inf->label, "success");
     csm_logf(inf->env.log, CSM_LOG_INFO,
              "%s: synced %zu objects by %s at resourceVersion %s in %.3fs (%zu removed)",
-             inf->label, inf->listed, how, inf->rv, now_mono() - inf->list_started, removed);
+             inf->label, inf->listed, how, inf->rv, csm_clock_mono() - inf->list_started, removed);
     inf->synced = 1;
     if (inf->env.last_sync) {
         const char *v[1] = {inf->label};
@@ -643,7 +637,7 @@ static void watch_done(void *ctx, const csm_kresp *resp)
 {
     csm_informer *inf = ctx;
     char why[512];
-    double ran = now_mono() - inf->watch_started;
+    double ran = csm_clock_mono() - inf->watch_started;
     int initial = inf->initial_pending;
 
     inf->req = NULL;
@@ -752,7 +746,7 @@ static void start_watch(csm_informer *inf, int initial)
         return;
     }
     inf->phase = INF_WATCHING;
-    inf->watch_started = now_mono();
+    inf->watch_started = csm_clock_mono();
     if (initial) {
         inf->initial_pending = 1;
         inf->listed = 0;

@@ -11,6 +11,7 @@
 #include <yaml.h>
 
 #include "base/b64.h"
+#include "base/yamldoc.h"
 
 /* Real kubeconfigs are kilobytes; the cap only stops a wrong path from
  * pulling a huge file into memory. */
@@ -328,40 +329,11 @@ static yaml_node_t *kc_node(kc *k, int idx)
     return yaml_document_get_node(&k->doc, idx);
 }
 
-/* YAML's null: absent, "~", "null" or nothing, unquoted. */
-static int is_null(const yaml_node_t *n)
-{
-    const char *v;
-
-    if (!n)
-        return 1;
-    if (n->type != YAML_SCALAR_NODE || n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
-        return 0;
-    v = (const char *)n->data.scalar.value;
-    return n->data.scalar.length == 0 || strcmp(v, "~") == 0 || strcmp(v, "null") == 0 ||
-           strcmp(v, "Null") == 0 || strcmp(v, "NULL") == 0;
-}
-
-static int scalar_is(const yaml_node_t *n, const char *s)
-{
-    return n && n->type == YAML_SCALAR_NODE && n->data.scalar.length == strlen(s) &&
-           memcmp(n->data.scalar.value, s, n->data.scalar.length) == 0;
-}
-
 /* Value for `key` in a mapping, or NULL. A repeated key: the last wins,
  * as when client-go decodes the same file. */
 static yaml_node_t *map_get(kc *k, yaml_node_t *map, const char *key)
 {
-    yaml_node_t *found = NULL;
-
-    if (!map || map->type != YAML_MAPPING_NODE)
-        return NULL;
-    for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top;
-         p++) {
-        if (scalar_is(kc_node(k, p->key), key))
-            found = kc_node(k, p->value);
-    }
-    return found;
+    return csm_yamldoc_map_get(&k->doc, map, key, CSM_YAMLDOC_LAST);
 }
 
 /*
@@ -374,7 +346,7 @@ static csm_err get_str(kc *k, yaml_node_t *map, const char *where, const char *k
     yaml_node_t *n = map_get(k, map, key);
 
     *out = NULL;
-    if (is_null(n))
+    if (csm_yamldoc_is_null(n))
         return CSM_OK;
     if (n->type != YAML_SCALAR_NODE)
         return kc_err(k, CSM_ERR_TYPE, "%s%s%s: expected a string", where, *where ? "." : "", key);
@@ -396,15 +368,15 @@ static csm_err get_bool(kc *k, yaml_node_t *map, const char *where, const char *
     yaml_node_t *n = map_get(k, map, key);
 
     *out = 0;
-    if (is_null(n))
+    if (csm_yamldoc_is_null(n))
         return CSM_OK;
     if (n->type == YAML_SCALAR_NODE && n->data.scalar.style == YAML_PLAIN_SCALAR_STYLE) {
         for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++) {
-            if (scalar_is(n, yes[i])) {
+            if (csm_yamldoc_scalar_is(n, yes[i])) {
                 *out = 1;
                 return CSM_OK;
             }
-            if (scalar_is(n, no[i]))
+            if (csm_yamldoc_scalar_is(n, no[i]))
                 return CSM_OK;
         }
     }
@@ -428,15 +400,15 @@ static csm_err find_named(kc *k, yaml_node_t *root, const char *list, const char
     int idx = 0;
 
     *inner = NULL;
-    if (!is_null(seq) && seq->type != YAML_SEQUENCE_NODE)
+    if (!csm_yamldoc_is_null(seq) && seq->type != YAML_SEQUENCE_NODE)
         return kc_err(k, CSM_ERR_TYPE, "%s: expected a list", list);
-    if (!is_null(seq)) {
+    if (!csm_yamldoc_is_null(seq)) {
         for (yaml_node_item_t *it = seq->data.sequence.items.start;
              it < seq->data.sequence.items.top; it++, idx++) {
             item = kc_node(k, *it);
             if (!item || item->type != YAML_MAPPING_NODE)
                 return kc_err(k, CSM_ERR_TYPE, "%s[%d]: expected a mapping", list, idx);
-            if (scalar_is(map_get(k, item, "name"), name)) {
+            if (csm_yamldoc_scalar_is(map_get(k, item, "name"), name)) {
                 found = 1;
                 in = map_get(k, item, field);
             }
@@ -447,7 +419,7 @@ static csm_err find_named(kc *k, yaml_node_t *root, const char *list, const char
                       name, used_by);
     if (!found)
         return kc_err(k, CSM_ERR_NOT_FOUND, "%s \"%s\" not found", field, name);
-    if (is_null(in))
+    if (csm_yamldoc_is_null(in))
         return CSM_OK;
     if (in->type != YAML_MAPPING_NODE)
         return kc_err(k, CSM_ERR_TYPE, "%s[%s].%s: expected a mapping", list, name, field);
@@ -695,7 +667,7 @@ static csm_err load_kubeconfig(const char *path, const char *server_override, cs
     if (err)
         goto out;
     root = yaml_document_get_root_node(&k.doc);
-    if (!root || is_null(root)) {
+    if (!root || csm_yamldoc_is_null(root)) {
         err = kc_err(&k, CSM_ERR_INVALID, "empty kubeconfig");
         goto out;
     }

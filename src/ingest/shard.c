@@ -3,22 +3,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/hash.h"
+
 struct csm_shard {
     int32_t ordinal;
     int32_t total;      /* 0: unknown */
     int32_t prev_total; /* during a handover: the count before it */
     int handover;
 };
-
-uint64_t csm_shard_fnv1a64(const char *p, size_t n)
-{
-    uint64_t h = 14695981039346656037ull;
-    for (size_t i = 0; i < n; i++) {
-        h ^= (unsigned char)p[i];
-        h *= 1099511628211ull;
-    }
-    return h;
-}
 
 /*
  * go-jump's Hash: b is the last bucket the key jumped to, j the next one.
@@ -43,7 +35,7 @@ int32_t csm_shard_jump(uint64_t key, int32_t buckets)
 
 int32_t csm_shard_of(const char *uid, size_t n, int32_t total)
 {
-    return csm_shard_jump(csm_shard_fnv1a64(uid, n), total);
+    return csm_shard_jump(csm_hash_fnv1a64(uid, n), total);
 }
 
 csm_shard *csm_shard_new(int32_t ordinal, int32_t total)
@@ -96,7 +88,7 @@ int csm_shard_owns(const csm_shard *s, const char *uid, size_t n)
 
     if (s->total == 1 && !s->handover)
         return s->ordinal == 0;
-    h = csm_shard_fnv1a64(uid, n);
+    h = csm_hash_fnv1a64(uid, n);
     if (!owns_under(s->ordinal, s->total, h))
         return 0;
     return !s->handover || owns_under(s->ordinal, s->prev_total, h);

@@ -3,8 +3,8 @@
  *
  * An object belongs to shard jump(fnv1a64(metadata.uid), total): the jump
  * consistent hash of Lamping and Veach over the 64-bit FNV-1a hash of the
- * UID string, exactly as k8s.io/kube-state-metrics/v2/pkg/sharding (through
- * github.com/dgryski/go-jump) computes it, so a fleet mixing both exporters
+ * UID string (base/hash.h), exactly as k8s.io/kube-state-metrics/v2/pkg/sharding
+ * (through github.com/dgryski/go-jump) computes it, so a fleet mixing both exporters
  * with the same --total-shards agrees on every object. The jump step
  * divides in IEEE double precision; C's double arithmetic on the same
  * operands gives the same bits (one division, one multiplication, one
@@ -29,9 +29,6 @@
 #include <stdint.h>
 
 #include "csm/error.h"
-
-/* FNV-1a 64 of n bytes. */
-uint64_t csm_shard_fnv1a64(const char *p, size_t n);
 
 /* Jump consistent hash of key into [0, buckets); buckets >= 1 (0 or less
  * gives -1, as go-jump's loop does). */

@@ -9,10 +9,10 @@
 #include <yaml.h>
 
 #include "base/buf.h"
+#include "base/gvk.h"
 #include "render/crs.h"
 #include "render/crscount.h"
 #include "render/expo.h"
-#include "flags.h"
 #include "render/gen.h"
 #include "base/jsonnum.h"
 
@@ -466,7 +466,7 @@ static int object_gvk(const args *a, const cJSON *obj, csm_gvk *gvk, FILE *err)
     char text[1024];
 
     if (a->resource) {
-        if (csm_gvk_parse(a->resource, gvk) != CSM_OK) {
+        if (csm_gvk_parse(a->resource, gvk, NULL, 0) != CSM_OK) {
             fprintf(err, "check-config: --resource %s: expected GROUP/VERSION/KIND\n", a->resource);
             return -1;
         }
@@ -480,7 +480,7 @@ static int object_gvk(const args *a, const cJSON *obj, csm_gvk *gvk, FILE *err)
         return -1;
     }
     snprintf(text, sizeof(text), "%s/%s", av->valuestring, kind->valuestring);
-    if (csm_gvk_parse(text, gvk) != CSM_OK) {
+    if (csm_gvk_parse(text, gvk, NULL, 0) != CSM_OK) {
         fprintf(err, "check-config: %s: apiVersion \"%s\" and kind \"%s\" do not name a resource\n",
                 a->object, av->valuestring, kind->valuestring);
         return -1;
@@ -492,26 +492,19 @@ static csm_err make_set(const csm_crs *crs, const csm_gvk *gvk, const cJSON *obj
                         char *errbuf, size_t errlen)
 {
     const cJSON *meta = cJSON_GetObjectItemCaseSensitive(obj, "metadata");
-    const char *plural = NULL;
     char stem[256];
     char guess[300];
     csm_resource_desc d;
     csm_err err;
 
-    for (size_t i = 0; i < csm_crs_resources(crs); i++) {
-        const csm_crs_resource *r = csm_crs_resource_at(crs, i);
-        if (csm_crs_matches(r, gvk->group, gvk->version, gvk->kind) && r->plural)
-            plural = r->plural;
-    }
     err = csm_gen_stem(gvk->kind, stem, sizeof(stem));
     if (err)
         return err;
-    /* Only built-in generators use the plural; the config does not. */
-    snprintf(guess, sizeof(guess), "%ss", stem);
     d.group = gvk->group;
     d.version = gvk->version;
     d.kind = gvk->kind;
-    d.plural = plural ? plural : guess;
+    /* Only built-in generators use the plural; the config does not. */
+    d.plural = csm_crs_plural(crs, gvk->group, gvk->version, gvk->kind, stem, guess, sizeof(guess));
     d.namespaced = cJSON_IsString(cJSON_GetObjectItemCaseSensitive(meta, "namespace"));
     d.stem = stem;
     err = csm_genset_new(&d, NULL, NULL, out);
@@ -599,6 +592,7 @@ static int render_kind(const args *a, const csm_crs *crs, const csm_gvk *gvk,
     size_t omitted = 0;
     csm_block **blks = calloc(n ? n : 1, sizeof(*blks));
     const cJSON *first = NULL;
+    char *text = NULL;
     csm_buf body;
     char errbuf[1024] = "";
     int rc = 2;
@@ -619,8 +613,12 @@ static int render_kind(const args *a, const csm_crs *crs, const csm_gvk *gvk,
     }
     *none = csm_genset_families(gs) == 0 && !csm_crscount_metrics(cnt);
     if (*none) {
-        fprintf(err, "check-config: %s configures no metrics for %s%s%s/%s\n", a->config,
-                gvk->group, gvk->group[0] ? "/" : "", gvk->version, gvk->kind);
+        text = csm_gvk_text(gvk->group, gvk->version, gvk->kind);
+        if (!text) {
+            fprintf(err, "check-config: out of memory\n");
+            goto out;
+        }
+        fprintf(err, "check-config: %s configures no metrics for %s\n", a->config, text);
         rc = 0;
         goto out;
     }
@@ -672,6 +670,7 @@ out:
     free(blks);
     csm_genset_free(gs);
     csm_buf_free(&body);
+    free(text);
     return rc;
 }
 

@@ -9,8 +9,9 @@
 #include <yaml.h>
 
 #include "base/buf.h"
+#include "base/gvk.h"
+#include "base/yamldoc.h"
 #include "render/expo.h"
-#include "flags.h"
 
 /* A config is a few KiB; anything near this is not one. */
 #define CRS_FILE_MAX (16u << 20)
@@ -122,6 +123,22 @@ int csm_crs_matches(const csm_crs_resource *r, const char *group, const char *ve
            (strcmp(r->kind, "*") == 0 || strcmp(r->kind, kind) == 0);
 }
 
+const char *csm_crs_plural(const csm_crs *c, const char *group, const char *version,
+                           const char *kind, const char *stem, char *guess, size_t len)
+{
+    const char *plural = NULL;
+
+    for (size_t i = 0; i < csm_crs_resources(c); i++) {
+        const csm_crs_resource *r = &c->res[i];
+        if (r->plural && csm_crs_matches(r, group, version, kind))
+            plural = r->plural;
+    }
+    if (plural)
+        return plural;
+    snprintf(guess, len, "%ss", stem);
+    return guess;
+}
+
 /* ---- document access ---------------------------------------------------- */
 
 static csm_err fail(loader *L, const yaml_node_t *n, const char *where, const char *fmt, ...)
@@ -153,21 +170,6 @@ static const char *scalar(const yaml_node_t *n)
     return (const char *)n->data.scalar.value;
 }
 
-/* A plain "", "~" or "null" is YAML's null; a quoted one is a string. */
-static int is_null(const yaml_node_t *n)
-{
-    static const char *const nulls[] = {"", "~", "null", "Null", "NULL"};
-    if (!n)
-        return 1;
-    if (n->type != YAML_SCALAR_NODE || n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
-        return 0;
-    for (size_t i = 0; i < sizeof(nulls) / sizeof(nulls[0]); i++) {
-        if (strcmp(scalar(n), nulls[i]) == 0)
-            return 1;
-    }
-    return 0;
-}
-
 /* Marks a name cut at WHERE_MAX as such. */
 static void where_cut(char *out, int n)
 {
@@ -187,7 +189,7 @@ static void where_index(char *out, const char *where, size_t i)
 
 static const char *type_name(const yaml_node_t *n)
 {
-    if (is_null(n))
+    if (csm_yamldoc_is_null(n))
         return "null";
     switch (n->type) {
     case YAML_SCALAR_NODE:
@@ -228,7 +230,7 @@ static csm_err check_map(loader *L, const yaml_node_t *n, const char *where,
         if (!allowed)
             continue;
         for (i = 0; i < nallowed; i++) {
-            if (strcmp(scalar(k), allowed[i]) == 0)
+            if (csm_yamldoc_scalar_is(k, allowed[i]))
                 break;
         }
         if (i == nallowed) {
@@ -244,17 +246,11 @@ static csm_err check_map(loader *L, const yaml_node_t *n, const char *where,
     return CSM_OK;
 }
 
-/* The value of key in map n, or NULL. */
+/* The value of key in map n, or NULL. check_map() has rejected repeated
+ * keys wherever one could matter, so the first is the only one. */
 static yaml_node_t *map_get(loader *L, const yaml_node_t *n, const char *key)
 {
-    if (!n || n->type != YAML_MAPPING_NODE)
-        return NULL;
-    for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
-        yaml_node_t *k = node(L, p->key);
-        if (k && k->type == YAML_SCALAR_NODE && strcmp(scalar(k), key) == 0)
-            return node(L, p->value);
-    }
-    return NULL;
+    return csm_yamldoc_map_get(&L->doc, n, key, CSM_YAMLDOC_FIRST);
 }
 
 /* A scalar field as a new string; *out stays NULL for an absent or null
@@ -266,7 +262,7 @@ static csm_err get_string(loader *L, const yaml_node_t *map, const char *key, co
     char w[WHERE_MAX];
 
     *out = NULL;
-    if (is_null(v))
+    if (csm_yamldoc_is_null(v))
         return CSM_OK;
     where_key(w, where, key);
     if (v->type != YAML_SCALAR_NODE)
@@ -282,7 +278,7 @@ static csm_err get_bool(loader *L, const yaml_node_t *map, const char *key, cons
     char w[WHERE_MAX];
 
     *out = 0;
-    if (is_null(v))
+    if (csm_yamldoc_is_null(v))
         return CSM_OK;
     where_key(w, where, key);
     if (v->type == YAML_SCALAR_NODE && strcasecmp(scalar(v), "true") == 0)
@@ -302,7 +298,7 @@ static csm_err get_max_series(loader *L, const yaml_node_t *map, const char *whe
     size_t n = 0;
 
     *out = 0;
-    if (is_null(v))
+    if (csm_yamldoc_is_null(v))
         return CSM_OK;
     where_key(w, where, "maxSeries");
     s = v->type == YAML_SCALAR_NODE ? scalar(v) : "";
@@ -330,7 +326,7 @@ static csm_err get_path(loader *L, yaml_node_t *v, const char *where, csm_crspat
     char why[256];
     csm_err err;
 
-    if (!is_null(v)) {
+    if (!csm_yamldoc_is_null(v)) {
         if (v->type != YAML_SEQUENCE_NODE)
             return fail(L, v, where,
                         "expected a path (a list of strings such as "
@@ -369,7 +365,7 @@ static csm_err get_common(loader *L, const yaml_node_t *map, const char *where,
     char w[WHERE_MAX];
     csm_err err;
 
-    if (is_null(m))
+    if (csm_yamldoc_is_null(m))
         return CSM_OK;
     where_key(w, where, "commonLabels");
     err = check_map(L, m, w, NULL, 0);
@@ -387,7 +383,7 @@ static csm_err get_common(loader *L, const yaml_node_t *map, const char *where,
             return fail(L, k, wk, "\"%s\" is not a valid label name", scalar(k));
         if (!v || v->type != YAML_SCALAR_NODE)
             return fail(L, v, wk, "expected a string, found %s", v ? type_name(v) : "nothing");
-        value = strdup(is_null(v) ? "" : scalar(v));
+        value = strdup(csm_yamldoc_is_null(v) ? "" : scalar(v));
         if (!value)
             return CSM_ERR_NOMEM;
         for (i = 0; i < *n; i++) {
@@ -473,7 +469,7 @@ static csm_err get_from(loader *L, yaml_node_t *m, const char *where, csm_crs_fr
     size_t first = *n;
     csm_err err;
 
-    if (is_null(m))
+    if (csm_yamldoc_is_null(m))
         return CSM_OK;
     err = check_map(L, m, where, NULL, 0);
     if (err)
@@ -557,7 +553,7 @@ static csm_err get_string_list(loader *L, yaml_node_t *map, const char *key, con
     char w[WHERE_MAX];
 
     where_key(w, wt, key);
-    if (optional && (!list || is_null(list)))
+    if (optional && (!list || csm_yamldoc_is_null(list)))
         return CSM_OK;
     if (!list || list->type != YAML_SEQUENCE_NODE)
         return fail(L, list ? list : map, w, "expected the list of %s, found %s", what,
@@ -637,7 +633,7 @@ static csm_err get_count(loader *L, csm_crs_metric *m, yaml_node_t *each, const 
     err = get_path(L, NULL, wt, &m->path);
     if (!err)
         err = get_path(L, NULL, wt, &m->value_from);
-    if (err || is_null(t))
+    if (err || csm_yamldoc_is_null(t))
         return err;
     for (size_t i = 0; t->type == YAML_MAPPING_NODE && i < sizeof(senseless) / sizeof(senseless[0]);
          i++) {
@@ -653,7 +649,7 @@ static csm_err get_count(loader *L, csm_crs_metric *m, yaml_node_t *each, const 
     if (err)
         return err;
     v = map_get(L, t, "maxSeries");
-    if (is_null(v))
+    if (csm_yamldoc_is_null(v))
         return CSM_OK;
     where_key(w, wt, "maxSeries");
     if (v->type == YAML_SCALAR_NODE && scalar(v)[0] >= '0' && scalar(v)[0] <= '9') {
@@ -840,7 +836,7 @@ static csm_err get_each(loader *L, csm_crs_metric *m, yaml_node_t *each, const c
     }
     t = map_get(L, each, et->field);
     where_key(wt, where, et->field);
-    if (!t || is_null(t)) {
+    if (!t || csm_yamldoc_is_null(t)) {
         err = fail(L, each, wt, "missing: type %s needs each.%s", type, et->field);
         goto out;
     }
@@ -939,7 +935,7 @@ static csm_err fingerprint(loader *L, const yaml_node_t *n, csm_buf *b, const ch
                     FINGERPRINT_DEPTH_MAX);
     switch (n->type) {
     case YAML_SCALAR_NODE:
-        if (is_null(n))
+        if (csm_yamldoc_is_null(n))
             return csm_buf_puts(b, "null");
         err = csm_buf_putc(b, '"');
         if (!err)
@@ -982,9 +978,9 @@ static csm_err check_gvk(loader *L, csm_crs_resource *r, yaml_node_t *gvk, const
     int wild_k = strcmp(r->kind, "*") == 0;
 
     /* Reuse --resource's checks, with stand-ins for the wildcards. */
-    snprintf(text, sizeof(text), "%s%s%s/%s", r->group, r->group[0] ? "/" : "",
-             wild_v ? "v1" : r->version, wild_k ? "Kind" : r->kind);
-    if (csm_gvk_parse(text, &parsed) != CSM_OK)
+    csm_gvk_format(text, sizeof(text), r->group, wild_v ? "v1" : r->version,
+                   wild_k ? "Kind" : r->kind);
+    if (csm_gvk_parse(text, &parsed, NULL, 0) != CSM_OK)
         return fail(L, gvk, where,
                     "\"%s/%s/%s\" is not a valid group/version/kind (group a DNS "
                     "subdomain or \"\", version [a-z0-9]+ or \"*\", kind "
@@ -1052,7 +1048,7 @@ static csm_err get_prefix(loader *L, yaml_node_t *rn, const char *where, char **
 {
     yaml_node_t *pn = map_get(L, rn, "metricNamePrefix");
 
-    if (pn && !is_null(pn))
+    if (pn && !csm_yamldoc_is_null(pn))
         return get_string(L, rn, "metricNamePrefix", where, prefix);
     *prefix = strdup("kube_customresource");
     return *prefix ? CSM_OK : CSM_ERR_NOMEM;
@@ -1069,7 +1065,7 @@ static csm_err get_metrics(loader *L, yaml_node_t *rn, const char *where, const 
     csm_err err;
 
     where_key(w, where, "metrics");
-    if (metrics && !is_null(metrics) && metrics->type != YAML_SEQUENCE_NODE)
+    if (metrics && !csm_yamldoc_is_null(metrics) && metrics->type != YAML_SEQUENCE_NODE)
         return fail(L, metrics, w, "expected a list of metrics, found %s", type_name(metrics));
     if (!metrics || metrics->type != YAML_SEQUENCE_NODE)
         return CSM_OK;
@@ -1210,7 +1206,7 @@ static csm_err load_doc(loader *L, csm_crs *c)
     if (err)
         return err;
     res = map_get(L, spec, "resources");
-    if (is_null(res))
+    if (csm_yamldoc_is_null(res))
         return CSM_OK; /* a config that exports nothing is valid */
     if (res->type != YAML_SEQUENCE_NODE)
         return fail(L, res, "spec.resources", "expected a list of resources, found %s",

@@ -128,4 +128,14 @@ void csm_crs_selectors(const csm_crs *c, const char *group, const char *version,
 int csm_crs_matches(const csm_crs_resource *r, const char *group, const char *version,
                     const char *kind);
 
+/*
+ * The plural the built-in generators are told for group/version/kind
+ * before discovery names it: the resourcePlural of the last entry of c
+ * that matches and has one, else the guess stem + "s" ("memcached" ->
+ * "memcacheds"), written into guess[0..len) (cut if short). Returns a
+ * string borrowed from c or guess. c may be NULL. Cost O(entries).
+ */
+const char *csm_crs_plural(const csm_crs *c, const char *group, const char *version,
+                           const char *kind, const char *stem, char *guess, size_t len);
+
 #endif

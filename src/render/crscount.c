@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/hash.h"
 #include "render/gen.h"
 
 /* What chains an entry into a table (the first member of each entry). */
@@ -53,17 +54,6 @@ struct csm_crscount {
     csm_buf key; /* scratch */
 };
 
-static uint64_t hash_bytes(const char *p, size_t n)
-{
-    /* FNV-1a 64. */
-    uint64_t h = 1469598103934665603ull;
-    for (size_t i = 0; i < n; i++) {
-        h ^= (unsigned char)p[i];
-        h *= 1099511628211ull;
-    }
-    return h;
-}
-
 /* Doubles a chained table (power-of-two slots, or none yet). Cost
  * O(entries). */
 static csm_err grow(cc_link ***tabp, size_t *capp, size_t first)
@@ -89,7 +79,7 @@ static csm_err grow(cc_link ***tabp, size_t *capp, size_t first)
 /* The combination of key in mt, created with count 0 if new. */
 static csm_err combo_get(cc_metric *mt, const char *key, size_t len, cc_combo **out)
 {
-    uint64_t h = hash_bytes(key, len);
+    uint64_t h = csm_hash_fnv1a64(key, len);
     cc_combo *e;
     csm_err err;
 
@@ -308,7 +298,7 @@ csm_err csm_crscount_seen(csm_crscount *c, uint32_t source, const cJSON *obj)
     err = source_gen(c, source, &gen);
     if (err)
         return err;
-    h = hash_bytes(uid->valuestring, strlen(uid->valuestring));
+    h = csm_hash_fnv1a64(uid->valuestring, strlen(uid->valuestring));
     p = obj_slot(c, uid->valuestring, h);
     if (!p || !*p) {
         if (c->nobj >= c->ocap) {
@@ -360,7 +350,7 @@ static void obj_remove(csm_crscount *c, cc_link **p)
 
 csm_err csm_crscount_forget(csm_crscount *c, const char *uid)
 {
-    cc_link **p = obj_slot(c, uid, hash_bytes(uid, strlen(uid)));
+    cc_link **p = obj_slot(c, uid, csm_hash_fnv1a64(uid, strlen(uid)));
 
     if (!p || !*p)
         return CSM_ERR_NOT_FOUND;

@@ -9,6 +9,7 @@
 
 #include "base/buf.h"
 #include "base/strlist.h"
+#include "flags.h"
 #include "render/crs.h"
 #include "render/mfilter.h"
 #include "render/plugin.h"
@@ -88,8 +89,7 @@ int csm_genconf_has_file(const csm_genconf *g)
 static void gvk_text(char *out, size_t len, const char *group, const char *version,
                      const char *kind)
 {
-    if (snprintf(out, len, "%s%s%s/%s", group, group[0] ? "/" : "", version, kind) >= (int)len &&
-        len > 4)
+    if (csm_gvk_format(out, len, group, version, kind) >= len && len > 4)
         memcpy(out + len - 4, "...", 4);
 }
 
@@ -289,12 +289,14 @@ static csm_err build_resources(const csm_genconf *g, const csm_crs *crs, csm_gvk
             err = csm_gvk_list_add(&list, &n, r->group, r->version, r->kind);
         } else if (strcmp(list[j].version, r->version) != 0) {
             /* One Kind under two versions would export each object twice. */
-            snprintf(errbuf, errlen,
-                     "%s:%d: resource %s%s%s/%s has version %s on the command line; "
-                     "configure one version per kind",
-                     g->cfg->config_file, r->line, r->group, r->group[0] ? "/" : "", r->version,
-                     r->kind, list[j].version);
-            err = CSM_ERR_USAGE;
+            char *text = csm_gvk_text(r->group, r->version, r->kind);
+            err = text ? CSM_ERR_USAGE : CSM_ERR_NOMEM;
+            if (text)
+                snprintf(errbuf, errlen,
+                         "%s:%d: resource %s has version %s on the command line; "
+                         "configure one version per kind",
+                         g->cfg->config_file, r->line, text, list[j].version);
+            free(text);
         }
     }
     /* Then what discovery found for the config's wildcards, where no kind
@@ -384,22 +386,19 @@ static csm_err preflight(csm_genconf *g, const csm_crs *crs, const csm_gvk *res,
 {
     for (size_t i = 0; i < n; i++) {
         char stem[256];
-        char plural[300];
+        char guess[300];
         char why[1024] = "";
         csm_resource_desc d;
         csm_genset *gs = NULL;
         csm_err err = csm_gen_stem(res[i].kind, stem, sizeof(stem));
 
-        snprintf(plural, sizeof(plural), "%ss", stem);
-        for (size_t j = 0; j < csm_crs_resources(crs); j++) {
-            const csm_crs_resource *e = csm_crs_resource_at(crs, j);
-            if (e->plural && csm_crs_matches(e, res[i].group, res[i].version, res[i].kind))
-                snprintf(plural, sizeof(plural), "%s", e->plural);
-        }
         d.group = res[i].group;
         d.version = res[i].version;
         d.kind = res[i].kind;
-        d.plural = plural;
+        /* stem is unset when csm_gen_stem failed. */
+        d.plural =
+            err ? NULL
+                : csm_crs_plural(crs, d.group, d.version, d.kind, stem, guess, sizeof(guess));
         d.namespaced = 1;
         d.stem = stem;
         if (!err)

@@ -25,13 +25,15 @@
 
 #include <stddef.h>
 
+#include "base/gvk.h"
 #include "csm/error.h"
-#include "flags.h"
 #include "render/gen.h"
 #include "base/log.h"
 #include "serve/telemetry.h"
 
 typedef struct csm_genconf csm_genconf;
+/* The command line (flags.h); only read. */
+typedef struct csm_config csm_config;
 
 /*
  * Loads plugins and the config and checks everything (see above). cfg must

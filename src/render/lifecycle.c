@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/hash.h"
+
 /* Longest stem the family names are built from (resource.c's stems are
  * shorter than this). */
 #define LC_STEM_MAX 200
@@ -66,17 +68,6 @@ static const char *const family_help[CSM_LC_NFAMILIES] = {
     "Objects created (creationTimestamp after the watch started) while watched.",
     "Objects deleted while watched (DELETED event, relist, or CRD deletion).",
 };
-
-static uint64_t hash_str(const char *s)
-{
-    /* FNV-1a 64. */
-    uint64_t h = 1469598103934665603ull;
-    for (; *s; s++) {
-        h ^= (unsigned char)*s;
-        h *= 1099511628211ull;
-    }
-    return h;
-}
 
 csm_err csm_lifecycle_new(const char *stem, int namespaced, double watch_start, csm_lifecycle **out)
 {
@@ -171,7 +162,7 @@ static size_t ns_find(const csm_lifecycle *lc, const char *name, uint64_t h)
 
 static csm_err ns_get(csm_lifecycle *lc, const char *name, size_t *out)
 {
-    uint64_t h = hash_str(name);
+    uint64_t h = csm_hash_fnv1a64_str(name);
     size_t i = ns_find(lc, name, h);
     lc_ns *n;
 
@@ -214,7 +205,7 @@ static size_t obj_find(const csm_lifecycle *lc, const char *uid)
 {
     if (!lc->cap)
         return SIZE_MAX;
-    for (size_t p = (size_t)hash_str(uid) & (lc->cap - 1); lc->obj[p].uid;
+    for (size_t p = (size_t)csm_hash_fnv1a64_str(uid) & (lc->cap - 1); lc->obj[p].uid;
          p = (p + 1) & (lc->cap - 1)) {
         if (strcmp(lc->obj[p].uid, uid) == 0)
             return p;
@@ -233,7 +224,7 @@ static csm_err obj_grow(csm_lifecycle *lc)
         size_t p;
         if (!lc->obj[i].uid)
             continue;
-        p = (size_t)hash_str(lc->obj[i].uid) & (cap - 1);
+        p = (size_t)csm_hash_fnv1a64_str(lc->obj[i].uid) & (cap - 1);
         while (t[p].uid)
             p = (p + 1) & (cap - 1);
         t[p] = lc->obj[i];
@@ -255,7 +246,7 @@ static void obj_remove_slot(csm_lifecycle *lc, size_t p)
     lc->obj[p].uid = NULL;
     lc->nobj--;
     for (size_t q = (p + 1) & mask; lc->obj[q].uid; q = (q + 1) & mask) {
-        size_t home = (size_t)hash_str(lc->obj[q].uid) & mask;
+        size_t home = (size_t)csm_hash_fnv1a64_str(lc->obj[q].uid) & mask;
         /* q may fill the hole unless its home lies cyclically in (hole, q]. */
         int stays = hole <= q ? (home > hole && home <= q) : (home > hole || home <= q);
         if (stays)
@@ -358,7 +349,7 @@ csm_err csm_lifecycle_seen(csm_lifecycle *lc, uint32_t source, const char *uid, 
         if (err)
             return err;
     }
-    p = (size_t)hash_str(uid) & (lc->cap - 1);
+    p = (size_t)csm_hash_fnv1a64_str(uid) & (lc->cap - 1);
     while (lc->obj[p].uid)
         p = (p + 1) & (lc->cap - 1);
     o = &lc->obj[p];
@@ -455,7 +446,7 @@ csm_err csm_lifecycle_values(const csm_lifecycle *lc, const char *ns, double now
                              uint64_t *created, uint64_t *deleted)
 {
     const char *name = ns ? ns : "";
-    size_t i = ns_find(lc, name, hash_str(name));
+    size_t i = ns_find(lc, name, csm_hash_fnv1a64_str(name));
     const lc_ns *n;
 
     if (i == SIZE_MAX)

@@ -90,6 +90,7 @@
 #include <event2/listener.h>
 #include <openssl/crypto.h>
 
+#include "base/clock.h"
 #include "store/gzcat.h"
 #include "store/store.h"
 
@@ -242,8 +243,8 @@ struct httpd_conn {
     struct evhttp_request *held;
     csm_auth_wait *wait;
     int held_route;
-    int held_soft; /* /readyz with credentials: detail or status only */
-    struct timespec held_t0;
+    int held_soft;  /* /readyz with credentials: detail or status only */
+    double held_t0; /* csm_clock_mono() at arrival */
 };
 
 /* Telemetry of the connection limits; all NULL without telemetry. */
@@ -1220,18 +1221,11 @@ static route route_of(const char *path)
     return ROUTE_OTHER;
 }
 
-static double seconds_since(const struct timespec *t0)
-{
-    struct timespec t1;
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    return (double)(t1.tv_sec - t0->tv_sec) + (double)(t1.tv_nsec - t0->tv_nsec) / 1e9;
-}
-
-static void observe(csm_httpd *s, route r, const struct timespec *t0)
+static void observe(csm_httpd *s, route r, double t0)
 {
     const char *label[1] = {routes[r].label};
     if (s->duration)
-        csm_tel_observe(s->duration, label, seconds_since(t0));
+        csm_tel_observe(s->duration, label, csm_clock_since(t0));
 }
 
 /* The answer to a request that passed access control (if any). */
@@ -1302,8 +1296,7 @@ static void answer_soft(csm_httpd *s, struct evhttp_request *req, route r, csm_a
 
 /* Holds req on c until auth_done (see the top of the file). Reading stays
  * capped by the connection's watermark (HTTPD_READ_MAX). */
-static void hold(httpd_conn *c, struct evhttp_request *req, route r, int soft,
-                 const struct timespec *t0)
+static void hold(httpd_conn *c, struct evhttp_request *req, route r, int soft, double t0)
 {
     struct bufferevent *bev = evhttp_connection_get_bufferevent(c->evcon);
     bufferevent_data_cb writecb = NULL;
@@ -1313,7 +1306,7 @@ static void hold(httpd_conn *c, struct evhttp_request *req, route r, int soft,
     c->held = req;
     c->held_route = r;
     c->held_soft = soft;
-    c->held_t0 = *t0;
+    c->held_t0 = t0;
     bufferevent_getcb(bev, NULL, &writecb, &eventcb, &cbarg);
     bufferevent_setcb(bev, NULL, writecb, eventcb, cbarg);
     bufferevent_enable(bev, EV_READ);
@@ -1334,13 +1327,13 @@ static void auth_done(void *arg, csm_auth_verdict v)
     else
         answer(c->s, req, r, v);
     arm_response_deadline(c);
-    observe(c->s, r, &c->held_t0);
+    observe(c->s, r, c->held_t0);
 }
 
 /* Access control for req; either answers it or holds it. soft: req is a
  * /readyz request on an always-allowed path (see answer_soft()). */
 static void authorize(csm_httpd *s, httpd_conn *c, struct evhttp_request *req, route r,
-                      const char *path, int soft, const struct timespec *t0)
+                      const char *path, int soft, double t0)
 {
     csm_tls_peer peer = {NULL, NULL, 0};
     csm_auth_input in;
@@ -1413,10 +1406,9 @@ static void httpd_request(struct evhttp_request *req, void *arg)
     route r = route_of(path);
     struct evhttp_connection *evcon = evhttp_request_get_connection(req);
     struct evkeyvalq *hdrs = evhttp_request_get_output_headers(req);
-    struct timespec t0;
+    double t0 = csm_clock_mono();
     httpd_conn *c;
 
-    clock_gettime(CLOCK_MONOTONIC, &t0);
     c = track_request(s, req);
     if (s->stopping)
         evhttp_add_header(hdrs, "Connection", "close");
@@ -1428,7 +1420,7 @@ static void httpd_request(struct evhttp_request *req, void *arg)
         reply_text(s, req, HTTP_BADREQUEST, "Bad Request", "TLS required\n");
     } else if (s->h.auth && r == ROUTE_READYZ && csm_auth_path_always_allowed(s->h.auth, path) &&
                has_credentials(s, req) && (cmd == EVHTTP_REQ_GET || cmd == EVHTTP_REQ_HEAD)) {
-        authorize(s, c, req, r, path, 1, &t0);
+        authorize(s, c, req, r, path, 1, t0);
         return; /* observed when answered */
     } else if (!s->h.auth || csm_auth_path_always_allowed(s->h.auth, path)) {
         /* Without access control everyone is authorized. */
@@ -1439,11 +1431,11 @@ static void httpd_request(struct evhttp_request *req, void *arg)
         evhttp_add_header(hdrs, "Allow", "GET, HEAD");
         reply_text(s, req, HTTP_BADMETHOD, "Method Not Allowed", "method not allowed\n");
     } else {
-        authorize(s, c, req, r, path ? path : "/", 0, &t0);
+        authorize(s, c, req, r, path ? path : "/", 0, t0);
         return; /* observed when answered */
     }
     arm_response_deadline(c);
-    observe(s, r, &t0);
+    observe(s, r, t0);
 }
 
 /* ---- Life cycle. --------------------------------------------------------- */

@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/hash.h"
+
 struct csm_budget {
     csm_budget *parent;
     size_t limit; /* 0: unlimited */
@@ -120,17 +122,6 @@ static void report(csm_budget *b)
 
 /* ---- books ------------------------------------------------------------ */
 
-static uint64_t hash_uid(const char *s)
-{
-    /* FNV-1a 64. */
-    uint64_t h = 1469598103934665603ull;
-    for (; *s; s++) {
-        h ^= (unsigned char)*s;
-        h *= 1099511628211ull;
-    }
-    return h;
-}
-
 csm_err csm_budget_book_new(csm_budget *b, csm_budget_book **out)
 {
     csm_budget_book *k = calloc(1, sizeof(*k));
@@ -196,7 +187,7 @@ static void maybe_grow(csm_budget_book *k)
 
 csm_err csm_budget_book_put(csm_budget_book *k, const char *uid, size_t series, int *admit)
 {
-    uint64_t h = hash_uid(uid);
+    uint64_t h = csm_hash_fnv1a64_str(uid);
     book_entry **pp = find(k, uid, h);
     book_entry *e = *pp;
     int fits = 1;
@@ -233,7 +224,7 @@ csm_err csm_budget_book_put(csm_budget_book *k, const char *uid, size_t series, 
 
 void csm_budget_book_delete(csm_budget_book *k, const char *uid)
 {
-    book_entry **pp = find(k, uid, hash_uid(uid));
+    book_entry **pp = find(k, uid, csm_hash_fnv1a64_str(uid));
     book_entry *e = *pp;
 
     if (!e)

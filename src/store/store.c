@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/hash.h"
 #include "store/gzcat.h"
 
 struct csm_block {
@@ -199,17 +200,6 @@ struct csm_store {
     size_t nsegs;
 };
 
-static uint64_t hash_str(const char *s)
-{
-    /* FNV-1a: UIDs are random already; this only needs to spread them. */
-    uint64_t h = 1469598103934665603ull;
-    for (; *s; s++) {
-        h ^= (unsigned char)*s;
-        h *= 1099511628211ull;
-    }
-    return h;
-}
-
 csm_store *csm_store_new(void)
 {
     csm_store *s = calloc(1, sizeof(*s));
@@ -372,7 +362,7 @@ static csm_err group_pick(csm_store *s, size_t *out)
 
 csm_err csm_store_upsert(csm_store *s, const char *uid, csm_block *blk)
 {
-    uint64_t h = hash_str(uid);
+    uint64_t h = csm_hash_fnv1a64_str(uid);
     size_t i;
     size_t gi;
     store_slot *sl;
@@ -448,7 +438,7 @@ static void remove_at(csm_store *s, size_t i)
 
 csm_err csm_store_delete(csm_store *s, const char *uid)
 {
-    size_t i = find_slot(s, uid, hash_str(uid));
+    size_t i = find_slot(s, uid, csm_hash_fnv1a64_str(uid));
     if (!s->slots[i].uid)
         return CSM_ERR_NOT_FOUND;
     remove_at(s, i);
@@ -457,7 +447,7 @@ csm_err csm_store_delete(csm_store *s, const char *uid)
 
 csm_block *csm_store_get(const csm_store *s, const char *uid)
 {
-    size_t i = find_slot(s, uid, hash_str(uid));
+    size_t i = find_slot(s, uid, csm_hash_fnv1a64_str(uid));
     return s->slots[i].uid ? member_of(s, &s->slots[i])->blk : NULL;
 }
 

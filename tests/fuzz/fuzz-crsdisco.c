@@ -17,8 +17,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/gvk.h"
 #include "ingest/crsdisco.h"
-#include "flags.h"
 
 static void check_preferred(const char *body, size_t len, size_t outlen)
 {
