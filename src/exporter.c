@@ -673,7 +673,7 @@ static csm_err start(exporter *x)
     if (err)
         return err;
     x->env.base = x->base;
-    x->env.kc = x->kc;
+    csm_kclient_transport(x->kc, &x->env.transport);
     x->env.log = x->log;
     x->env.page_size = (size_t)x->cfg->list_page_size;
     /* Always a top budget (maybe unlimited), so that per-resource limits,

@@ -43,7 +43,7 @@ struct csm_resource {
 
     res_phase phase;
     char phase_why[256];
-    csm_kreq *req;
+    void *req; /* the transport's handle of the discovery request */
     csm_buf body;
     struct event *timer; /* discovery retries and deferred teardown */
     int teardown;        /* the timer tears the informers down first */
@@ -563,7 +563,7 @@ static void discover(csm_resource *r)
     csm_err err;
 
     csm_buf_free(&r->body);
-    err = csm_kclient_request(r->env->kc, "GET", r->gv_path, NULL, 0, 30, &cbs, &r->req);
+    err = r->env->transport.get(r->env->transport.ctx, r->gv_path, 30, &cbs, &r->req);
     if (err) {
         r->req = NULL;
         arm_timer(r, csm_backoff_next(&r->backoff, now_mono()));
@@ -701,7 +701,7 @@ fail:
 void csm_resource_stop(csm_resource *r)
 {
     if (r->req) {
-        csm_kreq_cancel(r->req);
+        r->env->transport.cancel(r->env->transport.ctx, r->req);
         r->req = NULL;
     }
     if (r->timer)
