@@ -11,6 +11,7 @@
 #include "ingest/autoshard.h"
 #include "base/buf.h"
 #include "csm_version.h"
+#include "generators/builtin.h"
 #include "render/gen.h"
 #include "ingest/crsdisco.h"
 #include "render/genconf.h"
@@ -595,7 +596,7 @@ static csm_err start(exporter *x)
 
     /* Generators, plugins and --config first: a mistake there is the
      * user's to fix (exit 2) and needs no API server to show. */
-    err = csm_genconf_new(x->cfg, x->log, &x->gc, errbuf, sizeof(errbuf));
+    err = csm_genconf_new(x->cfg, csm_gen_builtin_table(), x->log, &x->gc, errbuf, sizeof(errbuf));
     if (err) {
         csm_logf(x->log, CSM_LOG_ERROR, "%s", errbuf[0] ? errbuf : csm_strerror(err));
         return err;
