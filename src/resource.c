@@ -317,7 +317,15 @@ static csm_err lc_bind(csm_resource *r)
     return CSM_OK;
 }
 
-csm_err csm_resource_write_lifecycle(csm_resource *r, csm_expo_format fmt, csm_sink *sink)
+/*
+ * Writes the resource's lifecycle counters (the `lifecycle` generator),
+ * HELP and TYPE included, evaluated now; nothing if its generator set never
+ * used `lifecycle`. Unlike the other families they are written while the
+ * Kind is not served too (a deleted CRD's objects were counted as deleted,
+ * and that must reach Prometheus). Not const: it raises the counters'
+ * monotonic floor.
+ */
+static csm_err write_lifecycle(csm_resource *r, csm_expo_format fmt, csm_sink *sink)
 {
     csm_buf b;
     csm_err err;
@@ -369,7 +377,13 @@ static csm_err cnt_bind(csm_resource *r)
     return err;
 }
 
-csm_err csm_resource_write_counts(csm_resource *r, csm_expo_format fmt, csm_sink *sink)
+/*
+ * Writes the resource's Count metrics (a config extension, crscount.h),
+ * HELP and TYPE included; nothing unless the Kind is served and every
+ * informer has completed a LIST (counts over a half-listed store would be
+ * wrong). Logs when combinations start being left out for maxSeries.
+ */
+static csm_err write_counts(csm_resource *r, csm_expo_format fmt, csm_sink *sink)
 {
     size_t omitted = 0;
     csm_buf b;
@@ -971,9 +985,9 @@ csm_err csm_resource_write_all(csm_resource *const *res, size_t nres, csm_expo_f
     csm_buf_free(&hdr);
     /* Lifecycle counters: aggregates evaluated per scrape, not blocks. */
     for (size_t a = 0; !err && a < nres; a++)
-        err = csm_resource_write_lifecycle(res[a], fmt, sink);
+        err = write_lifecycle(res[a], fmt, sink);
     /* Count metrics of the config: aggregates too (names unique per config). */
     for (size_t a = 0; !err && a < nres; a++)
-        err = csm_resource_write_counts(res[a], fmt, sink);
+        err = write_counts(res[a], fmt, sink);
     return err;
 }

@@ -106,22 +106,4 @@ csm_err csm_resource_regenerate(csm_resource *r);
 csm_err csm_resource_write_all(csm_resource *const *res, size_t nres, csm_expo_format fmt,
                                csm_sink *sink);
 
-/*
- * Writes the resource's lifecycle counters (the `lifecycle` generator),
- * HELP and TYPE included, evaluated now; nothing if its generator set never
- * used `lifecycle`. Unlike the other families they are written while the
- * Kind is not served too (a deleted CRD's objects were counted as deleted,
- * and that must reach Prometheus). Not const: it raises the counters'
- * monotonic floor.
- */
-csm_err csm_resource_write_lifecycle(csm_resource *r, csm_expo_format fmt, csm_sink *sink);
-
-/*
- * Writes the resource's Count metrics (a config extension, crscount.h),
- * HELP and TYPE included; nothing unless the Kind is served and every
- * informer has completed a LIST (counts over a half-listed store would be
- * wrong). Logs when combinations start being left out for maxSeries.
- */
-csm_err csm_resource_write_counts(csm_resource *r, csm_expo_format fmt, csm_sink *sink);
-
 #endif
