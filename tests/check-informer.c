@@ -11,7 +11,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "check_main.h"
 #include "fakekreq.h"
@@ -175,22 +174,6 @@ static int logged(h *x, const char *text)
 {
     fflush(x->logf);
     return x->logtext && strstr(x->logtext, text) != NULL;
-}
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-/* Runs the event loop until the transport has a request number n (or 5 s
- * pass, which fails the caller's check). */
-static void wait_request(h *x, size_t n)
-{
-    double until = now_s() + 5.0;
-    while (x->f.n < n && now_s() < until)
-        event_base_loop(x->base, EVLOOP_ONCE);
 }
 
 #define OBJ(uid, rv)                                                                               \
@@ -471,15 +454,15 @@ START_TEST(test_retry_after_is_honoured)
 
     h_env(&x);
     h_start(&x);
-    t0 = now_s();
+    t0 = fake_kreq_now();
     /* The first backoff is 0.8 s to 1.2 s: 1.5 s must win. */
     fake_kreq_finish_full(fake_kreq_open(&x.f), 429, "{\"kind\":\"Status\",\"code\":429}", 0, 1.5);
     ck_assert(tel2(x.env.api_errors, "429") == 1);
     ck_assert(tel2(x.env.list_total, "error") == 1);
     ck_assert_str_eq(csm_informer_state(x.inf), "backing off 1.5s after HTTP 429");
     ck_assert_uint_eq(x.f.n, 1);
-    wait_request(&x, 2);
-    waited = now_s() - t0;
+    fake_kreq_wait(&x.f, x.base, 2);
+    waited = fake_kreq_now() - t0;
     ck_assert_uint_eq(x.f.n, 2);
     ck_assert_msg(waited >= 1.5, "retried after %.3fs", waited);
     ck_assert_str_eq(fake_kreq_open(&x.f)->path, PATH "?limit=500");

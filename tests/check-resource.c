@@ -12,7 +12,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "check_main.h"
 #include "fakekreq.h"
@@ -137,13 +136,6 @@ static void h_teardown(h *x)
         csm_resource_free(x->res[i]);
     fake_kreq_free(&x->f);
     event_base_free(x->base);
-}
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 /* The APIResourceList of cache.example.com/v1 with Memcached (namespaced,
@@ -342,7 +334,6 @@ START_TEST(test_collection_gone_tears_down)
 {
     h x;
     csm_resource *r;
-    double until;
     csm_buf out;
 
     h_env(&x);
@@ -356,9 +347,7 @@ START_TEST(test_collection_gone_tears_down)
     scrape(&x, &out);
     ck_assert_uint_eq(out.len, 0);
     csm_buf_free(&out);
-    until = now_s() + 5.0;
-    while (x.f.n < 4 && now_s() < until)
-        event_base_loop(x.base, EVLOOP_ONCE);
+    fake_kreq_wait(&x.f, x.base, 4);
     ck_assert_uint_eq(x.f.n, 4);
     ck_assert_str_eq(x.f.reqs[3].path, "/apis/cache.example.com/v1");
     ck_assert_uint_eq(csm_resource_objects(r), 0);

@@ -10,8 +10,10 @@
 #define CSM_FAKEKREQ_H
 
 #include <check.h>
+#include <event2/event.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "ingest/kclient.h"
 
@@ -145,6 +147,24 @@ static inline void fake_kreq_finish_full(fake_kreq *r, long status, const char *
 static inline void fake_kreq_finish(fake_kreq *r, long status, const char *body)
 {
     fake_kreq_finish_full(r, status, body, 0, -1);
+}
+
+static inline double fake_kreq_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Runs the event loop (the caller's timers: backoffs, deferred teardowns)
+ * until the transport has seen n requests or 5 s have passed, which the
+ * caller's next check then reports. */
+static inline void fake_kreq_wait(fake_kreq_transport *f, struct event_base *base, size_t n)
+{
+    double until = fake_kreq_now() + 5.0;
+
+    while (f->n < n && fake_kreq_now() < until)
+        event_base_loop(base, EVLOOP_ONCE);
 }
 
 #endif
