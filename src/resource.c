@@ -934,13 +934,13 @@ static csm_err collect_families(csm_resource *const *res, size_t nres, scrape_fa
 
     for (size_t a = 0; a < nres; a++)
         n += families(res[a]);
-    *out = NULL;
-    *nout = 0;
     if (n == 0)
-        return CSM_OK;
+        goto out;
     v = calloc(n, sizeof(*v));
-    if (!v)
-        return CSM_ERR_NOMEM;
+    if (!v) {
+        err = CSM_ERR_NOMEM;
+        goto out;
+    }
     for (size_t a = 0; a < nres; a++) {
         for (size_t f = 0; f < families(res[a]); f++) {
             v[k].name = csm_genset_family(res[a]->genset, f)->name;
@@ -950,13 +950,15 @@ static csm_err collect_families(csm_resource *const *res, size_t nres, scrape_fa
         }
     }
     err = link_families(v, n);
+out:
     if (err) {
         free(v);
-        return err;
+        v = NULL;
+        n = 0;
     }
     *out = v;
     *nout = n;
-    return CSM_OK;
+    return err;
 }
 
 csm_err csm_resource_write_all(csm_resource *const *res, size_t nres, csm_expo_format fmt,
