@@ -20,7 +20,7 @@ struct csm_autoshard {
     char *pod;
     char *ns;
     char sts[254];
-    void *req; /* the transport's handle (informer.h) */
+    void *req; /* the request seam's handle (kclient.h) */
     csm_buf body;
     struct event *retry;    /* pod GET retries */
     struct event *handover; /* ends a handover */
