@@ -17,6 +17,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "generators/builtin.h"
 #include "base/buf.h"
 #include "render/crs.h"
 #include "render/gen.h"

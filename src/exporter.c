@@ -13,6 +13,7 @@
 #include "base/buf.h"
 #include "base/loop.h"
 #include "csm_version.h"
+#include "generators/builtin.h"
 #include "render/gen.h"
 #include "ingest/crsdisco.h"
 #include "render/genconf.h"
@@ -57,67 +58,11 @@ typedef struct exporter {
     int pending_shutdowns;
 } exporter;
 
-/* 1 if a resource before res[a] has a family of that name. */
-static int written_before(const exporter *x, size_t a, const char *name)
-{
-    for (size_t b = 0; b < a; b++) {
-        for (size_t j = 0; j < csm_resource_families(x->res[b]); j++) {
-            if (strcmp(csm_resource_family(x->res[b], j)->name, name) == 0)
-                return 1;
-        }
-    }
-    return 0;
-}
-
-/* The samples of every resource from res[a] on that has a family `name`. */
-static csm_err write_family_samples(const exporter *x, size_t a, const char *name, csm_sink *sink)
-{
-    csm_err err = CSM_OK;
-
-    for (size_t c = a; !err && c < x->nres; c++) {
-        for (size_t j = 0; !err && j < csm_resource_families(x->res[c]); j++) {
-            if (strcmp(csm_resource_family(x->res[c], j)->name, name) == 0)
-                err = csm_resource_write_family(x->res[c], j, sink);
-        }
-    }
-    return err;
-}
-
-/*
- * Every family once, where it first appears, with the samples of every
- * resource that has it: resources share family names when one config metric
- * applies to several kinds (kube-state-metrics' default prefix makes that
- * likely), and a family written twice is invalid exposition. The first
- * resource's HELP and TYPE stand for all.
- */
+/* /metrics: the resources' families merged by name (resource.h). */
 static csm_err write_metrics(void *ctx, csm_expo_format fmt, csm_sink *sink)
 {
     exporter *x = ctx;
-    csm_buf hdr;
-    csm_err err = CSM_OK;
-
-    csm_buf_init(&hdr, 64 * 1024);
-    for (size_t a = 0; !err && a < x->nres; a++) {
-        for (size_t f = 0; !err && f < csm_resource_families(x->res[a]); f++) {
-            const csm_gen_family *fam = csm_resource_family(x->res[a], f);
-            if (written_before(x, a, fam->name))
-                continue;
-            csm_buf_reset(&hdr);
-            err = csm_expo_family_header(&hdr, fmt, fam->name, fam->help, fam->type);
-            if (!err)
-                err = sink->text(sink, hdr.ptr, hdr.len);
-            if (!err)
-                err = write_family_samples(x, a, fam->name, sink);
-        }
-    }
-    /* Lifecycle counters: aggregates evaluated per scrape, not blocks. */
-    for (size_t a = 0; !err && a < x->nres; a++)
-        err = csm_resource_write_lifecycle(x->res[a], fmt, sink);
-    /* Count metrics of the config: aggregates too (names unique per config). */
-    for (size_t a = 0; !err && a < x->nres; a++)
-        err = csm_resource_write_counts(x->res[a], fmt, sink);
-    csm_buf_free(&hdr);
-    return err;
+    return csm_resource_write_all(x->res, x->nres, fmt, sink);
 }
 
 /* Each resource's line goes to `why` whole or not at all: a csm_buf that
@@ -657,7 +602,7 @@ static csm_err start_env(exporter *x)
     csm_err err;
 
     x->env.base = x->base;
-    x->env.kc = x->kc;
+    csm_kclient_transport(x->kc, &x->env.transport);
     x->env.log = x->log;
     x->env.page_size = (size_t)x->cfg->list_page_size;
     /* Always a top budget (maybe unlimited), so that per-resource limits,
@@ -757,7 +702,7 @@ static csm_err start(exporter *x)
     char errbuf[1024] = "";
     csm_err err;
 
-    err = csm_genconf_new(x->cfg, x->log, &x->gc, errbuf, sizeof(errbuf));
+    err = csm_genconf_new(x->cfg, csm_gen_builtin_table(), x->log, &x->gc, errbuf, sizeof(errbuf));
     if (err) {
         csm_logf(x->log, CSM_LOG_ERROR, "%s", errbuf[0] ? errbuf : csm_strerror(err));
         return err;

@@ -44,7 +44,7 @@ struct csm_resource {
 
     res_phase phase;
     char phase_why[256];
-    csm_kreq *req;
+    void *req; /* the transport's handle of the discovery request */
     csm_buf body;
     struct event *timer; /* discovery retries and deferred teardown */
     int teardown;        /* the timer tears the informers down first */
@@ -311,7 +311,15 @@ static csm_err lc_bind(csm_resource *r)
     return CSM_OK;
 }
 
-csm_err csm_resource_write_lifecycle(csm_resource *r, csm_expo_format fmt, csm_sink *sink)
+/*
+ * Writes the resource's lifecycle counters (the `lifecycle` generator),
+ * HELP and TYPE included, evaluated now; nothing if its generator set never
+ * used `lifecycle`. Unlike the other families they are written while the
+ * Kind is not served too (a deleted CRD's objects were counted as deleted,
+ * and that must reach Prometheus). Not const: it raises the counters'
+ * monotonic floor.
+ */
+static csm_err write_lifecycle(csm_resource *r, csm_expo_format fmt, csm_sink *sink)
 {
     csm_buf b;
     csm_err err;
@@ -363,7 +371,13 @@ static csm_err cnt_bind(csm_resource *r)
     return err;
 }
 
-csm_err csm_resource_write_counts(csm_resource *r, csm_expo_format fmt, csm_sink *sink)
+/*
+ * Writes the resource's Count metrics (a config extension, crscount.h),
+ * HELP and TYPE included; nothing unless the Kind is served and every
+ * informer has completed a LIST (counts over a half-listed store would be
+ * wrong). Logs when combinations start being left out for maxSeries.
+ */
+static csm_err write_counts(csm_resource *r, csm_expo_format fmt, csm_sink *sink)
 {
     size_t omitted = 0;
     csm_buf b;
@@ -557,7 +571,7 @@ static void discover(csm_resource *r)
     csm_err err;
 
     csm_buf_free(&r->body);
-    err = csm_kclient_request(r->env->kc, "GET", r->gv_path, NULL, 0, 30, &cbs, &r->req);
+    err = r->env->transport.get(r->env->transport.ctx, r->gv_path, 30, &cbs, &r->req);
     if (err) {
         r->req = NULL;
         arm_timer(r, csm_backoff_next(&r->backoff, csm_clock_mono()));
@@ -686,7 +700,7 @@ fail:
 void csm_resource_stop(csm_resource *r)
 {
     if (r->req) {
-        csm_kreq_cancel(r->req);
+        r->env->transport.cancel(r->env->transport.ctx, r->req);
         r->req = NULL;
     }
     if (r->timer)
@@ -806,27 +820,6 @@ static csm_err write_segments(const csm_resource *r, size_t family, csm_sink *si
     return err;
 }
 
-csm_err csm_resource_write(const csm_resource *r, csm_expo_format fmt, csm_sink *sink)
-{
-    csm_buf hdr;
-    csm_err err = CSM_OK;
-
-    if (r->phase != RES_SERVED || !r->genset)
-        return CSM_OK;
-    csm_buf_init(&hdr, 64 * 1024);
-    for (size_t f = 0; !err && f < csm_genset_families(r->genset); f++) {
-        const csm_gen_family *fam = csm_genset_family(r->genset, f);
-        csm_buf_reset(&hdr);
-        err = csm_expo_family_header(&hdr, fmt, fam->name, fam->help, fam->type);
-        if (!err)
-            err = sink->text(sink, hdr.ptr, hdr.len);
-        if (!err)
-            err = write_segments(r, f, sink);
-    }
-    csm_buf_free(&hdr);
-    return err;
-}
-
 /* ---- regeneration (a reloaded --config) ------------------------------ */
 
 csm_err csm_resource_regenerate(csm_resource *r)
@@ -849,23 +842,137 @@ csm_err csm_resource_regenerate(csm_resource *r)
     return err;
 }
 
-/* ---- families shared between resources -------------------------------- */
+/* ---- the scrape: families shared between resources ----------------- */
 
-size_t csm_resource_families(const csm_resource *r)
+static size_t families(const csm_resource *r)
 {
     if (r->phase != RES_SERVED || !r->genset)
         return 0;
     return csm_genset_families(r->genset);
 }
 
-const csm_gen_family *csm_resource_family(const csm_resource *r, size_t i)
+/* One family of one resource, in scrape order; `next` chains the families
+ * of the same name (SIZE_MAX ends the chain). */
+typedef struct scrape_fam {
+    const char *name;
+    size_t res;
+    size_t fam;
+    size_t next;
+    int first; /* the first of its name: writes the header */
+} scrape_fam;
+
+/* An entry of the index that link_families() sorts. */
+typedef struct fam_key {
+    const char *name;
+    size_t pos;
+} fam_key;
+
+/* By name, then scrape order. */
+static int cmp_by_name(const void *a, const void *b)
 {
-    return i < csm_resource_families(r) ? csm_genset_family(r->genset, i) : NULL;
+    const fam_key *x = a;
+    const fam_key *y = b;
+    int c = strcmp(x->name, y->name);
+
+    if (c)
+        return c;
+    return x->pos < y->pos ? -1 : x->pos > y->pos;
 }
 
-csm_err csm_resource_write_family(const csm_resource *r, size_t i, csm_sink *sink)
+/*
+ * Chains each family to the next of the same name: an index sorted by name
+ * (then scrape order) puts families of one name side by side, so one walk
+ * links them and marks the first. O(F log F) for F families in all, where
+ * a scan of the earlier resources for every family was O(F^2).
+ */
+static csm_err link_families(scrape_fam *v, size_t n)
 {
-    if (i >= csm_resource_families(r))
-        return CSM_OK;
-    return write_segments(r, i, sink);
+    fam_key *idx = malloc((n ? n : 1) * sizeof(*idx));
+
+    if (!idx)
+        return CSM_ERR_NOMEM;
+    for (size_t i = 0; i < n; i++) {
+        idx[i].name = v[i].name;
+        idx[i].pos = i;
+    }
+    qsort(idx, n, sizeof(*idx), cmp_by_name);
+    for (size_t k = 0; k < n; k++) {
+        scrape_fam *e = &v[idx[k].pos];
+        e->first = k == 0 || strcmp(idx[k - 1].name, e->name) != 0;
+        e->next = k + 1 < n && strcmp(idx[k + 1].name, e->name) == 0 ? idx[k + 1].pos : SIZE_MAX;
+    }
+    free(idx);
+    return CSM_OK;
+}
+
+/* The families of every served resource, in scrape order, chained by name;
+ * *out is freed by the caller (NULL when there are none). */
+static csm_err collect_families(csm_resource *const *res, size_t nres, scrape_fam **out,
+                                size_t *nout)
+{
+    scrape_fam *v = NULL;
+    size_t n = 0;
+    size_t k = 0;
+    csm_err err = CSM_OK;
+
+    for (size_t a = 0; a < nres; a++)
+        n += families(res[a]);
+    if (n == 0)
+        goto out;
+    v = calloc(n, sizeof(*v));
+    if (!v) {
+        err = CSM_ERR_NOMEM;
+        goto out;
+    }
+    for (size_t a = 0; a < nres; a++) {
+        for (size_t f = 0; f < families(res[a]); f++) {
+            v[k].name = csm_genset_family(res[a]->genset, f)->name;
+            v[k].res = a;
+            v[k].fam = f;
+            k++;
+        }
+    }
+    err = link_families(v, n);
+out:
+    if (err) {
+        free(v);
+        v = NULL;
+        n = 0;
+    }
+    *out = v;
+    *nout = n;
+    return err;
+}
+
+csm_err csm_resource_write_all(csm_resource *const *res, size_t nres, csm_expo_format fmt,
+                               csm_sink *sink)
+{
+    scrape_fam *v = NULL;
+    size_t n = 0;
+    csm_buf hdr;
+    csm_err err;
+
+    csm_buf_init(&hdr, 64 * 1024);
+    err = collect_families(res, nres, &v, &n);
+    for (size_t i = 0; !err && i < n; i++) {
+        const csm_gen_family *fam;
+        if (!v[i].first)
+            continue;
+        fam = csm_genset_family(res[v[i].res]->genset, v[i].fam);
+        csm_buf_reset(&hdr);
+        err = csm_expo_family_header(&hdr, fmt, fam->name, fam->help, fam->type);
+        if (!err)
+            err = sink->text(sink, hdr.ptr, hdr.len);
+        for (size_t j = i; !err && j != SIZE_MAX; j = v[j].next)
+            err = write_segments(res[v[j].res], v[j].fam, sink);
+    }
+    free(v);
+    csm_buf_free(&hdr);
+    /* Lifecycle counters: aggregates evaluated per scrape, not blocks. */
+    for (size_t a = 0; !err && a < nres; a++)
+        err = write_lifecycle(res[a], fmt, sink);
+    /* Count metrics of the config: aggregates too (names unique per config). */
+    for (size_t a = 0; !err && a < nres; a++)
+        err = write_counts(res[a], fmt, sink);
+    return err;
 }

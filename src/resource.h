@@ -76,10 +76,6 @@ int csm_resource_served(const csm_resource *r);
 /* Objects held across the resource's informers. */
 size_t csm_resource_objects(const csm_resource *r);
 
-/* Writes every family of the resource: header, then each object's slice
- * by reference. Nothing while the Kind is not served. */
-csm_err csm_resource_write(const csm_resource *r, csm_expo_format fmt, csm_sink *sink);
-
 /* Resharding (see csm_informer_drop_foreign() and csm_informer_resync()):
  * drops the objects another shard now owns from every informer and returns
  * how many; and relists every informer to take in the objects this shard
@@ -98,32 +94,17 @@ void csm_resource_resync(csm_resource *r);
 csm_err csm_resource_regenerate(csm_resource *r);
 
 /*
- * The families of the resource's current generator set, for writing a
- * family that several resources share once (csm_resource_write() writes
- * each family with its header): how many (0 while the Kind is not served),
- * family i (borrowed, until the set changes), and the objects' samples of
- * family i without a header.
+ * What a scrape of /metrics writes for res[0..nres): every family once,
+ * where it first appears, followed by the samples of every resource that
+ * has it, in resource order (resources share family names when one config
+ * metric applies to several kinds, which kube-state-metrics' default prefix
+ * makes likely, and a family written twice is invalid exposition; the first
+ * resource's HELP and TYPE stand for all); samples go by reference to the
+ * stores' segments. Then each resource's lifecycle counters and Count
+ * metrics. A resource whose Kind is not served contributes no families.
+ * Cost: one array and one sort of the F families in all, O(F log F).
  */
-size_t csm_resource_families(const csm_resource *r);
-const csm_gen_family *csm_resource_family(const csm_resource *r, size_t i);
-csm_err csm_resource_write_family(const csm_resource *r, size_t i, csm_sink *sink);
-
-/*
- * Writes the resource's lifecycle counters (the `lifecycle` generator),
- * HELP and TYPE included, evaluated now; nothing if its generator set never
- * used `lifecycle`. Unlike the other families they are written while the
- * Kind is not served too (a deleted CRD's objects were counted as deleted,
- * and that must reach Prometheus). Not const: it raises the counters'
- * monotonic floor.
- */
-csm_err csm_resource_write_lifecycle(csm_resource *r, csm_expo_format fmt, csm_sink *sink);
-
-/*
- * Writes the resource's Count metrics (a config extension, crscount.h),
- * HELP and TYPE included; nothing unless the Kind is served and every
- * informer has completed a LIST (counts over a half-listed store would be
- * wrong). Logs when combinations start being left out for maxSeries.
- */
-csm_err csm_resource_write_counts(csm_resource *r, csm_expo_format fmt, csm_sink *sink);
+csm_err csm_resource_write_all(csm_resource *const *res, size_t nres, csm_expo_format fmt,
+                               csm_sink *sink);
 
 #endif

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "generators/builtin.h"
 #include "check_main.h"
 #include "render/gen.h"
 

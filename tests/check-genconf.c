@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "generators/builtin.h"
 #include "check_main.h"
 #include "flags.h"
 #include "render/genconf.h"
@@ -69,7 +70,9 @@ static csm_genconf *make(void)
 {
     csm_genconf *g = NULL;
     char err[1024] = "";
-    ck_assert_msg(csm_genconf_new(&cfg, NULL, &g, err, sizeof(err)) == CSM_OK, "%s", err);
+    ck_assert_msg(csm_genconf_new(&cfg, csm_gen_builtin_table(), NULL, &g, err, sizeof(err)) ==
+                      CSM_OK,
+                  "%s", err);
     return g;
 }
 
@@ -77,7 +80,8 @@ static void make_fails(const char *want)
 {
     csm_genconf *g = (csm_genconf *)0x1;
     char err[1024] = "";
-    ck_assert_int_eq(csm_genconf_new(&cfg, NULL, &g, err, sizeof(err)), CSM_ERR_USAGE);
+    ck_assert_int_eq(csm_genconf_new(&cfg, csm_gen_builtin_table(), NULL, &g, err, sizeof(err)),
+                     CSM_ERR_USAGE);
     ck_assert_ptr_eq(g, (csm_genconf *)0x1);
     ck_assert_msg(strstr(err, want) != NULL, "\"%s\" lacks \"%s\"", err, want);
 }

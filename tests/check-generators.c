@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "generators/builtin.h"
 #include "base/buf.h"
 #include "check_main.h"
 #include "render/crs.h"

@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "generators/builtin.h"
 #include "check_main.h"
 #include "render/gen.h"
 #include "render/mfilter.h"

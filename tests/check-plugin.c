@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "generators/builtin.h"
 #include "check_main.h"
 #include "render/gen.h"
 #include "gentest.h"
@@ -30,7 +31,7 @@ static csm_err load(const char *file, csm_plugins **ps, char *err, size_t errlen
     char path[1024];
     const char *paths[1] = {path};
     snprintf(path, sizeof(path), "%s/%s", CSM_TEST_PLUGIN_DIR, file);
-    return csm_plugins_load(paths, 1, ps, err, errlen);
+    return csm_plugins_load(paths, 1, csm_gen_builtin_table(), ps, err, errlen);
 }
 
 static csm_genset *genset_with(const csm_generator *g, char *err, size_t errlen, csm_err *rc)
@@ -53,7 +54,9 @@ START_TEST(test_example_plugin_whole_abi)
     char *text;
     csm_err rc;
 
-    ck_assert_msg(csm_plugins_load(paths, 1, &ps, err, sizeof(err)) == CSM_OK, "%s", err);
+    ck_assert_msg(csm_plugins_load(paths, 1, csm_gen_builtin_table(), &ps, err, sizeof(err)) ==
+                      CSM_OK,
+                  "%s", err);
     ck_assert_uint_eq(csm_plugins_count(ps), 1);
     ck_assert_str_eq(csm_plugins_at(ps, 0)->name, "example");
     ck_assert_str_eq(csm_plugins_path(ps, 0), CSM_EXAMPLE_PLUGIN);
@@ -139,14 +142,17 @@ START_TEST(test_names_must_be_unique)
     char err[1024] = "";
 
     snprintf(path, sizeof(path), "%s/badname.so", CSM_TEST_PLUGIN_DIR);
-    ck_assert_int_eq(csm_plugins_load(paths, 3, &ps, err, sizeof(err)), CSM_ERR_ABI);
+    ck_assert_int_eq(csm_plugins_load(paths, 3, csm_gen_builtin_table(), &ps, err, sizeof(err)),
+                     CSM_ERR_ABI);
     ck_assert_ptr_null(ps);
     ck_assert_ptr_nonnull(strstr(err, "example.so: generator name \"example\" is taken by "));
-    ck_assert_int_eq(csm_plugins_load(paths, 2, &ps, err, sizeof(err)), CSM_OK);
+    ck_assert_int_eq(csm_plugins_load(paths, 2, csm_gen_builtin_table(), &ps, err, sizeof(err)),
+                     CSM_OK);
     ck_assert_uint_eq(csm_plugins_count(ps), 2);
     csm_plugins_free(ps);
     csm_plugins_free(NULL);
-    ck_assert_int_eq(csm_plugins_load(NULL, 0, &ps, err, sizeof(err)), CSM_OK);
+    ck_assert_int_eq(csm_plugins_load(NULL, 0, csm_gen_builtin_table(), &ps, err, sizeof(err)),
+                     CSM_OK);
     ck_assert_uint_eq(csm_plugins_count(ps), 0);
     csm_plugins_free(ps);
 }

@@ -30,6 +30,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "generators/builtin.h"
 #include "base/buf.h"
 #include "render/gen.h"
 #include "ingest/shard.h"

@@ -21,7 +21,7 @@ struct csm_autoshard {
     char *pod;
     char *ns;
     char sts[254];
-    csm_kreq *req;
+    void *req; /* the request seam's handle (kclient.h) */
     csm_buf body;
     struct event *retry;    /* pod GET retries */
     struct event *handover; /* ends a handover */
@@ -260,7 +260,7 @@ static void get_pod(csm_autoshard *a)
     csm_buf_free(&a->body);
     snprintf(path, sizeof(path), "/api/v1/namespaces/%s/pods/%s", a->ns, a->pod);
     set_state(a, "reading pod %s/%s", a->ns, a->pod);
-    if (csm_kclient_request(a->env.kc, "GET", path, NULL, 0, 30, &cbs, &a->req) != CSM_OK) {
+    if (a->env.transport.get(a->env.transport.ctx, path, 30, &cbs, &a->req) != CSM_OK) {
         a->req = NULL;
         pod_failed(a, "cannot start the request");
     }
@@ -313,7 +313,7 @@ void csm_autoshard_stop(csm_autoshard *a)
     if (!a)
         return;
     if (a->req) {
-        csm_kreq_cancel(a->req);
+        a->env.transport.cancel(a->env.transport.ctx, a->req);
         a->req = NULL;
     }
     if (a->retry)

@@ -55,7 +55,7 @@ struct csm_informer {
     csm_watch *watch;
     csm_backoff backoff;
     struct event *timer;
-    csm_kreq *req;
+    void *req; /* the transport's handle of the request in flight */
     inf_phase phase;
     inf_next next;
     inf_rv_mode rv_mode;
@@ -85,6 +85,14 @@ static void set_state(csm_informer *inf, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(inf->state, sizeof(inf->state), fmt, ap);
     va_end(ap);
+}
+
+/* Cancels the request in flight, if any; its callbacks do not run. */
+static void cancel_request(csm_informer *inf)
+{
+    if (inf->req)
+        inf->env.transport.cancel(inf->env.transport.ctx, inf->req);
+    inf->req = NULL;
 }
 
 static void start_list(csm_informer *inf, inf_rv_mode mode);
@@ -271,7 +279,7 @@ static void request_page(csm_informer *inf)
                 : CSM_ERR_NOMEM;
     }
     if (!err)
-        err = csm_kclient_request(inf->env.kc, "GET", url.ptr, NULL, 0, 300, &cbs, &inf->req);
+        err = inf->env.transport.get(inf->env.transport.ctx, url.ptr, 300, &cbs, &inf->req);
     curl_free(esc);
     csm_buf_free(&url);
     if (err) {
@@ -735,8 +743,8 @@ static void start_watch(csm_informer *inf, int initial)
         err = csm_buf_printf(&url, "&%s", inf->query);
     /* The client-side limit only catches a server that forgot to end it. */
     if (!err)
-        err = csm_kclient_request(inf->env.kc, "GET", url.ptr, NULL, 0, timeout + 60, &cbs,
-                                  &inf->req);
+        err =
+            inf->env.transport.get(inf->env.transport.ctx, url.ptr, timeout + 60, &cbs, &inf->req);
     curl_free(esc);
     csm_buf_free(&url);
     if (err) {
@@ -855,10 +863,7 @@ csm_err csm_informer_start(csm_informer *inf)
 
 void csm_informer_stop(csm_informer *inf)
 {
-    if (inf->req) {
-        csm_kreq_cancel(inf->req);
-        inf->req = NULL;
-    }
+    cancel_request(inf);
     evtimer_del(inf->timer);
     inf->phase = INF_IDLE;
     set_state(inf, "stopped");
@@ -922,10 +927,7 @@ void csm_informer_resync(csm_informer *inf)
 {
     if (inf->phase == INF_IDLE || inf->phase == INF_GONE)
         return;
-    if (inf->req) {
-        csm_kreq_cancel(inf->req);
-        inf->req = NULL;
-    }
+    cancel_request(inf);
     evtimer_del(inf->timer);
     inf->initial_pending = 0;
     csm_buf_free(&inf->page);
@@ -950,9 +952,4 @@ int csm_informer_synced(const csm_informer *inf)
 const char *csm_informer_state(const csm_informer *inf)
 {
     return inf->state;
-}
-
-const char *csm_informer_resource_version(const csm_informer *inf)
-{
-    return inf->rv;
 }

@@ -34,7 +34,10 @@
 /* Shared by every informer; all pointers borrowed. */
 typedef struct csm_informer_env {
     struct event_base *base;
-    csm_kclient *kc;
+    /* Every API request goes through this seam (kclient.h); the exporter
+     * fills it with csm_kclient_transport(), tests with a fake that they
+     * answer by hand. Copied with the env. */
+    csm_kreq_transport transport;
     csm_log *log;
     /* Telemetry families (may be NULL), labelled by resource (and result
      * or type): list_total{resource,result}, watch_total{resource,result},
@@ -137,7 +140,5 @@ csm_err csm_informer_set_budget(csm_informer *inf, csm_budget *budget);
 int csm_informer_synced(const csm_informer *inf);
 /* Short human-readable state ("watching", "backing off: 403 Forbidden"). */
 const char *csm_informer_state(const csm_informer *inf);
-/* The resourceVersion the next watch starts from ("" before a list). */
-const char *csm_informer_resource_version(const csm_informer *inf);
 
 #endif

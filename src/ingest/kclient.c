@@ -39,7 +39,6 @@ struct csm_kclient {
     csm_log *log;
     int force_token; /* the last response was 401: re-read the token */
     csm_kreq *reqs;  /* every request in flight */
-    size_t active;
 };
 
 /* Per-socket state curl hands back to us through curl_multi_assign(). */
@@ -56,7 +55,6 @@ static void req_unlink(csm_kreq *r)
         c->reqs = r->next;
     if (r->next)
         r->next->prev = r->prev;
-    c->active--;
 }
 
 /* Removes the request from curl and frees it; no callback. */
@@ -244,14 +242,27 @@ void csm_kreq_cancel(csm_kreq *r)
     req_destroy(r);
 }
 
-const char *csm_kclient_server(const csm_kclient *c)
+static csm_err transport_get(void *ctx, const char *path, long timeout_s, const csm_kreq_cbs *cbs,
+                             void **handle)
 {
-    return c->auth->server;
+    csm_kreq *r = NULL;
+    csm_err err = csm_kclient_request(ctx, "GET", path, NULL, 0, timeout_s, cbs, &r);
+
+    *handle = r;
+    return err;
 }
 
-size_t csm_kclient_active(const csm_kclient *c)
+static void transport_cancel(void *ctx, void *handle)
 {
-    return c->active;
+    (void)ctx;
+    csm_kreq_cancel(handle);
+}
+
+void csm_kclient_transport(csm_kclient *c, csm_kreq_transport *out)
+{
+    out->get = transport_get;
+    out->cancel = transport_cancel;
+    out->ctx = c;
 }
 
 static size_t write_cb(char *p, size_t size, size_t nmemb, void *ud)
@@ -462,7 +473,6 @@ csm_err csm_kclient_request(csm_kclient *c, const char *method, const char *path
     if (c->reqs)
         c->reqs->prev = r;
     c->reqs = r;
-    c->active++;
     if (out)
         *out = r;
     r = NULL;

@@ -72,10 +72,23 @@ csm_err csm_kclient_request(csm_kclient *c, const char *method, const char *path
 /* Stops a request; no callback runs for it afterwards. Not from data(). */
 void csm_kreq_cancel(csm_kreq *r);
 
-/* The API server's base URL (borrowed). */
-const char *csm_kclient_server(const csm_kclient *c);
+/*
+ * The request seam: the GET that the list/watch loops and discovery need,
+ * as a table of functions, so that their tests answer requests by hand
+ * without a server (tests/check-informer.c, tests/check-resource.c).
+ * get() behaves as csm_kclient_request(c, "GET", path, NULL, 0, ...):
+ * the callbacks run later from the event loop, never from inside get(), and
+ * done() exactly once unless cancel(ctx, handle) ran first. *handle is the
+ * transport's own (opaque to the caller) until done() has been called.
+ */
+typedef struct csm_kreq_transport {
+    csm_err (*get)(void *ctx, const char *path, long timeout_s, const csm_kreq_cbs *cbs,
+                   void **handle);
+    void (*cancel)(void *ctx, void *handle);
+    void *ctx;
+} csm_kreq_transport;
 
-/* Number of requests in flight. */
-size_t csm_kclient_active(const csm_kclient *c);
+/* The transport over c (borrowed: it must outlive every request). */
+void csm_kclient_transport(csm_kclient *c, csm_kreq_transport *out);
 
 #endif

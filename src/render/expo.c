@@ -253,7 +253,10 @@ static int cmp_names(const void *a, const void *b)
 /* Label sets at most this long are checked pairwise: cheaper than sorting. */
 #define EXPO_PAIRWISE_MAX 8
 
-csm_err csm_expo_names_unique(size_t n, const char *const *names)
+/* CSM_OK if the n names (non-NULL) are pairwise distinct, CSM_ERR_INVALID
+ * if two are equal, CSM_ERR_NOMEM. O(n log n): a tenant's object can carry
+ * tens of thousands of labels. */
+static csm_err names_unique(size_t n, const char *const *names)
 {
     const char **sorted;
     csm_err err = CSM_OK;
@@ -296,7 +299,7 @@ csm_err csm_expo_sample(csm_buf *b, const char *name, size_t nlabels, const char
         if (!csm_expo_valid_label_name(names[i]) || !values[i])
             return CSM_ERR_INVALID;
     }
-    err = csm_expo_names_unique(nlabels, names);
+    err = names_unique(nlabels, names);
     if (err)
         return err;
 

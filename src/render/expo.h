@@ -60,15 +60,10 @@ csm_err csm_expo_format_value(csm_buf *b, double v);
 csm_err csm_expo_family_header(csm_buf *b, csm_expo_format fmt, const char *name, const char *help,
                                csm_metric_type type);
 
-/* CSM_OK if the n names (non-NULL) are pairwise distinct, CSM_ERR_INVALID
- * if two are equal, CSM_ERR_NOMEM. O(n log n): a tenant's object can carry
- * tens of thousands of labels. */
-csm_err csm_expo_names_unique(size_t n, const char *const *names);
-
 /*
  * Appends one sample line: name{l1="v1",...} value\n. Checks the names
- * (distinct: csm_expo_names_unique()), escapes the values. nlabels may be 0 (no braces are
- * printed).
+ * (pairwise distinct, in O(n log n)), escapes the values. nlabels may be 0
+ * (no braces are printed).
  */
 csm_err csm_expo_sample(csm_buf *b, const char *name, size_t nlabels, const char *const *names,
                         const char *const *values, double value);

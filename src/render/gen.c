@@ -16,33 +16,11 @@
  * at a few MiB by the API server, so this only stops a runaway generator. */
 #define GEN_FAMILY_TEXT_MAX (16u * 1024u * 1024u)
 
-extern const csm_generator csm_generator_info;
-extern const csm_generator csm_generator_labels;
-extern const csm_generator csm_generator_annotations;
-extern const csm_generator csm_generator_created;
-extern const csm_generator csm_generator_status;
-extern const csm_generator csm_generator_lifecycle;
-
-static const csm_generator *const builtins[] = {
-    &csm_generator_info,    &csm_generator_labels, &csm_generator_annotations,
-    &csm_generator_created, &csm_generator_status, &csm_generator_lifecycle,
-};
-
-size_t csm_gen_builtins(void)
+const csm_generator *csm_gen_table_find(const csm_gen_table *t, const char *name)
 {
-    return sizeof(builtins) / sizeof(builtins[0]);
-}
-
-const csm_generator *csm_gen_builtin_at(size_t i)
-{
-    return i < csm_gen_builtins() ? builtins[i] : NULL;
-}
-
-const csm_generator *csm_gen_builtin(const char *name)
-{
-    for (size_t i = 0; i < sizeof(builtins) / sizeof(builtins[0]); i++) {
-        if (strcmp(builtins[i]->name, name) == 0)
-            return builtins[i];
+    for (size_t i = 0; t && i < t->n; i++) {
+        if (strcmp(t->gens[i]->name, name) == 0)
+            return t->gens[i];
     }
     return NULL;
 }

@@ -22,12 +22,18 @@ typedef struct csm_gen_family {
     csm_metric_type type;
 } csm_gen_family;
 
-/* A built-in generator by name ("info"), or NULL. Static storage. */
-const csm_generator *csm_gen_builtin(const char *name);
+/*
+ * The generators selectable by name: the core never names them, the
+ * wiring hands it the table (the built-ins are generators/builtin.h's
+ * csm_gen_builtin_table()). gens[0..n), static storage.
+ */
+typedef struct csm_gen_table {
+    const csm_generator *const *gens;
+    size_t n;
+} csm_gen_table;
 
-/* Number of built-ins, and built-in i (for --help and error messages). */
-size_t csm_gen_builtins(void);
-const csm_generator *csm_gen_builtin_at(size_t i);
+/* The generator of t called name, or NULL (also for a NULL t). */
+const csm_generator *csm_gen_table_find(const csm_gen_table *t, const char *name);
 
 /* The generator of a Custom Resource State config (generators/config.c).
  * Not selectable by name: the exporter adds it, with the config as

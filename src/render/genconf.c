@@ -26,6 +26,7 @@ typedef struct file_sig {
 
 struct csm_genconf {
     const csm_config *cfg;
+    const csm_gen_table *builtins; /* handed by the wiring */
     csm_log *log;
     csm_plugins *plugins;
     csm_mfilter *filter;
@@ -108,15 +109,15 @@ static int from_flags(const csm_genconf *g, const char *group, const char *kind)
 /* Appends the names of every generator there is, for error messages. */
 static void list_generators(const csm_genconf *g, csm_buf *b)
 {
-    for (size_t i = 0; i < csm_gen_builtins(); i++)
-        csm_buf_printf(b, "%s%s", i ? ", " : "built-in: ", csm_gen_builtin_at(i)->name);
+    for (size_t i = 0; g->builtins && i < g->builtins->n; i++)
+        csm_buf_printf(b, "%s%s", i ? ", " : "built-in: ", g->builtins->gens[i]->name);
     for (size_t i = 0; i < csm_plugins_count(g->plugins); i++)
         csm_buf_printf(b, "%s%s", i ? ", " : "; plugins: ", csm_plugins_at(g->plugins, i)->name);
 }
 
 static const csm_generator *find_generator(const csm_genconf *g, const char *name)
 {
-    const csm_generator *gen = csm_gen_builtin(name);
+    const csm_generator *gen = csm_gen_table_find(g->builtins, name);
     return gen ? gen : csm_plugins_find(g->plugins, name);
 }
 
@@ -162,7 +163,7 @@ static csm_err add_selected(const csm_genconf *g, csm_genset *gs, const char *pl
     if (!items)
         items = csm_reslist_get(g->gens, "*", &n);
     if (!items && !g->gens) {
-        err = csm_genset_add(gs, csm_gen_builtin("info"), NULL, errbuf, errlen);
+        err = csm_genset_add(gs, csm_gen_table_find(g->builtins, "info"), NULL, errbuf, errlen);
         for (size_t i = 0; !err && i < csm_plugins_count(g->plugins); i++)
             err = csm_genset_add(gs, csm_plugins_at(g->plugins, i), NULL, errbuf, errlen);
         return err;
@@ -493,8 +494,8 @@ static void log_summary(const csm_genconf *g)
              metrics);
 }
 
-csm_err csm_genconf_new(const csm_config *cfg, csm_log *log, csm_genconf **out, char *errbuf,
-                        size_t errlen)
+csm_err csm_genconf_new(const csm_config *cfg, const csm_gen_table *builtins, csm_log *log,
+                        csm_genconf **out, char *errbuf, size_t errlen)
 {
     csm_genconf *g = calloc(1, sizeof(*g));
     const csm_config *c = cfg;
@@ -504,9 +505,10 @@ csm_err csm_genconf_new(const csm_config *cfg, csm_log *log, csm_genconf **out, 
     if (!g)
         return CSM_ERR_NOMEM;
     g->cfg = cfg;
+    g->builtins = builtins;
     g->log = log;
-    err = csm_plugins_load((const char *const *)c->plugins.items, c->plugins.n, &g->plugins, errbuf,
-                           errlen);
+    err = csm_plugins_load((const char *const *)c->plugins.items, c->plugins.n, builtins,
+                           &g->plugins, errbuf, errlen);
     if (err == CSM_ERR_ABI)
         err = CSM_ERR_USAGE;
     if (!err && (c->metric_allowlist.n || c->metric_denylist.n)) {

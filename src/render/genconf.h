@@ -36,14 +36,14 @@ typedef struct csm_genconf csm_genconf;
 typedef struct csm_config csm_config;
 
 /*
- * Loads plugins and the config and checks everything (see above). cfg must
- * outlive the result. On failure errbuf holds one line and the error is
- * CSM_ERR_USAGE for anything the user can fix (the exporter exits 2).
- * Free with csm_genconf_free() (accepts NULL) after every genset made from
- * it: it unloads the plugins.
+ * Loads plugins and the config and checks everything (see above). cfg and
+ * builtins (the generators --generators may name besides plugins; the
+ * exporter hands generators/builtin.h's table) must outlive the result. On failure errbuf holds one
+ * line and the error is CSM_ERR_USAGE for anything the user can fix (the exporter exits 2). Free
+ * with csm_genconf_free() (accepts NULL) after every genset made from it: it unloads the plugins.
  */
-csm_err csm_genconf_new(const csm_config *cfg, csm_log *log, csm_genconf **out, char *errbuf,
-                        size_t errlen);
+csm_err csm_genconf_new(const csm_config *cfg, const csm_gen_table *builtins, csm_log *log,
+                        csm_genconf **out, char *errbuf, size_t errlen);
 void csm_genconf_free(csm_genconf *g);
 
 /* The resources to watch (borrowed; valid until the next successful

@@ -115,11 +115,6 @@ const char *csm_lifecycle_family_name(const csm_lifecycle *lc, csm_lc_family f)
     return f < CSM_LC_NFAMILIES ? lc->names[f] : "";
 }
 
-const char *csm_lifecycle_family_help(csm_lc_family f)
-{
-    return f < CSM_LC_NFAMILIES ? family_help[f] : "";
-}
-
 size_t csm_lifecycle_live(const csm_lifecycle *lc)
 {
     return lc->nobj;

@@ -71,9 +71,8 @@ void csm_lifecycle_free(csm_lifecycle *lc);
  * lists); accounting goes on either way. */
 void csm_lifecycle_enable(csm_lifecycle *lc, csm_lc_family f, int on);
 
-/* The family's name ("memcached_object_seconds_total", borrowed) and HELP. */
+/* The family's name ("memcached_object_seconds_total", borrowed). */
 const char *csm_lifecycle_family_name(const csm_lifecycle *lc, csm_lc_family f);
-const char *csm_lifecycle_family_help(csm_lc_family f);
 
 /*
  * An object was seen (upserted). ns is NULL or "" for cluster-scoped kinds;

@@ -16,6 +16,7 @@ typedef struct plugin {
 struct csm_plugins {
     plugin *p;
     size_t n;
+    const csm_gen_table *builtins; /* names a plugin may not take */
 };
 
 void csm_plugins_free(csm_plugins *ps)
@@ -69,7 +70,8 @@ static csm_err check_descriptor(const csm_plugins *ps, const plugin *pl, char *e
                  g->init ? "generate" : "init");
         return CSM_ERR_ABI;
     }
-    if (csm_gen_builtin(g->name) || strcmp(g->name, csm_generator_config.name) == 0) {
+    if (csm_gen_table_find(ps->builtins, g->name) ||
+        strcmp(g->name, csm_generator_config.name) == 0) {
         snprintf(errbuf, errlen, "%s: generator name \"%s\" is taken by a built-in", pl->path,
                  g->name);
         return CSM_ERR_ABI;
@@ -127,14 +129,15 @@ fail:
     return CSM_ERR_ABI;
 }
 
-csm_err csm_plugins_load(const char *const *paths, size_t n, csm_plugins **out, char *errbuf,
-                         size_t errlen)
+csm_err csm_plugins_load(const char *const *paths, size_t n, const csm_gen_table *builtins,
+                         csm_plugins **out, char *errbuf, size_t errlen)
 {
     csm_plugins *ps = calloc(1, sizeof(*ps));
     csm_err err = CSM_OK;
 
     if (!ps)
         return CSM_ERR_NOMEM;
+    ps->builtins = builtins;
     ps->p = calloc(n ? n : 1, sizeof(*ps->p));
     if (!ps->p)
         err = CSM_ERR_NOMEM;

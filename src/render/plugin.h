@@ -16,17 +16,20 @@
 #include <stddef.h>
 
 #include "csm/generator.h"
+#include "render/gen.h"
 
 typedef struct csm_plugins csm_plugins;
 
 /*
  * Loads paths[0..n). A path without '/' is taken relative to the current
- * directory (dlopen would search the library path instead). On failure
- * errbuf holds one line naming the file, nothing stays loaded and *out is
- * untouched. Free with csm_plugins_free() (accepts NULL), which unloads.
+ * directory (dlopen would search the library path instead). A plugin may
+ * not take the name of a generator in `builtins` (borrowed; NULL: none) or
+ * of the config generator. On failure errbuf holds one line naming the
+ * file, nothing stays loaded and *out is untouched. Free with
+ * csm_plugins_free() (accepts NULL), which unloads.
  */
-csm_err csm_plugins_load(const char *const *paths, size_t n, csm_plugins **out, char *errbuf,
-                         size_t errlen);
+csm_err csm_plugins_load(const char *const *paths, size_t n, const csm_gen_table *builtins,
+                         csm_plugins **out, char *errbuf, size_t errlen);
 void csm_plugins_free(csm_plugins *p);
 
 size_t csm_plugins_count(const csm_plugins *p);

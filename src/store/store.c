@@ -97,11 +97,6 @@ void csm_block_unref(csm_block *b)
         free(b);
 }
 
-void csm_block_release(void *b)
-{
-    csm_block_unref(b);
-}
-
 size_t csm_block_families(const csm_block *b)
 {
     return b->nfam;

@@ -39,9 +39,6 @@ csm_block *csm_block_from_bufs(size_t nfam, const csm_buf *bufs);
 csm_block *csm_block_ref(csm_block *b);
 /* Drops a reference; frees on the last. Accepts NULL. */
 void csm_block_unref(csm_block *b);
-/* Same as csm_block_unref(), with the signature the csm_sink release
- * callback needs. */
-void csm_block_release(void *b);
 size_t csm_block_families(const csm_block *b);
 /* The text for family i (borrowed, *len bytes, not NUL-terminated);
  * len 0 if i is out of range. */

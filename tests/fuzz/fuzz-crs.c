@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "generators/builtin.h"
 #include "render/crs.h"
 #include "render/crspath.h"
 #include "render/expo.h"
