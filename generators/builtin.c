@@ -14,7 +14,8 @@ static const csm_generator *const builtins[] = {
     &csm_generator_created, &csm_generator_status, &csm_generator_lifecycle,
 };
 
-static const csm_gen_table table = {builtins, sizeof(builtins) / sizeof(builtins[0])};
+static const csm_gen_table table = {builtins, sizeof(builtins) / sizeof(builtins[0]),
+                                    &csm_generator_config};
 
 const csm_gen_table *csm_gen_builtin_table(void)
 {

@@ -11,6 +11,12 @@
 
 #include "render/gen.h"
 
+/* The generator of a Custom Resource State config (also the table's
+ * `config`), and the `lifecycle` built-in, which declares no families: a
+ * resource whose set uses it keeps a csm_lifecycle instead. */
+extern const csm_generator csm_generator_config;
+extern const csm_generator csm_generator_lifecycle;
+
 /* The table (static storage). */
 const csm_gen_table *csm_gen_builtin_table(void);
 

@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "generators/builtin.h"
 #include "render/crs.h"
 #include "render/crspath.h"
 #include "csm/generator.h"

@@ -11,6 +11,7 @@
  * families from there. generate() has nothing to emit per object.
  */
 #include "csm/generator.h"
+#include "generators/builtin.h"
 #include "render/gen.h"
 
 static csm_err lifecycle_init(const csm_resource_desc *res, const char *arg, csm_families *fams,

@@ -10,7 +10,7 @@
 #include "base/quote.h"
 #include "serve/auth.h"
 #include "render/mfilter.h"
-#include "ingest/reslist.h"
+#include "base/reslist.h"
 #include "ingest/shard.h"
 #include "serve/tls.h"
 

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "generators/builtin.h"
 #include "render/checkcfg.h"
 #include "csm_version.h"
 #include "exporter.h"
@@ -20,7 +21,7 @@ int main(int argc, char **argv)
 
     /* A subcommand, not a flag: it runs without a cluster. */
     if (argc > 1 && strcmp(argv[1], "check-config") == 0)
-        return csm_checkcfg_main(argc - 1, argv + 1, stdout, stderr);
+        return csm_checkcfg_main(argc - 1, argv + 1, csm_gen_builtin_table(), stdout, stderr);
     /* Likewise: it only talks to Prometheus. */
     if (argc > 1 && strcmp(argv[1], "report") == 0)
         return csm_report_main(argc - 1, argv + 1, stdout, stderr);

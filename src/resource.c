@@ -10,6 +10,7 @@
 
 #include "base/backoff.h"
 #include "base/clock.h"
+#include "generators/builtin.h"
 #include "render/crscount.h"
 #include "render/lifecycle.h"
 #include "base/num.h"

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "check_main.h"
+#include "generators/builtin.h"
 #include "render/checkcfg.h"
 
 typedef struct result {
@@ -29,7 +30,7 @@ static result run(const char *a1, const char *a2, const char *a3, const char *a4
 
     while (args[argc])
         argc++;
-    r.rc = csm_checkcfg_main(argc, (char **)args, out, err);
+    r.rc = csm_checkcfg_main(argc, (char **)args, csm_gen_builtin_table(), out, err);
     fclose(out);
     fclose(err);
     return r;

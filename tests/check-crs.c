@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "check_main.h"
+#include "generators/builtin.h"
 #include "render/crs.h"
 #include "render/gen.h"
 #include "gentest.h"

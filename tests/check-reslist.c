@@ -3,7 +3,7 @@
 #include <string.h>
 
 #include "check_main.h"
-#include "ingest/reslist.h"
+#include "base/reslist.h"
 
 static csm_reslist *parse_ok(const char *text, int plain_ok)
 {

@@ -32,6 +32,7 @@ typedef struct args {
     const char *config;
     const char *object;
     const char *resource;
+    const csm_generator *gen; /* the config's generator, handed by the wiring */
 } args;
 
 static int parse_args(int argc, char **argv, args *a, FILE *err)
@@ -488,8 +489,8 @@ static int object_gvk(const args *a, const cJSON *obj, csm_gvk *gvk, FILE *err)
     return 0;
 }
 
-static csm_err make_set(const csm_crs *crs, const csm_gvk *gvk, const cJSON *obj, csm_genset **out,
-                        char *errbuf, size_t errlen)
+static csm_err make_set(const csm_generator *gen, const csm_crs *crs, const csm_gvk *gvk,
+                        const cJSON *obj, csm_genset **out, char *errbuf, size_t errlen)
 {
     const cJSON *meta = cJSON_GetObjectItemCaseSensitive(obj, "metadata");
     char stem[256];
@@ -509,7 +510,7 @@ static csm_err make_set(const csm_crs *crs, const csm_gvk *gvk, const cJSON *obj
     d.stem = stem;
     err = csm_genset_new(&d, NULL, NULL, out);
     if (!err)
-        err = csm_genset_add_ctx(*out, &csm_generator_config, NULL, (void *)crs, errbuf, errlen);
+        err = csm_genset_add_ctx(*out, gen, NULL, (void *)crs, errbuf, errlen);
     return err;
 }
 
@@ -603,7 +604,7 @@ static int render_kind(const args *a, const csm_crs *crs, const csm_gvk *gvk,
         first = same_gvk(&kinds[i], gvk) ? objs[i] : NULL;
     if (!blks || !first)
         goto out;
-    if (make_set(crs, gvk, first, &gs, errbuf, sizeof(errbuf)) != CSM_OK) {
+    if (make_set(a->gen, crs, gvk, first, &gs, errbuf, sizeof(errbuf)) != CSM_OK) {
         fprintf(err, "check-config: %s\n", errbuf[0] ? errbuf : "cannot build the generator");
         goto out;
     }
@@ -718,7 +719,7 @@ out:
     return rc;
 }
 
-int csm_checkcfg_main(int argc, char **argv, FILE *out, FILE *err)
+int csm_checkcfg_main(int argc, char **argv, const csm_gen_table *builtins, FILE *out, FILE *err)
 {
     args a;
     csm_crs *crs = NULL;
@@ -735,6 +736,7 @@ int csm_checkcfg_main(int argc, char **argv, FILE *out, FILE *err)
 
     csm_buf_init(&text, OBJECT_MAX);
     r = parse_args(argc, argv, &a, err);
+    a.gen = builtins ? builtins->config : NULL;
     if (r) {
         fputs(usage, r > 0 ? out : err);
         rc = r > 0 ? 0 : 2;

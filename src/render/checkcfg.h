@@ -8,13 +8,15 @@
 
 #include <stdio.h>
 
+#include "render/gen.h"
+
 /*
  * argv[0] is "check-config". Writes the metrics to out and problems to err.
  * Returns the exit status: 0 when every metric could be read, 1 when some
  * paths or values could not be (the metrics that could are printed, and
  * err says what was wrong), 2 for a usage error, an invalid config or an
- * unreadable object.
+ * unreadable object. builtins (borrowed) supplies the config's generator.
  */
-int csm_checkcfg_main(int argc, char **argv, FILE *out, FILE *err);
+int csm_checkcfg_main(int argc, char **argv, const csm_gen_table *builtins, FILE *out, FILE *err);
 
 #endif

@@ -30,15 +30,14 @@ typedef struct csm_gen_family {
 typedef struct csm_gen_table {
     const csm_generator *const *gens;
     size_t n;
+    /* The generator of a Custom Resource State config (generators/config.c).
+     * Not selectable by name: genconf adds it, with the config as
+     * csm_genset_add_ctx()'s ctx, to resources the config names. */
+    const csm_generator *config;
 } csm_gen_table;
 
 /* The generator of t called name, or NULL (also for a NULL t). */
 const csm_generator *csm_gen_table_find(const csm_gen_table *t, const char *name);
-
-/* The generator of a Custom Resource State config (generators/config.c).
- * Not selectable by name: the exporter adds it, with the config as
- * csm_genset_add_ctx()'s ctx, to resources the config names. */
-extern const csm_generator csm_generator_config;
 
 /*
  * For a Count metric (crs.h) of the config: the labels the config gives obj
@@ -50,10 +49,6 @@ extern const csm_generator csm_generator_config;
 struct csm_crs_metric;
 csm_err csm_gen_config_count_key(const struct csm_crs_metric *m, const char *const gvk[3],
                                  const cJSON *obj, csm_buf *out);
-
-/* The `lifecycle` built-in (generators/lifecycle.c): it declares no
- * families; a resource whose set uses it keeps a csm_lifecycle instead. */
-extern const csm_generator csm_generator_lifecycle;
 
 /* Decides whether a family name is generated at all (the metric
  * allow/deny lists); NULL admits everything. */

@@ -13,7 +13,7 @@
 #include "render/crs.h"
 #include "render/mfilter.h"
 #include "render/plugin.h"
-#include "ingest/reslist.h"
+#include "base/reslist.h"
 
 /* What identifies a version of the config file. */
 typedef struct file_sig {
@@ -245,7 +245,8 @@ static csm_err make_genset_with(csm_genconf *g, const csm_crs *crs, const csm_re
     if (from_flags(g, desc->group, desc->kind))
         err = add_selected(g, gs, desc->plural, errbuf, errlen);
     if (!err && crs && config_applies(crs, desc))
-        err = csm_genset_add_ctx(gs, &csm_generator_config, NULL, (void *)crs, errbuf, errlen);
+        err = csm_genset_add_ctx(gs, g->builtins ? g->builtins->config : NULL, NULL, (void *)crs,
+                                 errbuf, errlen);
     if (!err && crs)
         csm_genset_set_series_limit(gs, config_max_series(crs, desc));
     if (err) {

@@ -6,7 +6,7 @@
 
 #include "base/strlist.h"
 #include "render/gen.h"
-#include "ingest/reslist.h"
+#include "base/reslist.h"
 
 typedef struct ml_state {
     const csm_metalabels_kind *kind;

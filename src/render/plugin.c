@@ -71,7 +71,8 @@ static csm_err check_descriptor(const csm_plugins *ps, const plugin *pl, char *e
         return CSM_ERR_ABI;
     }
     if (csm_gen_table_find(ps->builtins, g->name) ||
-        strcmp(g->name, csm_generator_config.name) == 0) {
+        (ps->builtins && ps->builtins->config &&
+         strcmp(g->name, ps->builtins->config->name) == 0)) {
         snprintf(errbuf, errlen, "%s: generator name \"%s\" is taken by a built-in", pl->path,
                  g->name);
         return CSM_ERR_ABI;

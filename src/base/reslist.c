@@ -1,4 +1,4 @@
-#include "ingest/reslist.h"
+#include "base/reslist.h"
 
 #include <stdio.h>
 #include <stdlib.h>
