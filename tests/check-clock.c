@@ -42,6 +42,25 @@ START_TEST(test_since_measures_a_sleep)
 }
 END_TEST
 
+START_TEST(test_milliseconds)
+{
+    struct timespec m0, w0;
+    int64_t m, w;
+
+    clock_gettime(CLOCK_MONOTONIC, &m0);
+    clock_gettime(CLOCK_REALTIME, &w0);
+    m = csm_clock_mono_ms();
+    w = csm_clock_wall_ms();
+    /* Each within a second after the clock it reads (a loaded machine). */
+    ck_assert_int_ge(m, (int64_t)m0.tv_sec * 1000 + m0.tv_nsec / 1000000);
+    ck_assert_int_lt(m, (int64_t)m0.tv_sec * 1000 + m0.tv_nsec / 1000000 + 1000);
+    ck_assert_int_ge(w, (int64_t)w0.tv_sec * 1000 + w0.tv_nsec / 1000000);
+    ck_assert_int_lt(w, (int64_t)w0.tv_sec * 1000 + w0.tv_nsec / 1000000 + 1000);
+    /* The two are different clocks: wall time is decades past boot. */
+    ck_assert_int_gt(w - m, (int64_t)365 * 24 * 3600 * 1000);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("clock");
@@ -50,6 +69,7 @@ int main(void)
     tcase_add_test(tc, test_mono_matches_clock_gettime);
     tcase_add_test(tc, test_never_goes_backwards);
     tcase_add_test(tc, test_since_measures_a_sleep);
+    tcase_add_test(tc, test_milliseconds);
     suite_add_tcase(s, tc);
     return csm_check_run(s);
 }

@@ -15,3 +15,21 @@ double csm_clock_since(double t0)
 {
     return csm_clock_mono() - t0;
 }
+
+static int64_t clock_ms(clockid_t id)
+{
+    struct timespec ts;
+
+    clock_gettime(id, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t csm_clock_mono_ms(void)
+{
+    return clock_ms(CLOCK_MONOTONIC);
+}
+
+int64_t csm_clock_wall_ms(void)
+{
+    return clock_ms(CLOCK_REALTIME);
+}

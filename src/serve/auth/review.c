@@ -9,6 +9,7 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 
+#include "base/clock.h"
 #include "base/strlist.h"
 #include "serve/auth/cache.h"
 #include "serve/auth/jwt.h"
@@ -97,23 +98,16 @@ struct csm_review {
 
 /* ---- Small helpers. ------------------------------------------------------ */
 
-static int64_t clock_ms(clockid_t id)
-{
-    struct timespec ts;
-    clock_gettime(id, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static int64_t default_mono(void *ctx)
 {
     (void)ctx;
-    return clock_ms(CLOCK_MONOTONIC);
+    return csm_clock_mono_ms();
 }
 
 static int64_t default_wall(void *ctx)
 {
     (void)ctx;
-    return clock_ms(CLOCK_REALTIME);
+    return csm_clock_wall_ms();
 }
 
 static int64_t now_mono(const csm_review *a)
