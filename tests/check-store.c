@@ -480,6 +480,48 @@ START_TEST(test_segments_random_against_naive)
 }
 END_TEST
 
+/* Updates without scrapes in between: the pending buffer drops replaced
+ * records (compaction) and every object keeps its latest text, before and
+ * after the rebuild. */
+START_TEST(test_updates_without_scrapes)
+{
+    csm_store *s = csm_store_new();
+    char uid[32];
+    char a[64];
+    char want[64];
+    csm_seg *const *segs;
+    size_t n;
+    size_t len;
+    const char *p;
+
+    for (int round = 0; round < 3000; round++) {
+        for (int k = 0; k < 50; k++) {
+            snprintf(uid, sizeof(uid), "u%d", k);
+            snprintf(a, sizeof(a), "a{o=\"%d\"} %d%.*s\n", k, round, round % 7, "xxxxxxx");
+            ck_assert_int_eq(csm_store_upsert(s, uid, mk(a, k % 2 ? "b 1\n" : "")), CSM_OK);
+        }
+        if (round % 500 == 499) {
+            for (int k = 0; k < 50; k++) {
+                snprintf(uid, sizeof(uid), "u%d", k);
+                snprintf(want, sizeof(want), "a{o=\"%d\"} %d%.*s\n", k, round, round % 7,
+                         "xxxxxxx");
+                assert_text(s, uid, 0, want);
+                assert_text(s, uid, 1, k % 2 ? "b 1\n" : "");
+            }
+        }
+    }
+    ck_assert_uint_eq(csm_store_count(s), 50);
+    ck_assert_int_eq(csm_store_segments(s, &segs, &n), CSM_OK);
+    ck_assert_uint_eq(n, 1);
+    ck_assert_uint_eq(csm_seg_objects(segs[0]), 50);
+    p = csm_seg_slice(segs[0], 1, &len);
+    ck_assert_uint_eq(len, 25 * 4);
+    ck_assert_int_eq(memcmp(p, "b 1\nb 1\n", 8), 0);
+    assert_text(s, "u7", 0, "a{o=\"7\"} 2999xxx\n");
+    csm_store_free(s);
+}
+END_TEST
+
 /* Keeps UIDs whose last digit is even. */
 static int keep_even(void *ctx, const char *uid)
 {
@@ -527,6 +569,7 @@ int main(void)
     tcase_add_test(tc, test_segments_group_size);
     tcase_add_test(tc, test_segments_random_against_naive);
     tcase_add_test(tc, test_remove_if);
+    tcase_add_test(tc, test_updates_without_scrapes);
     suite_add_tcase(s, tc);
     return csm_check_run(s);
 }

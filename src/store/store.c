@@ -179,8 +179,9 @@ typedef struct store_member {
 
 /*
  * A pending record, at a 4-byte aligned offset: uint32 nfam, uint32 uid
- * length, nfam uint32 text lengths, the UID and a NUL, the text of each
- * family back to back, padding to 4 bytes.
+ * length, nfam + 1 uint32 offsets into its text (family f is [off[f],
+ * off[f + 1])), the UID and a NUL, the text of each family back to back,
+ * padding to 4 bytes.
  */
 typedef struct store_group {
     store_member *m;
@@ -279,35 +280,32 @@ static size_t rec_nfam(const char *r)
     return rd32(r);
 }
 
-static const char *rec_uid(const char *r)
+/* Offset i of the record's text (i <= nfam; offset nfam is its length). */
+static size_t rec_off(const char *r, size_t i)
 {
-    return r + 8 + 4 * (size_t)rd32(r);
+    return rd32(r + 8 + 4 * i);
 }
 
-/* Text of family f (f < nfam), and where the next family's text starts. */
+static const char *rec_uid(const char *r)
+{
+    return r + 8 + 4 * ((size_t)rd32(r) + 1);
+}
+
+/* Text of family f (f < nfam). */
 static const char *rec_text(const char *r, size_t f, size_t *len)
 {
-    const char *p = rec_uid(r) + rd32(r + 4) + 1;
-
-    for (size_t i = 0; i < f; i++)
-        p += rd32(r + 8 + 4 * i);
-    *len = rd32(r + 8 + 4 * f);
-    return p;
+    *len = rec_off(r, f + 1) - rec_off(r, f);
+    return rec_uid(r) + rd32(r + 4) + 1 + rec_off(r, f);
 }
 
 static size_t rec_size_for(size_t nfam, size_t uidlen, size_t text)
 {
-    return (8 + 4 * nfam + uidlen + 1 + text + 3) & ~(size_t)3;
+    return (8 + 4 * (nfam + 1) + uidlen + 1 + text + 3) & ~(size_t)3;
 }
 
 static size_t rec_size(const char *r)
 {
-    size_t nfam = rd32(r);
-    size_t text = 0;
-
-    for (size_t i = 0; i < nfam; i++)
-        text += rd32(r + 8 + 4 * i);
-    return rec_size_for(nfam, rd32(r + 4), text);
+    return rec_size_for(rd32(r), rd32(r + 4), rec_off(r, rd32(r)));
 }
 
 /* ---- where a member's bytes are ------------------------------------------ */
@@ -358,6 +356,10 @@ static size_t member_bytes(const csm_store *s, size_t gi, const store_member *m)
     size_t total = 0;
     size_t nfam = member_nfam(s, gi, m);
 
+    if (m->pend) {
+        const char *r = rec_of(&s->groups[gi], m);
+        return rec_off(r, rec_nfam(r));
+    }
     for (size_t f = 0; f < nfam; f++) {
         size_t len;
         member_text(s, gi, m, f, &len);
@@ -448,17 +450,19 @@ static csm_err pend_add(store_group *g, const char *uid, const csm_block *blk, u
     memset(r, 0, sz);
     wr32(r, (uint32_t)nfam);
     wr32(r + 4, (uint32_t)uidlen);
-    p = r + 8 + 4 * nfam;
+    p = r + 8 + 4 * (nfam + 1);
     memcpy(p, uid, uidlen + 1);
     p += uidlen + 1;
+    text = 0;
     for (size_t f = 0; f < nfam; f++) {
         size_t len;
         const char *t = csm_block_slice(blk, f, &len);
-        wr32(r + 8 + 4 * f, (uint32_t)len);
+        wr32(r + 8 + 4 * f, (uint32_t)text);
         if (len)
-            memcpy(p, t, len);
-        p += len;
+            memcpy(p + text, t, len);
+        text += len;
     }
+    wr32(r + 8 + 4 * nfam, (uint32_t)text);
     *out = (uint32_t)g->pend_len + 1;
     g->pend_len += sz;
     return CSM_OK;
