@@ -167,7 +167,10 @@ static size_t count(const h *x)
 
 static int has(const h *x, const char *uid)
 {
-    return csm_store_get(csm_informer_store(x->inf), uid) != NULL;
+    const char *p;
+    size_t len;
+
+    return csm_store_text(csm_informer_store(x->inf), uid, 0, &p, &len) == CSM_OK;
 }
 
 /* 1 if the informer's state line holds text. */

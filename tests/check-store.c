@@ -1,4 +1,5 @@
 #include <check.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,9 +17,9 @@ static csm_block *mk(const char *a, const char *b)
     return csm_block_new(2, texts, lens);
 }
 
-static csm_err count_visit(void *ctx, csm_block *blk)
+static csm_err count_visit(void *ctx, const char *uid)
 {
-    (void)blk;
+    (void)uid;
     (*(size_t *)ctx)++;
     return CSM_OK;
 }
@@ -41,29 +42,67 @@ START_TEST(test_block_slices)
 }
 END_TEST
 
+static int has(const csm_store *s, const char *uid)
+{
+    const char *p;
+    size_t len;
+    return csm_store_text(s, uid, 0, &p, &len) == CSM_OK;
+}
+
+/* Asserts that family f of uid's object is exactly want. */
+static void assert_text(const csm_store *s, const char *uid, size_t f, const char *want)
+{
+    const char *p;
+    size_t len;
+    ck_assert_int_eq(csm_store_text(s, uid, f, &p, &len), CSM_OK);
+    ck_assert_uint_eq(len, strlen(want));
+    ck_assert_int_eq(memcmp(p, want, len), 0);
+}
+
 START_TEST(test_add_update_delete)
 {
     csm_store *s = csm_store_new();
     size_t len;
-    csm_block *held;
+    csm_seg *const *segs;
+    size_t n;
+    csm_seg *held;
+    csm_block *blk;
+    char *scribble;
 
     ck_assert_int_eq(csm_store_upsert(s, "uid-1", mk("x 1\n", "")), CSM_OK);
     ck_assert_int_eq(csm_store_upsert(s, "uid-2", mk("y 1\n", "")), CSM_OK);
     ck_assert_uint_eq(csm_store_count(s), 2);
     ck_assert_uint_eq(csm_store_bytes(s), 8);
 
-    /* A scrape holding the old block keeps it alive across an update. */
-    held = csm_block_ref(csm_store_get(s, "uid-1"));
-    ck_assert_int_eq(csm_store_upsert(s, "uid-1", mk("x 2\n", "z 1\n")), CSM_OK);
+    assert_text(s, "uid-1", 0, "x 1\n");
+    assert_text(s, "uid-1", 1, "");
+    assert_text(s, "uid-1", 9, "");
+
+    /* A scrape holding the old segment keeps it across an update; the
+     * store reads unchanged objects' text from its current segment. */
+    ck_assert_int_eq(csm_store_segments(s, &segs, &n), CSM_OK);
+    ck_assert_uint_eq(n, 1);
+    held = csm_seg_ref(segs[0]);
+    assert_text(s, "uid-2", 0, "y 1\n");
+    /* The store keeps a copy, not the caller's block. */
+    blk = mk("x 2\n", "z 1\n");
+    ck_assert_int_eq(csm_store_upsert(s, "uid-1", csm_block_ref(blk)), CSM_OK);
+    scribble = (char *)(uintptr_t)csm_block_slice(blk, 0, &len);
+    memset(scribble, '#', len);
+    csm_block_unref(blk);
     ck_assert_uint_eq(csm_store_count(s), 2);
     ck_assert_uint_eq(csm_store_bytes(s), 12);
-    ck_assert_int_eq(memcmp(csm_block_slice(held, 0, &len), "x 1\n", 4), 0);
-    csm_block_unref(held);
-    ck_assert_int_eq(memcmp(csm_block_slice(csm_store_get(s, "uid-1"), 1, &len), "z 1\n", 4), 0);
+    assert_text(s, "uid-1", 0, "x 2\n");
+    assert_text(s, "uid-1", 1, "z 1\n");
+    ck_assert_int_eq(csm_store_segments(s, &segs, &n), CSM_OK);
+    ck_assert_int_eq(memcmp(csm_seg_slice(held, 0, &len), "x 1\ny 1\n", 8), 0);
+    csm_seg_unref(held);
+    assert_text(s, "uid-1", 1, "z 1\n");
+    assert_text(s, "uid-2", 0, "y 1\n");
 
     ck_assert_int_eq(csm_store_delete(s, "uid-2"), CSM_OK);
     ck_assert_int_eq(csm_store_delete(s, "uid-2"), CSM_ERR_NOT_FOUND);
-    ck_assert_ptr_null(csm_store_get(s, "uid-2"));
+    ck_assert(!has(s, "uid-2"));
     ck_assert_uint_eq(csm_store_count(s), 1);
     ck_assert_uint_eq(csm_store_bytes(s), 8);
     csm_store_free(s);
@@ -85,9 +124,9 @@ START_TEST(test_relist_upserts_then_sweeps)
     csm_store_foreach(s, count_visit, &n);
     ck_assert_uint_eq(n, 3);
     ck_assert_uint_eq(csm_store_relist_end(s), 1);
-    ck_assert_ptr_null(csm_store_get(s, "gone"));
-    ck_assert_ptr_nonnull(csm_store_get(s, "keep"));
-    ck_assert_ptr_nonnull(csm_store_get(s, "new"));
+    ck_assert(!has(s, "gone"));
+    assert_text(s, "keep", 0, "k 2\n");
+    assert_text(s, "new", 0, "n 1\n");
     /* An empty relist removes everything. */
     csm_store_relist_begin(s);
     ck_assert_uint_eq(csm_store_relist_end(s), 2);
@@ -139,7 +178,7 @@ START_TEST(test_random_against_model)
             present[k] = listed[k];
             want += (size_t)present[k];
             snprintf(uid, sizeof(uid), "u%d", k);
-            ck_assert_int_eq(csm_store_get(s, uid) != NULL, present[k]);
+            ck_assert_int_eq(has(s, uid), present[k]);
         }
         ck_assert_uint_eq(csm_store_count(s), want);
         size_t visited = 0;
@@ -210,12 +249,13 @@ static void seg_text(csm_store *s, size_t f, csm_buf *out)
 }
 
 /* The naive renderer: every object's slice of family f, in any order. */
-static csm_err naive_visit(void *ctx, csm_block *blk)
+static csm_err naive_visit(void *ctx, const char *uid)
 {
     void **a = ctx;
     size_t len;
-    const char *p = csm_block_slice(blk, *(size_t *)a[1], &len);
-    return csm_buf_append(a[0], p, len);
+    const char *p;
+    csm_err err = csm_store_text(a[2], uid, *(size_t *)a[1], &p, &len);
+    return err ? err : csm_buf_append(a[0], p, len);
 }
 
 static void assert_same_lines(const csm_buf *got, const csm_buf *want)
@@ -393,8 +433,12 @@ START_TEST(test_segments_random_against_naive)
         if (rand_r(&seed) % 30 == 0)
             csm_store_clear(s);
         for (size_t f = 0; f < 3; f++) {
-            void *ctx[2] = {&want, &f};
+            void *ctx[3] = {&want, &f, s};
+            /* Before and after the rebuild: pending and segment text. */
+            csm_buf_reset(&want);
+            ck_assert_int_eq(csm_store_foreach(s, naive_visit, ctx), CSM_OK);
             seg_text(s, f, &got);
+            assert_same_lines(&got, &want);
             csm_buf_reset(&want);
             ck_assert_int_eq(csm_store_foreach(s, naive_visit, ctx), CSM_OK);
             assert_same_lines(&got, &want);
@@ -436,6 +480,48 @@ START_TEST(test_segments_random_against_naive)
 }
 END_TEST
 
+/* Updates without scrapes in between: the pending buffer drops replaced
+ * records (compaction) and every object keeps its latest text, before and
+ * after the rebuild. */
+START_TEST(test_updates_without_scrapes)
+{
+    csm_store *s = csm_store_new();
+    char uid[32];
+    char a[64];
+    char want[64];
+    csm_seg *const *segs;
+    size_t n;
+    size_t len;
+    const char *p;
+
+    for (int round = 0; round < 3000; round++) {
+        for (int k = 0; k < 50; k++) {
+            snprintf(uid, sizeof(uid), "u%d", k);
+            snprintf(a, sizeof(a), "a{o=\"%d\"} %d%.*s\n", k, round, round % 7, "xxxxxxx");
+            ck_assert_int_eq(csm_store_upsert(s, uid, mk(a, k % 2 ? "b 1\n" : "")), CSM_OK);
+        }
+        if (round % 500 == 499) {
+            for (int k = 0; k < 50; k++) {
+                snprintf(uid, sizeof(uid), "u%d", k);
+                snprintf(want, sizeof(want), "a{o=\"%d\"} %d%.*s\n", k, round, round % 7,
+                         "xxxxxxx");
+                assert_text(s, uid, 0, want);
+                assert_text(s, uid, 1, k % 2 ? "b 1\n" : "");
+            }
+        }
+    }
+    ck_assert_uint_eq(csm_store_count(s), 50);
+    ck_assert_int_eq(csm_store_segments(s, &segs, &n), CSM_OK);
+    ck_assert_uint_eq(n, 1);
+    ck_assert_uint_eq(csm_seg_objects(segs[0]), 50);
+    p = csm_seg_slice(segs[0], 1, &len);
+    ck_assert_uint_eq(len, 25 * 4);
+    ck_assert_int_eq(memcmp(p, "b 1\nb 1\n", 8), 0);
+    assert_text(s, "u7", 0, "a{o=\"7\"} 2999xxx\n");
+    csm_store_free(s);
+}
+END_TEST
+
 /* Keeps UIDs whose last digit is even. */
 static int keep_even(void *ctx, const char *uid)
 {
@@ -459,10 +545,7 @@ START_TEST(test_remove_if)
     ck_assert_uint_eq(csm_store_count(s), 1500);
     for (int i = 0; i < 3000; i++) {
         snprintf(uid, sizeof(uid), "u%d", i);
-        if (i % 2)
-            ck_assert_ptr_null(csm_store_get(s, uid));
-        else
-            ck_assert_ptr_nonnull(csm_store_get(s, uid));
+        ck_assert_int_eq(has(s, uid), i % 2 == 0);
     }
     ck_assert_uint_eq(csm_store_bytes(s), 1500 * 4);
     calls = 0;
@@ -486,6 +569,7 @@ int main(void)
     tcase_add_test(tc, test_segments_group_size);
     tcase_add_test(tc, test_segments_random_against_naive);
     tcase_add_test(tc, test_remove_if);
+    tcase_add_test(tc, test_updates_without_scrapes);
     suite_add_tcase(s, tc);
     return csm_check_run(s);
 }

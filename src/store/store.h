@@ -9,11 +9,15 @@
  * layer drops when the bytes are on the wire. Replacing an object in the
  * store never disturbs a scrape that still holds the old block.
  *
- * A csm_store maps object UID to its current block for one informer (one
- * resource in one namespace or in all). Relists follow mark and sweep:
- * csm_store_relist_begin(), upsert every listed object, then
- * csm_store_relist_end() drops whatever was not listed. Objects are never
- * removed before the new list is in, so no scrape sees a half-empty store.
+ * A csm_store maps object UID to its current text for one informer (one
+ * resource in one namespace or in all). It copies a block's text on upsert
+ * and does not keep the block: an object's text is held once, in the
+ * segment scrapes reference, or (changed since the last
+ * csm_store_segments()) in a pending buffer of its group. Relists follow
+ * mark and sweep: csm_store_relist_begin(), upsert every listed object,
+ * then csm_store_relist_end() drops whatever was not listed. Objects are
+ * never removed before the new list is in, so no scrape sees a half-empty
+ * store.
  *
  * Not thread-safe: everything runs on the exporter's event loop.
  */
@@ -52,15 +56,20 @@ typedef struct csm_store csm_store;
 csm_store *csm_store_new(void);
 void csm_store_free(csm_store *s);
 
-/* Inserts or replaces the block for uid. The store takes over the caller's
- * reference to blk (also on failure, when it is dropped). */
+/* Inserts or replaces the text of uid with blk's. The store takes over the
+ * caller's reference to blk and drops it before returning (it keeps a copy
+ * of the text, not the block), also on failure. CSM_ERR_TOO_LARGE if the
+ * text does not fit 32-bit offsets. */
 csm_err csm_store_upsert(csm_store *s, const char *uid, csm_block *blk);
 
 /* Removes uid; CSM_ERR_NOT_FOUND if it is not there. */
 csm_err csm_store_delete(csm_store *s, const char *uid);
 
-/* The block for uid (borrowed), or NULL. */
-csm_block *csm_store_get(const csm_store *s, const char *uid);
+/* The current text of family `family` of uid's object in *p, *len bytes
+ * (borrowed: valid until the store changes or csm_store_segments() runs;
+ * len 0 if family is out of range). CSM_ERR_NOT_FOUND if uid is not there. */
+csm_err csm_store_text(const csm_store *s, const char *uid, size_t family, const char **p,
+                       size_t *len);
 
 size_t csm_store_count(const csm_store *s);
 /* Bytes of rendered text held. */
@@ -81,9 +90,10 @@ size_t csm_store_remove_if(csm_store *s, csm_store_keep_fn keep, void *ctx);
 /* Removes everything (e.g. the resource's CRD was deleted). */
 void csm_store_clear(csm_store *s);
 
-/* Calls fn for every block, in a stable but unspecified order; stops at and
- * returns the first error. fn must not modify the store. */
-typedef csm_err (*csm_store_visit_fn)(void *ctx, csm_block *blk);
+/* Calls fn with every object's UID (borrowed for the call), in a stable
+ * but unspecified order; stops at and returns the first error. fn must not
+ * modify the store. */
+typedef csm_err (*csm_store_visit_fn)(void *ctx, const char *uid);
 csm_err csm_store_foreach(const csm_store *s, csm_store_visit_fn fn, void *ctx);
 
 /*
@@ -107,8 +117,11 @@ csm_err csm_store_foreach(const csm_store *s, csm_store_visit_fn fn, void *ctx);
  * group. The pieces of a run's family are joined into one piece that
  * responses reference and stitch (see gzcat.h).
  *
- * Memory: a segment duplicates its group's text (the per-object blocks stay,
- * so a change rebuilds one group from them without rendering).
+ * Memory: the segments hold every object's text and UID once, with one
+ * 32-bit offset per object and family; a rebuilt run takes the unchanged
+ * objects' text from its previous segment and the changed ones' from the
+ * pending buffers, which it then frees. A scrape holding an old segment
+ * keeps it (and only it) alive.
  */
 #define CSM_STORE_GROUP_BYTES (64 * 1024)
 
