@@ -107,6 +107,13 @@ func (c *Cluster) EnsureCRD(t testing.TB, s CRDSpec) {
 // DeleteCRD deletes the CRD and waits until it is gone (its objects go with it).
 func (c *Cluster) DeleteCRD(t testing.TB, s CRDSpec) {
 	t.Helper()
+	c.DeleteCRDWithin(t, s, 60*time.Second)
+}
+
+// DeleteCRDWithin is DeleteCRD for a CRD with many objects: the API server
+// deletes every custom object before the CRD goes (100,000 take minutes).
+func (c *Cluster) DeleteCRDWithin(t testing.TB, s CRDSpec, within time.Duration) {
+	t.Helper()
 	ctx := context.Background()
 	err := c.APIExt.ApiextensionsV1().CustomResourceDefinitions().Delete(ctx, s.Name(), metav1.DeleteOptions{})
 	if apierrors.IsNotFound(err) {
@@ -115,7 +122,7 @@ func (c *Cluster) DeleteCRD(t testing.TB, s CRDSpec) {
 	if err != nil {
 		t.Fatalf("delete CRD %s: %v", s.Name(), err)
 	}
-	Eventually(t, 60*time.Second, 50*time.Millisecond, "CRD "+s.Name()+" deleted", func() (bool, error) {
+	Eventually(t, within, 50*time.Millisecond, "CRD "+s.Name()+" deleted", func() (bool, error) {
 		_, err := c.APIExt.ApiextensionsV1().CustomResourceDefinitions().Get(ctx, s.Name(), metav1.GetOptions{})
 		if apierrors.IsNotFound(err) {
 			return true, nil
