@@ -3,7 +3,8 @@
 //	load scrape  -url URL [-c 1] [-n 20] [-gzip] [-ca FILE]   kept-alive scrapes, percentiles
 //	load slow    -url URL [-c 200] [-hold 10s] [-rss-pid PID]  clients that read 1 KiB and stall
 //	load wait    -url TELEMETRY -metric NAME -min N [-timeout]  sync detected from telemetry
-//	load latency -url URL -api URL -cert -key -ca -ns -name ... change->metric latency
+//	load scrape  -url URL -c 10 -loop 10s                      the same, for a while (background load)
+//	load latency -url URL -api URL -cert -key -ca -path -series ... change->metric latency
 //	load cpu     -pid PID                                       CPU seconds from /proc
 //
 // Every mode prints one line of "key=value" pairs that bench/run parses.
@@ -15,6 +16,7 @@ import (
 	"compress/gzip"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -72,12 +74,20 @@ func pct(d []time.Duration, p float64) float64 {
 	return float64(s[i].Microseconds()) / 1000
 }
 
-// scrape runs c clients, each doing n kept-alive GETs (one warm-up first).
+// scrape runs c clients, each doing n kept-alive GETs (one warm-up first),
+// or, with -loop, GETs until that much time has passed (the background load
+// of the change->metric run, in a process of its own so that its goroutines
+// do not delay the latency probe's clock).
+//
+// Each client reads bodies into one buffer it keeps: growing a fresh slice
+// per 36 MB body (io.ReadAll) cost the client more than the exporter spent
+// sending it, and the figure is the exporter's.
 func scrape(args []string) {
 	fs := flag.NewFlagSet("scrape", flag.ExitOnError)
 	u := fs.String("url", "", "metrics URL")
 	c := fs.Int("c", 1, "concurrent clients")
 	n := fs.Int("n", 20, "scrapes per client")
+	loop := fs.Duration("loop", 0, "scrape for this long instead of -n times")
 	gz := fs.Bool("gzip", false, "send Accept-Encoding: gzip")
 	ca := fs.String("ca", "", "CA file for https")
 	insecure := fs.Bool("insecure", false, "skip TLS verification (benchmark only)")
@@ -89,12 +99,20 @@ func scrape(args []string) {
 	var wire, plain int64
 	var wg sync.WaitGroup
 	start := time.Now()
+	deadline := start.Add(*loop)
 	var errs int
 	for k := 0; k < *c; k++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for i := 0; i <= *n; i++ {
+			var buf []byte
+			for i := 0; ; i++ {
+				if *loop > 0 && i > 0 && time.Now().After(deadline) {
+					return
+				}
+				if *loop == 0 && i > *n {
+					return
+				}
 				req, _ := http.NewRequest("GET", *u, nil)
 				if *gz {
 					req.Header.Set("Accept-Encoding", "gzip")
@@ -107,7 +125,7 @@ func scrape(args []string) {
 					mu.Unlock()
 					continue
 				}
-				body, err := io.ReadAll(resp.Body)
+				buf, err = readInto(buf, resp.Body)
 				resp.Body.Close()
 				d := time.Since(t0)
 				if err != nil || resp.StatusCode != 200 {
@@ -119,7 +137,7 @@ func scrape(args []string) {
 				if i == 0 {
 					// warm-up: opens the connection, and checks the body once
 					if *gz && *verify {
-						zr, err := gzip.NewReader(bytes.NewReader(body))
+						zr, err := gzip.NewReader(bytes.NewReader(buf))
 						if err != nil {
 							die("gzip: %v", err)
 						}
@@ -135,7 +153,7 @@ func scrape(args []string) {
 				}
 				mu.Lock()
 				all = append(all, d)
-				wire = int64(len(body))
+				wire = int64(len(buf))
 				mu.Unlock()
 			}
 		}()
@@ -151,10 +169,29 @@ func scrape(args []string) {
 	}
 	mbps := 0.0
 	if len(all) > 0 {
-		mbps = float64(plain) * float64(len(all)) / sum.Seconds() / 1e6 * float64(1)
+		mbps = float64(plain) * float64(len(all)) / sum.Seconds() / 1e6
 	}
 	fmt.Printf("scrapes=%d errors=%d p50_ms=%.3f p90_ms=%.3f p99_ms=%.3f wire_bytes=%d body_bytes=%d per_client_MBps=%.1f elapsed_s=%.2f\n",
 		len(all), errs, pct(all, 0.5), pct(all, 0.9), pct(all, 0.99), wire, plain, mbps, el)
+}
+
+// readInto reads r to its end into buf (grown when too small, kept for the
+// next body) and returns it holding exactly what was read.
+func readInto(buf []byte, r io.Reader) ([]byte, error) {
+	buf = buf[:0]
+	for {
+		if len(buf) == cap(buf) {
+			buf = append(buf, make([]byte, max(cap(buf), 1<<20))...)[:len(buf)]
+		}
+		m, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+m]
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			return buf, err
+		}
+	}
 }
 
 func rssKB(pid int) int64 {
@@ -287,10 +324,10 @@ func cpu(args []string) {
 // latency patches spec.size of -objects objects (names from -names, a
 // fmt pattern taking an index; the series from -series, a fmt pattern
 // taking the name) round-robin, -rate PATCHes per second in all, while
-// -scrapers clients loop over /metrics. One sample is the time from a
-// PATCH's answer to the end of the first scrape that started after it and
-// shows that value (or a later one) for the object. Spreading the PATCHes
-// over objects keeps the API server from serializing them on one object.
+// -probes clients read the exporter's body. One sample is the time from a
+// PATCH's answer to the moment a probe read a line showing that value (or
+// a later one) for the object. Spreading the PATCHes over objects keeps the
+// API server from serializing them on one object.
 func latency(args []string) {
 	fs := flag.NewFlagSet("latency", flag.ExitOnError)
 	u := fs.String("url", "", "metrics URL")
@@ -304,8 +341,10 @@ func latency(args []string) {
 	objects := fs.Int("objects", 50, "objects patched")
 	series := fs.String("series", "", `series pattern (fmt, the name), e.g. memcached_spec_size{namespace="bench-0",memcached="%s"}`)
 	rate := fs.Int("rate", 500, "updates per second")
-	scrapers := fs.Int("scrapers", 10, "looping scrapers")
+	probes := fs.Int("probes", 2, "concurrent probes")
+	every := fs.Duration("probe-every", time.Millisecond, "least time between two GETs of one probe")
 	dur := fs.Duration("d", 10*time.Second, "duration")
+	samples := fs.String("samples", "", "write each PATCH's times (ms from the start: answered, control watch, exporter) to this file")
 	fs.Parse(args)
 	kp, err := tls.LoadX509KeyPair(*cert, *key)
 	if err != nil {
@@ -314,32 +353,57 @@ func latency(args []string) {
 	tc := tlsConfig(*ca, false)
 	tc.Certificates = []tls.Certificate{kp}
 	apic := client(64, tc)
-	hc := client(*scrapers, nil)
+	// A probe stops reading once it has its lines, so its connection
+	// cannot be reused.
+	pc := &http.Client{Transport: &http.Transport{DisableKeepAlives: true, DisableCompression: true},
+		Timeout: 120 * time.Second}
 	objName := make([]string, *objects)
-	objSeries := make([][]byte, *objects)
 	index := map[string]int{}
+	var family []byte
 	for i := range objName {
 		objName[i] = fmt.Sprintf(*names, i**stride)
-		objSeries[i] = []byte(fmt.Sprintf(*series, objName[i]))
-		index[string(objSeries[i])] = i
+		ser := fmt.Sprintf(*series, objName[i])
+		index[ser] = i
+		if family == nil {
+			family = []byte(ser)
+			if j := bytes.IndexByte(family, '{'); j >= 0 {
+				family = family[:j+1]
+			}
+		}
 	}
-	family := objSeries[0]
-	if j := bytes.IndexByte(family, '{'); j >= 0 {
-		family = family[:j+1]
+	type pend struct {
+		val int64
+		at  time.Time // PATCH answered
 	}
 	var mu sync.Mutex
-	type key2 struct {
-		obj int
-		val int64
-	}
-	pending := map[key2]time.Time{} // PATCH answered at
+	pending := make([][]pend, *objects)
+	// The last value a probe read per object, and when: a probe may read a
+	// value before its PATCH's answer arrives (the answer and the watch
+	// event leave the API server separately), and then the answer settles
+	// it.
+	expSeen := make([]pend, *objects)
 	var lat []time.Duration
+	var probed int
+	// When each PATCHed value reached the control watch and a probe: the
+	// difference is what the exporter added, sample by sample.
+	apiAt, expAt := map[int64]time.Time{}, map[int64]time.Time{}
+	answered := map[int64]time.Time{}
+	t0all := time.Now()
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
-	for k := 0; k < *scrapers; k++ {
+	// The probes: each GETs the metrics and reads the family's lines as
+	// they arrive; a line showing an object at or past a PATCHed value
+	// ends that PATCH's wait at the moment the line was read. That moment
+	// bounds from above when the value became visible on the endpoint,
+	// for any exporter, whether it takes a snapshot before it answers or
+	// writes each line as it walks its store; where in the body the line
+	// sits is part of the figure. The looping scrapers run in another
+	// process (load scrape -loop).
+	for k := 0; k < *probes; k++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			seen := make([]bool, *objects)
 			for {
 				select {
 				case <-stop:
@@ -347,54 +411,137 @@ func latency(args []string) {
 				default:
 				}
 				t0 := time.Now()
-				resp, err := hc.Get(*u)
+				resp, err := pc.Get(*u)
 				if err != nil {
 					continue
 				}
-				body, _ := io.ReadAll(resp.Body)
+				br := bufio.NewReaderSize(resp.Body, 64<<10)
+				in, found := false, 0
+				for o := range seen {
+					seen[o] = false
+				}
+				for found < *objects {
+					line, err := br.ReadSlice('\n')
+					for err == bufio.ErrBufferFull { // a line longer than the buffer: not ours
+						_, err = br.ReadSlice('\n')
+						line = nil
+					}
+					if bytes.HasPrefix(line, family) {
+						in = true
+						line = bytes.TrimRight(line, "\n")
+						sp := bytes.LastIndexByte(line, ' ')
+						o, ok := -1, false
+						if sp >= 0 {
+							o, ok = index[string(line[:sp])]
+						}
+						// kube-state-metrics prints 1.000001e+06
+						v, perr := strconv.ParseFloat(string(line[max(sp, 0)+1:]), 64)
+						if ok && perr == nil {
+							now := time.Now()
+							mu.Lock()
+							if int64(v) > expSeen[o].val {
+								expSeen[o] = pend{int64(v), now}
+							}
+							keep := pending[o][:0]
+							for _, p := range pending[o] {
+								if p.val <= int64(v) {
+									lat = append(lat, max(now.Sub(p.at), 0))
+									expAt[p.val] = now
+								} else {
+									keep = append(keep, p)
+								}
+							}
+							pending[o] = keep
+							mu.Unlock()
+							if !seen[o] {
+								seen[o] = true
+								found++
+							}
+						}
+					} else if in && len(line) > 0 {
+						break // the family ended
+					}
+					if err != nil {
+						break
+					}
+				}
 				resp.Body.Close()
-				t1 := time.Now()
-				// One pass over the body: a line whose series is one of
-				// ours gives that object's value (scanning the body once per
-				// object would make the client the bottleneck).
-				shown := make([]int64, *objects)
-				for o := range shown {
-					shown[o] = -1
-				}
-				for rest := body; len(rest) > 0; {
-					line := rest
-					if j := bytes.IndexByte(rest, '\n'); j >= 0 {
-						line, rest = rest[:j], rest[j+1:]
-					} else {
-						rest = nil
-					}
-					if !bytes.HasPrefix(line, family) {
-						continue
-					}
-					sp := bytes.LastIndexByte(line, ' ')
-					if sp < 0 {
-						continue
-					}
-					o, ok := index[string(line[:sp])]
-					if !ok {
-						continue
-					}
-					// kube-state-metrics prints 1.000001e+06
-					if v, err := strconv.ParseFloat(string(line[sp+1:]), 64); err == nil {
-						shown[o] = int64(v)
-					}
-				}
 				mu.Lock()
-				for kk, at := range pending {
-					if kk.val <= shown[kk.obj] && at.Before(t0) {
-						lat = append(lat, t1.Sub(at))
-						delete(pending, kk)
-					}
-				}
+				probed++
 				mu.Unlock()
+				if d := time.Since(t0); d < *every {
+					time.Sleep(*every - d)
+				}
 			}
 		}()
 	}
+	// The control: a watch of the same objects straight from the API
+	// server, timed the same way. No exporter can show a change before its
+	// watch event reaches it, so this is the floor the machine allows.
+	// An event may arrive before its PATCH's answer: the last value and
+	// time seen per object settle those when the answer comes.
+	apiPending := make([][]pend, *objects)
+	apiSeen := make([]pend, *objects)
+	var apiLat []time.Duration
+	coll := strings.TrimSuffix(fmt.Sprintf(*path, ""), "/")
+	var rv struct {
+		Metadata struct {
+			ResourceVersion string `json:"resourceVersion"`
+		} `json:"metadata"`
+	}
+	lresp, err := apic.Get(*api + coll + "?limit=1")
+	if err != nil {
+		die("list %s: %v", coll, err)
+	}
+	err = json.NewDecoder(lresp.Body).Decode(&rv)
+	lresp.Body.Close()
+	if err != nil || rv.Metadata.ResourceVersion == "" {
+		die("list %s: no resourceVersion (%v)", coll, err)
+	}
+	wresp, err := apic.Get(*api + coll + "?watch=true&resourceVersion=" + url.QueryEscape(rv.Metadata.ResourceVersion))
+	if err != nil || wresp.StatusCode != 200 {
+		die("watch %s: %v", coll, err)
+	}
+	go func() {
+		dec := json.NewDecoder(wresp.Body)
+		for {
+			var ev struct {
+				Type   string `json:"type"`
+				Object struct {
+					Metadata struct {
+						Name string `json:"name"`
+					} `json:"metadata"`
+					Spec struct {
+						Size int64 `json:"size"`
+					} `json:"spec"`
+				} `json:"object"`
+			}
+			if dec.Decode(&ev) != nil {
+				return
+			}
+			now := time.Now()
+			o, ok := index[fmt.Sprintf(*series, ev.Object.Metadata.Name)]
+			if !ok || ev.Type != "MODIFIED" {
+				continue
+			}
+			v := ev.Object.Spec.Size
+			mu.Lock()
+			if v > apiSeen[o].val {
+				apiSeen[o] = pend{v, now}
+			}
+			keep := apiPending[o][:0]
+			for _, p := range apiPending[o] {
+				if p.val <= v {
+					apiLat = append(apiLat, max(now.Sub(p.at), 0))
+					apiAt[p.val] = now
+				} else {
+					keep = append(keep, p)
+				}
+			}
+			apiPending[o] = keep
+			mu.Unlock()
+		}
+	}()
 	tick := time.NewTicker(time.Second / time.Duration(*rate))
 	end := time.After(*dur)
 	seq := int64(time.Now().Unix()%100000) * 10000
@@ -424,9 +571,22 @@ loop:
 				}
 				io.Copy(io.Discard, resp.Body)
 				resp.Body.Close()
+				at := time.Now()
 				mu.Lock()
 				if resp.StatusCode == 200 {
-					pending[key2{o, v}] = time.Now()
+					answered[v] = at
+					if expSeen[o].val >= v {
+						lat = append(lat, max(expSeen[o].at.Sub(at), 0))
+						expAt[v] = expSeen[o].at
+					} else {
+						pending[o] = append(pending[o], pend{v, at})
+					}
+					if apiSeen[o].val >= v {
+						apiLat = append(apiLat, max(apiSeen[o].at.Sub(at), 0))
+						apiAt[v] = apiSeen[o].at
+					} else {
+						apiPending[o] = append(apiPending[o], pend{v, at})
+					}
 					sent++
 				} else {
 					failed++
@@ -439,10 +599,42 @@ loop:
 	time.Sleep(2 * time.Second)
 	close(stop)
 	wg.Wait()
+	wresp.Body.Close()
+	mu.Lock()
+	defer mu.Unlock()
+	unseen, apiUnseen := 0, 0
+	for o := range pending {
+		unseen += len(pending[o])
+		apiUnseen += len(apiPending[o])
+	}
+	var added []time.Duration
+	for v, e := range expAt {
+		if a, ok := apiAt[v]; ok {
+			added = append(added, e.Sub(a))
+		}
+	}
+	if *samples != "" {
+		f, err := os.Create(*samples)
+		if err != nil {
+			die("-samples: %v", err)
+		}
+		ms := func(t time.Time) float64 {
+			if t.IsZero() {
+				return -1
+			}
+			return float64(t.Sub(t0all).Microseconds()) / 1000
+		}
+		fmt.Fprintf(f, "# start %.6f (unix seconds)\n", float64(t0all.UnixMicro())/1e6)
+		for v, at := range answered {
+			fmt.Fprintf(f, "%d %.3f %.3f %.3f\n", v, ms(at), ms(apiAt[v]), ms(expAt[v]))
+		}
+		f.Close()
+	}
 	// updates is what the API server accepted: on a busy machine it can
 	// fall short of -rate, and the table reports it.
-	fmt.Printf("updates_per_s=%.0f updates=%d failed=%d samples=%d p50_ms=%.3f p99_ms=%.3f unseen=%d\n",
-		float64(sent)/dur.Seconds(), sent, failed, len(lat), pct(lat, 0.5), pct(lat, 0.99), len(pending))
+	fmt.Printf("updates_per_s=%.0f updates=%d failed=%d samples=%d p50_ms=%.3f p99_ms=%.3f max_ms=%.3f unseen=%d probe_gets=%d api_watch_p50_ms=%.3f api_watch_p99_ms=%.3f api_watch_unseen=%d added_p50_ms=%.3f added_p99_ms=%.3f\n",
+		float64(sent)/dur.Seconds(), sent, failed, len(lat), pct(lat, 0.5), pct(lat, 0.99), pct(lat, 1), unseen, probed,
+		pct(apiLat, 0.5), pct(apiLat, 0.99), apiUnseen, pct(added, 0.5), pct(added, 0.99))
 }
 
 func main() {
