@@ -345,7 +345,7 @@ func latency(args []string) {
 	probes := fs.Int("probes", 2, "concurrent probes")
 	every := fs.Duration("probe-every", time.Millisecond, "least time between two GETs of one probe")
 	dur := fs.Duration("d", 10*time.Second, "duration")
-	samples := fs.String("samples", "", "write each PATCH's times (ms from the start: answered, control watch, exporter) to this file")
+	samples := fs.String("samples", "", "write each PATCH's times (ms from the start: answered, control watch, exporter, the control's event of exactly that value) to this file")
 	fs.Parse(args)
 	kp, err := tls.LoadX509KeyPair(*cert, *key)
 	if err != nil {
@@ -402,6 +402,7 @@ func latency(args []string) {
 	// difference is what the exporter added, sample by sample.
 	apiAt, expAt := map[int64]time.Time{}, map[int64]time.Time{}
 	answered := map[int64]time.Time{}
+	apiExact := map[int64]time.Time{} // the control's event carrying exactly this value
 	t0all := time.Now()
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
@@ -498,48 +499,85 @@ func latency(args []string) {
 	apiSeen := make([]pend, *objects)
 	var apiLat []time.Duration
 	coll := strings.TrimSuffix(fmt.Sprintf(*path, ""), "/")
-	var rv struct {
-		Metadata struct {
-			ResourceVersion string `json:"resourceVersion"`
-		} `json:"metadata"`
+	listRV := func() string {
+		var rv struct {
+			Metadata struct {
+				ResourceVersion string `json:"resourceVersion"`
+			} `json:"metadata"`
+		}
+		lresp, err := apic.Get(*api + coll + "?limit=1")
+		if err != nil {
+			die("list %s: %v", coll, err)
+		}
+		err = json.NewDecoder(lresp.Body).Decode(&rv)
+		lresp.Body.Close()
+		if err != nil || rv.Metadata.ResourceVersion == "" {
+			die("list %s: no resourceVersion (%v)", coll, err)
+		}
+		return rv.Metadata.ResourceVersion
 	}
-	lresp, err := apic.Get(*api + coll + "?limit=1")
-	if err != nil {
-		die("list %s: %v", coll, err)
-	}
-	err = json.NewDecoder(lresp.Body).Decode(&rv)
-	lresp.Body.Close()
-	if err != nil || rv.Metadata.ResourceVersion == "" {
-		die("list %s: no resourceVersion (%v)", coll, err)
-	}
-	wresp, err := apic.Get(*api + coll + "?watch=true&resourceVersion=" + url.QueryEscape(rv.Metadata.ResourceVersion))
-	if err != nil || wresp.StatusCode != 200 {
-		die("watch %s: %v", coll, err)
-	}
-	go func() {
+	// watchOnce follows one watch from rv and returns the last
+	// resourceVersion it saw ("" after an ERROR event: list again).
+	var wmu sync.Mutex
+	var wbody io.Closer
+	watchStopped := false
+	watchOnce := func(rv string) string {
+		wresp, err := apic.Get(*api + coll + "?watch=true&allowWatchBookmarks=true&resourceVersion=" + url.QueryEscape(rv))
+		if err != nil || wresp.StatusCode != 200 {
+			fmt.Fprintf(os.Stderr, "load: control watch of %s: %v\n", coll, err)
+			if wresp != nil {
+				wresp.Body.Close()
+			}
+			time.Sleep(100 * time.Millisecond)
+			return rv
+		}
+		defer wresp.Body.Close()
+		wmu.Lock()
+		wbody = wresp.Body
+		stopped := watchStopped
+		wmu.Unlock()
+		if stopped {
+			return rv
+		}
 		dec := json.NewDecoder(wresp.Body)
 		for {
 			var ev struct {
 				Type   string `json:"type"`
 				Object struct {
 					Metadata struct {
-						Name string `json:"name"`
+						Name            string `json:"name"`
+						ResourceVersion string `json:"resourceVersion"`
 					} `json:"metadata"`
 					Spec struct {
 						Size int64 `json:"size"`
 					} `json:"spec"`
+					Message string `json:"message"`
 				} `json:"object"`
 			}
-			if dec.Decode(&ev) != nil {
-				return
+			if err := dec.Decode(&ev); err != nil {
+				wmu.Lock()
+				stopped = watchStopped
+				wmu.Unlock()
+				if !stopped {
+					fmt.Fprintf(os.Stderr, "load: control watch of %s ended (%v); watching again from %s\n", coll, err, rv)
+				}
+				return rv
 			}
 			now := time.Now()
+			if ev.Type == "ERROR" {
+				fmt.Fprintf(os.Stderr, "load: control watch of %s: ERROR %s; listing again (events between are unseen)\n", coll, ev.Object.Message)
+				return ""
+			}
+			if ev.Object.Metadata.ResourceVersion != "" {
+				rv = ev.Object.Metadata.ResourceVersion
+			}
 			o, ok := index[fmt.Sprintf(*series, ev.Object.Metadata.Name)]
 			if !ok || ev.Type != "MODIFIED" {
 				continue
 			}
 			v := ev.Object.Spec.Size
 			mu.Lock()
+			apiExact[v] = now
 			if v > apiSeen[o].val {
 				apiSeen[o] = pend{v, now}
 			}
@@ -554,6 +592,23 @@ func latency(args []string) {
 			}
 			apiPending[o] = keep
 			mu.Unlock()
+		}
+	}
+	watchDone := make(chan struct{})
+	go func() {
+		defer close(watchDone)
+		rv := listRV()
+		for {
+			wmu.Lock()
+			stopped := watchStopped
+			wmu.Unlock()
+			if stopped {
+				return
+			}
+			if rv == "" {
+				rv = listRV()
+			}
+			rv = watchOnce(rv)
 		}
 	}()
 	tick := time.NewTicker(time.Second / time.Duration(*rate))
@@ -613,7 +668,13 @@ loop:
 	time.Sleep(2 * time.Second)
 	close(stop)
 	wg.Wait()
-	wresp.Body.Close()
+	wmu.Lock()
+	watchStopped = true
+	if wbody != nil {
+		wbody.Close()
+	}
+	wmu.Unlock()
+	<-watchDone
 	mu.Lock()
 	defer mu.Unlock()
 	unseen, apiUnseen := 0, 0
@@ -640,7 +701,7 @@ loop:
 		}
 		fmt.Fprintf(f, "# start %.6f (unix seconds)\n", float64(t0all.UnixMicro())/1e6)
 		for v, at := range answered {
-			fmt.Fprintf(f, "%d %.3f %.3f %.3f\n", v, ms(at), ms(apiAt[v]), ms(expAt[v]))
+			fmt.Fprintf(f, "%d %.3f %.3f %.3f %.3f\n", v, ms(at), ms(apiAt[v]), ms(expAt[v]), ms(apiExact[v]))
 		}
 		f.Close()
 	}
