@@ -492,7 +492,8 @@ typedef struct hs {
     int reason;     /* OpenSSL reason code of the failure */
     char proto[32]; /* ALPN result */
     unsigned char served[32];
-    int done_fd; /* written when the client is done */
+    int done_fd;    /* written when the client is done */
+    char suite[64]; /* the cipher suite agreed on */
 } hs;
 
 static void *client_main(void *arg)
@@ -526,6 +527,8 @@ static void *client_main(void *arg)
         h->ok = 1;
         SSL_get0_alpn_selected(ssl, &p, &n);
         snprintf(h->proto, sizeof(h->proto), "%.*s", (int)n, (const char *)p);
+        snprintf(h->suite, sizeof(h->suite), "%s",
+                 SSL_CIPHER_get_name(SSL_get_current_cipher(ssl)));
         fingerprint(SSL_get0_peer_certificate(ssl), h->served);
     } else {
         h->reason = ERR_GET_REASON(ERR_peek_last_error());
@@ -674,6 +677,8 @@ START_TEST(test_handshake_versions_and_alpn)
     ck_assert(s.connected);
     ck_assert(s.done_at_connect);
     ck_assert_str_eq(h.proto, "http/1.1"); /* never h2 */
+    /* OpenSSL's client offers AES-256-GCM first; the server's order wins. */
+    ck_assert_str_eq(h.suite, "TLS_AES_128_GCM_SHA256");
     ck_assert(memcmp(h.served, fp, 32) == 0);
     /* No client CA: no client identity. */
     ck_assert_int_eq(csm_tls_peer_get(s.bev, &peer), CSM_ERR_NOT_FOUND);
