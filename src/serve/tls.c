@@ -231,10 +231,10 @@ static csm_err load_client_ca(const csm_tls *t, SSL_CTX *ctx, char *why, size_t 
     return CSM_OK;
 }
 
-/* Builds a context from the files as they are now. On failure returns
- * NULL with the reason in why[]. */
 #define TLS_V13_SUITES "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256"
 
+/* Builds a context from the files as they are now. On failure returns
+ * NULL with the reason in why[]. */
 static SSL_CTX *ctx_build(const csm_tls *t, char *why, size_t whylen)
 {
     SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
