@@ -322,6 +322,69 @@ func cpu(args []string) {
 	fmt.Printf("cpu_s=%.2f rss_mb=%.1f\n", cpuSeconds(*pid), float64(rssKB(*pid))/1024)
 }
 
+// pend is a PATCHed value and a time: when its answer came (pending) or
+// when it was first read (last seen).
+type pend struct {
+	val int64
+	at  time.Time
+}
+
+// observer times PATCHed values to the moment one observer (the probes, or
+// the control watch) read them. Values only grow per object, so reading v
+// settles every pending value up to v. A value may be read before its
+// PATCH's answer arrives (the answer and the watch event leave the API
+// server separately): the last value seen per object settles those when
+// the answer comes. The caller holds the lock that guards it.
+type observer struct {
+	pending [][]pend // per object: answered, not yet read
+	seen    []pend   // per object: the last value read, and when
+	lat     []time.Duration
+	at      map[int64]time.Time // when each value was read
+}
+
+func newObserver(objects int) *observer {
+	return &observer{pending: make([][]pend, objects), seen: make([]pend, objects), at: map[int64]time.Time{}}
+}
+
+// saw records that object o showed value v at now.
+func (ob *observer) saw(o int, v int64, now time.Time) {
+	if v > ob.seen[o].val {
+		ob.seen[o] = pend{v, now}
+	}
+	keep := ob.pending[o][:0]
+	for _, p := range ob.pending[o] {
+		if p.val <= v {
+			ob.settle(p, now)
+		} else {
+			keep = append(keep, p)
+		}
+	}
+	ob.pending[o] = keep
+}
+
+// answered records that the PATCH setting object o to v was answered at at.
+func (ob *observer) answered(o int, v int64, at time.Time) {
+	if ob.seen[o].val >= v {
+		ob.settle(pend{v, at}, ob.seen[o].at)
+		return
+	}
+	ob.pending[o] = append(ob.pending[o], pend{v, at})
+}
+
+// settle: p (answered at p.at) was read at read; before its answer counts 0.
+func (ob *observer) settle(p pend, read time.Time) {
+	ob.lat = append(ob.lat, max(read.Sub(p.at), 0))
+	ob.at[p.val] = read
+}
+
+func (ob *observer) unseen() int {
+	n := 0
+	for _, p := range ob.pending {
+		n += len(p)
+	}
+	return n
+}
+
 // latency patches spec.size of -objects objects (names from -names, a
 // fmt pattern taking an index; the series from -series, a fmt pattern
 // taking the name) round-robin, -rate PATCHes per second in all, while
@@ -385,22 +448,9 @@ func latency(args []string) {
 			}
 		}
 	}
-	type pend struct {
-		val int64
-		at  time.Time // PATCH answered
-	}
 	var mu sync.Mutex
-	pending := make([][]pend, *objects)
-	// The last value a probe read per object, and when: a probe may read a
-	// value before its PATCH's answer arrives (the answer and the watch
-	// event leave the API server separately), and then the answer settles
-	// it.
-	expSeen := make([]pend, *objects)
-	var lat []time.Duration
+	exp := newObserver(*objects) // the probes, reading the exporter
 	var probed int
-	// When each PATCHed value reached the control watch and a probe: the
-	// difference is what the exporter added, sample by sample.
-	apiAt, expAt := map[int64]time.Time{}, map[int64]time.Time{}
 	answered := map[int64]time.Time{}
 	apiExact := map[int64]time.Time{} // the control's event carrying exactly this value
 	t0all := time.Now()
@@ -454,19 +504,7 @@ func latency(args []string) {
 						if ok && perr == nil {
 							now := time.Now()
 							mu.Lock()
-							if int64(v) > expSeen[o].val {
-								expSeen[o] = pend{int64(v), now}
-							}
-							keep := pending[o][:0]
-							for _, p := range pending[o] {
-								if p.val <= int64(v) {
-									lat = append(lat, max(now.Sub(p.at), 0))
-									expAt[p.val] = now
-								} else {
-									keep = append(keep, p)
-								}
-							}
-							pending[o] = keep
+							exp.saw(o, int64(v), now)
 							mu.Unlock()
 							if !seen[o] {
 								seen[o] = true
@@ -493,11 +531,7 @@ func latency(args []string) {
 	// The control: a watch of the same objects straight from the API
 	// server, timed the same way. No exporter can show a change before its
 	// watch event reaches it, so this is the floor the machine allows.
-	// An event may arrive before its PATCH's answer: the last value and
-	// time seen per object settle those when the answer comes.
-	apiPending := make([][]pend, *objects)
-	apiSeen := make([]pend, *objects)
-	var apiLat []time.Duration
+	ctl := newObserver(*objects)
 	coll := strings.TrimSuffix(fmt.Sprintf(*path, ""), "/")
 	listRV := func() string {
 		var rv struct {
@@ -578,19 +612,7 @@ func latency(args []string) {
 			v := ev.Object.Spec.Size
 			mu.Lock()
 			apiExact[v] = now
-			if v > apiSeen[o].val {
-				apiSeen[o] = pend{v, now}
-			}
-			keep := apiPending[o][:0]
-			for _, p := range apiPending[o] {
-				if p.val <= v {
-					apiLat = append(apiLat, max(now.Sub(p.at), 0))
-					apiAt[p.val] = now
-				} else {
-					keep = append(keep, p)
-				}
-			}
-			apiPending[o] = keep
+			ctl.saw(o, v, now)
 			mu.Unlock()
 		}
 	}
@@ -644,18 +666,8 @@ loop:
 				mu.Lock()
 				if resp.StatusCode == 200 {
 					answered[v] = at
-					if expSeen[o].val >= v {
-						lat = append(lat, max(expSeen[o].at.Sub(at), 0))
-						expAt[v] = expSeen[o].at
-					} else {
-						pending[o] = append(pending[o], pend{v, at})
-					}
-					if apiSeen[o].val >= v {
-						apiLat = append(apiLat, max(apiSeen[o].at.Sub(at), 0))
-						apiAt[v] = apiSeen[o].at
-					} else {
-						apiPending[o] = append(apiPending[o], pend{v, at})
-					}
+					exp.answered(o, v, at)
+					ctl.answered(o, v, at)
 					sent++
 				} else {
 					failed++
@@ -677,14 +689,11 @@ loop:
 	<-watchDone
 	mu.Lock()
 	defer mu.Unlock()
-	unseen, apiUnseen := 0, 0
-	for o := range pending {
-		unseen += len(pending[o])
-		apiUnseen += len(apiPending[o])
-	}
+	// PATCH by PATCH, the time from the control's event to a probe's read:
+	// what the exporter added.
 	var added []time.Duration
-	for v, e := range expAt {
-		if a, ok := apiAt[v]; ok {
+	for v, e := range exp.at {
+		if a, ok := ctl.at[v]; ok {
 			added = append(added, e.Sub(a))
 		}
 	}
@@ -701,15 +710,15 @@ loop:
 		}
 		fmt.Fprintf(f, "# start %.6f (unix seconds)\n", float64(t0all.UnixMicro())/1e6)
 		for v, at := range answered {
-			fmt.Fprintf(f, "%d %.3f %.3f %.3f %.3f\n", v, ms(at), ms(apiAt[v]), ms(expAt[v]), ms(apiExact[v]))
+			fmt.Fprintf(f, "%d %.3f %.3f %.3f %.3f\n", v, ms(at), ms(ctl.at[v]), ms(exp.at[v]), ms(apiExact[v]))
 		}
 		f.Close()
 	}
 	// updates is what the API server accepted: on a busy machine it can
 	// fall short of -rate, and the table reports it.
 	fmt.Printf("updates_per_s=%.0f updates=%d failed=%d samples=%d p50_ms=%.3f p99_ms=%.3f max_ms=%.3f unseen=%d probe_gets=%d api_watch_p50_ms=%.3f api_watch_p99_ms=%.3f api_watch_unseen=%d added_p50_ms=%.3f added_p99_ms=%.3f\n",
-		float64(sent)/dur.Seconds(), sent, failed, len(lat), pct(lat, 0.5), pct(lat, 0.99), pct(lat, 1), unseen, probed,
-		pct(apiLat, 0.5), pct(apiLat, 0.99), apiUnseen, pct(added, 0.5), pct(added, 0.99))
+		float64(sent)/dur.Seconds(), sent, failed, len(exp.lat), pct(exp.lat, 0.5), pct(exp.lat, 0.99), pct(exp.lat, 1), exp.unseen(), probed,
+		pct(ctl.lat, 0.5), pct(ctl.lat, 0.99), ctl.unseen(), pct(added, 0.5), pct(added, 0.99))
 }
 
 func main() {
